@@ -1,0 +1,2 @@
+// Placeholder entry point; the agent host is composed in the agent issue.
+return 0;
