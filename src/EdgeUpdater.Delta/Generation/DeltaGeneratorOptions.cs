@@ -1,0 +1,26 @@
+namespace EdgeUpdater.Delta;
+
+/// <summary>Knobs of <see cref="DeltaGenerator"/>.</summary>
+public sealed record DeltaGeneratorOptions
+{
+    /// <summary><see cref="DeltaLevel.Fast"/> for inline generation, <see cref="DeltaLevel.Best"/> (default) in the background.</summary>
+    public DeltaLevel Level { get; init; } = DeltaLevel.Best;
+
+    /// <summary>
+    /// Codec identities the device has (e.g. <c>xz/5.4.1</c>, from <see cref="DeltaCodecs.LocalIdentities"/>
+    /// on the device, sent as <c>?codecs=</c>). Recompression is used only with a codec in this set; null
+    /// means "the generator's own codecs" (same library versions as the device).
+    /// </summary>
+    public IReadOnlyCollection<string>? DeviceCodecs { get; init; }
+
+    /// <summary>Worker threads for block work (default: processor count).</summary>
+    public int MaxParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Force the generic mode even for two SquashFS images (tests, comparisons).</summary>
+    public bool ForceGeneric { get; init; }
+}
+
+/// <summary>What <c>DeltaGenerator.GenerateAsync</c> produced.</summary>
+/// <param name="Header">The header written.</param>
+/// <param name="Statistics">Sizes by operation kind and by section.</param>
+public sealed record DeltaGenerationResult(DeltaHeader Header, DeltaStatistics Statistics);

@@ -1,0 +1,337 @@
+using System.IO.Hashing;
+using System.Text.RegularExpressions;
+using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.Metadata;
+using EdgeUpdater.SquashFs;
+using EdgeUpdater.SquashFs.Compression;
+using EdgeUpdater.SquashFs.Format;
+using EdgeUpdater.SquashFs.Reader;
+
+namespace EdgeUpdater.Delta.Generation;
+
+/// <summary>
+/// Plans a SquashFS-aware delta: indexes the old image's stored blocks by content, walks the new image's
+/// bytes in order (superblock, data and fragment blocks, metadata region, padding) and says for each
+/// piece whether it is copied, rebuilt from patched content, or sent literally; builds the metadata section.
+/// </summary>
+internal sealed partial class SquashFsPlanner
+{
+    private const int ReferenceWindowBefore = 8;
+    private const int ReferenceWindowAfter = 24;
+    private const int MaxFragmentReferences = 8;
+
+    private readonly SquashFsImage _old;
+    private readonly SquashFsImage _new;
+    private readonly DeltaLevel _level;
+    private readonly bool _recompress;
+    private readonly DeltaStatistics _stats;
+
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, DeltaStatistics stats)
+    {
+        _old = oldImage;
+        _new = newImage;
+        _level = level;
+        _recompress = recompress;
+        _stats = stats;
+    }
+
+    /// <summary>The plan in new-image order.</summary>
+    public List<Unit> Plan(int metadataPatchLevel)
+    {
+        var units = new List<Unit>();
+        var sb = _new.Superblock;
+        var dataEnd = (long)sb.InodeTableStart;
+        var oldBlocks = _old.EnumerateStoredBlocks();
+        var index = new Dictionary<(UInt128, uint), long>(oldBlocks.Count);
+        var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
+        var other = new byte[buffer.Length];
+        foreach (var block in oldBlocks)
+        {
+            var span = buffer.AsSpan(0, (int)block.StoredSize);
+            _old.ReadStoredBytes(block.Offset, span);
+            index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
+        }
+
+        var owners = _level == DeltaLevel.Best && _recompress ? new Ownership(_old, _new) : null;
+        var pairs = new List<(ulong From, ulong To)>();
+
+        // Superblock: XOR against the old one (most fields are equal or close).
+        var oldSuper = new byte[Superblock.Size];
+        var newSuper = new byte[Superblock.Size];
+        _old.ReadStoredBytes(0, oldSuper);
+        _new.ReadStoredBytes(0, newSuper);
+        for (var i = 0; i < newSuper.Length; i++)
+        {
+            newSuper[i] ^= oldSuper[i];
+        }
+
+        units.Add(new XorUnit(0, newSuper));
+        long position = Superblock.Size;
+        foreach (var block in _new.EnumerateStoredBlocks())
+        {
+            if (block.Offset < position || block.Offset + block.StoredSize > dataEnd)
+            {
+                throw new InvalidOperationException("unsupported layout");
+            }
+
+            if (block.Offset > position)
+            {
+                AddGap(units, position, block.Offset);
+            }
+
+            var span = buffer.AsSpan(0, (int)block.StoredSize);
+            _new.ReadStoredBytes(block.Offset, span);
+            if (index.TryGetValue((XxHash128.HashToUInt128(span), block.StoredSize), out var oldOffset))
+            {
+                _old.ReadStoredBytes(oldOffset, other.AsSpan(0, span.Length));
+                if (other.AsSpan(0, span.Length).SequenceEqual(span))
+                {
+                    units.Add(new CopyUnit(oldOffset, block.StoredSize));
+                    pairs.Add(((ulong)oldOffset, (ulong)block.Offset));
+                    position = block.Offset + block.StoredSize;
+                    continue;
+                }
+            }
+
+            units.Add(new BlockUnit(block, owners?.ReferenceFor(block) ?? []));
+            position = block.Offset + block.StoredSize;
+        }
+
+        if (position < dataEnd)
+        {
+            AddGap(units, position, dataEnd);
+        }
+
+        // Metadata region, then the padding up to the image end.
+        var maps = BuildMaps(pairs, owners);
+        using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
+        {
+            var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, metadataPatchLevel, out var metaStats);
+            var metaLength = (long)sb.BytesUsed - dataEnd;
+            if (payload is not null)
+            {
+                units.Add(new MetadataUnit(payload, metaLength));
+                _stats.MetadataBlocksRecompressed += metaStats.BlocksRecompressed;
+                _stats.MetadataBlocksLiteral += metaStats.BlocksLiteral;
+            }
+            else
+            {
+                units.Add(new LiteralUnit(dataEnd, metaLength));
+            }
+        }
+
+        var end = _new.Source.Length;
+        if ((long)sb.BytesUsed < end)
+        {
+            AddTail(units, (long)sb.BytesUsed, end);
+        }
+
+        return units;
+    }
+
+    private void AddGap(List<Unit> units, long start, long end)
+    {
+        var length = end - start;
+        if (end <= _old.Source.Length && length <= 1 << 20)
+        {
+            var a = new byte[length];
+            var b = new byte[length];
+            _old.Source.ReadAt(start, a);
+            _new.Source.ReadAt(start, b);
+            if (a.AsSpan().SequenceEqual(b))
+            {
+                units.Add(new CopyUnit(start, length));
+                return;
+            }
+        }
+
+        units.Add(new LiteralUnit(start, length));
+    }
+
+    private void AddTail(List<Unit> units, long start, long end)
+    {
+        var buffer = new byte[1 << 16];
+        for (var p = start; p < end; p += buffer.Length)
+        {
+            var n = (int)Math.Min(buffer.Length, end - p);
+            _new.Source.ReadAt(p, buffer.AsSpan(0, n));
+            if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+            {
+                units.Add(new LiteralUnit(start, end - start));
+                return;
+            }
+        }
+
+        units.Add(new ZerosUnit(end - start));
+    }
+
+    private (RelocationMap Data, RelocationMap Fragments) BuildMaps(List<(ulong From, ulong To)> copyPairs, Ownership? owners)
+    {
+        owners ??= new Ownership(_old, _new);
+        var dataPairs = new List<(ulong, ulong)>(copyPairs);
+        var fragmentPairs = new List<(ulong, ulong)>();
+        foreach (var (path, newInode) in owners.NewFiles)
+        {
+            if (!owners.OldFiles.TryGetValue(path, out var oldInode))
+            {
+                continue;
+            }
+
+            dataPairs.Add((oldInode.BlocksStart, newInode.BlocksStart));
+            if (oldInode.FragmentIndex != Inode.NoFragment && newInode.FragmentIndex != Inode.NoFragment)
+            {
+                fragmentPairs.Add((MetadataPredictor.FragmentKey(oldInode.FragmentIndex, oldInode.FragmentOffset), MetadataPredictor.FragmentKey(newInode.FragmentIndex, newInode.FragmentOffset)));
+            }
+        }
+
+        return (RelocationMap.FromPairs(dataPairs), RelocationMap.FromPairs(fragmentPairs));
+    }
+
+    /// <summary>Which files own which blocks, in both images, and what in the old image each changed block should be patched against.</summary>
+    private sealed partial class Ownership
+    {
+        private readonly SquashFsImage _old;
+        private readonly Dictionary<long, (string Path, int Index)> _dataOwners = [];
+        private readonly Dictionary<long, List<string>> _fragmentOwners = [];
+        private readonly Dictionary<string, FileBlockMap> _oldMaps = [];
+        private readonly Dictionary<string, string?> _similar = [];
+        private readonly Dictionary<long, int> _oldFragmentUse = [];
+
+        public Ownership(SquashFsImage oldImage, SquashFsImage newImage)
+        {
+            _old = oldImage;
+            foreach (var entry in oldImage.Walk())
+            {
+                if (entry.IsFile)
+                {
+                    OldFiles[entry.Path] = entry.Inode;
+                }
+            }
+
+            foreach (var entry in newImage.Walk())
+            {
+                if (!entry.IsFile)
+                {
+                    continue;
+                }
+
+                NewFiles.Add((entry.Path, entry.Inode));
+                var map = newImage.GetFileBlocks(entry.Inode);
+                for (var i = 0; i < map.Blocks.Count; i++)
+                {
+                    if (!map.Blocks[i].IsSparse)
+                    {
+                        _dataOwners.TryAdd(map.Blocks[i].Offset, (entry.Path, i));
+                    }
+                }
+
+                if (map.Fragment is { } fragment)
+                {
+                    if (!_fragmentOwners.TryGetValue(fragment.BlockOffset, out var list))
+                    {
+                        _fragmentOwners[fragment.BlockOffset] = list = [];
+                    }
+
+                    list.Add(entry.Path);
+                }
+            }
+
+            foreach (var block in oldImage.EnumerateStoredBlocks())
+            {
+                if (block.Kind == StoredBlockKind.Fragment)
+                {
+                    _oldFragmentUse[block.Offset] = block.UncompressedSize;
+                }
+            }
+
+            foreach (var path in OldFiles.Keys)
+            {
+                var key = Normalize(path);
+                _similar[key] = _similar.ContainsKey(key) ? null : path;
+            }
+        }
+
+        public Dictionary<string, Inode> OldFiles { get; } = new(StringComparer.Ordinal);
+
+        public List<(string Path, Inode Inode)> NewFiles { get; } = [];
+
+        public List<ReferenceItem> ReferenceFor(StoredBlock block)
+        {
+            var items = new List<ReferenceItem>();
+            if (block.Kind == StoredBlockKind.Data)
+            {
+                if (_dataOwners.TryGetValue(block.Offset, out var owner) && OldMap(owner.Path) is { } map)
+                {
+                    var first = Math.Max(0, owner.Index - ReferenceWindowBefore);
+                    var last = Math.Min(map.Blocks.Count, owner.Index + ReferenceWindowAfter);
+                    for (var i = first; i < last; i++)
+                    {
+                        var b = map.Blocks[i];
+                        if (!b.IsSparse)
+                        {
+                            items.Add(new ReferenceItem(b.Offset, b.StoredSize, b.IsCompressed, 0, b.UncompressedSize));
+                        }
+                    }
+
+                    if (last == map.Blocks.Count && map.Fragment is { } tail)
+                    {
+                        items.Add(new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, (int)tail.OffsetInFragment, tail.Length));
+                    }
+                }
+            }
+            else if (_fragmentOwners.TryGetValue(block.Offset, out var paths))
+            {
+                var seen = new HashSet<long>();
+                foreach (var path in paths)
+                {
+                    if (OldMap(path)?.Fragment is { } tail && seen.Count < MaxFragmentReferences && seen.Add(tail.BlockOffset))
+                    {
+                        var used = _oldFragmentUse.GetValueOrDefault(tail.BlockOffset);
+                        if (used > 0)
+                        {
+                            items.Add(new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, 0, used));
+                        }
+                    }
+                }
+            }
+
+            return items;
+        }
+
+        private FileBlockMap? OldMap(string path)
+        {
+            if (!OldFiles.ContainsKey(path))
+            {
+                var similar = _similar.GetValueOrDefault(Normalize(path));
+                if (similar is null)
+                {
+                    return null;
+                }
+
+                path = similar;
+            }
+
+            if (!_oldMaps.TryGetValue(path, out var map))
+            {
+                try
+                {
+                    map = _old.GetFileBlocks(OldFiles[path]);
+                }
+                catch (SquashFsException)
+                {
+                    return null;
+                }
+
+                _oldMaps[path] = map;
+            }
+
+            return map;
+        }
+
+        /// <summary>The path with digit runs folded, so that versioned names of one file meet.</summary>
+        private static string Normalize(string path) => Digits().Replace(path, "#");
+
+        [GeneratedRegex("[0-9]+")]
+        private static partial Regex Digits();
+    }
+}
