@@ -72,7 +72,7 @@ internal sealed class GroupEncoder : IDisposable
             {
                 switch (unit)
                 {
-                    case BlockUnit block:
+                    case BlockUnit { Reference.Count: > 0 } block:
                         var length = DecodeNewBlock(block, content.AsSpan(contentLength), out var ok);
                         if (ok)
                         {
