@@ -205,7 +205,6 @@ internal static class MetadataSection
                         if (!block.IsCompressed && block.StoredSize == content.Length)
                         {
                             pieces.U8((byte)MetadataBlockEncoding.Uncompressed);
-                            recompressed++;
                             continue;
                         }
 
