@@ -31,6 +31,15 @@ public sealed record DeltaInfo
 
     /// <summary>New-image bytes the metadata section rebuilds.</summary>
     public long MetadataBytes { get; init; }
+
+    /// <summary>Largest uncompressed section payload (bounds the applier's section buffers).</summary>
+    public int LargestSection { get; init; }
+
+    /// <summary>Largest content a content section decodes to.</summary>
+    public int LargestContent { get; init; }
+
+    /// <summary>Largest reference a content section builds from the base image.</summary>
+    public long LargestReference { get; init; }
 }
 
 /// <summary>Reads a delta's structure (checking every section) without a base image.</summary>
@@ -42,13 +51,23 @@ public static class DeltaInspector
         ArgumentNullException.ThrowIfNull(delta);
         var (header, headerLength) = await DeltaHeader.ReadAsync(delta, cancellationToken).ConfigureAwait(false);
         var bySection = new Dictionary<string, long> { ["header"] = headerLength };
-        long copied = 0, literal = 0, rebuilt = 0, recompressed = 0, zeros = 0;
+        long copied = 0, literal = 0, rebuilt = 0, recompressed = 0, zeros = 0, largestReference = 0;
+        int largestSection = 0, largestContent = 0;
         using var reader = new SectionReader(delta, headerLength);
         while (true)
         {
             var section = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             var name = section.Kind.ToString().ToLowerInvariant();
             bySection[name] = bySection.GetValueOrDefault(name) + section.StoredLength;
+            largestSection = Math.Max(largestSection, section.Length);
+            if (section.Kind == SectionKind.Content)
+            {
+                var content = new ByteReader(section.Payload.AsSpan(0, section.Length), "content section");
+                var items = Generation.ContentFrame.ReadItems(ref content, out var contentLength, header.BaseSize, Math.Max(header.BlockSize, 1u << 20));
+                largestContent = Math.Max(largestContent, contentLength);
+                largestReference = Math.Max(largestReference, items.Sum(i => (long)i.Length));
+            }
+
             if (section.Kind == SectionKind.Ops)
             {
                 Sum(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, ref copied, ref literal, ref rebuilt, ref recompressed, ref zeros);
@@ -71,6 +90,9 @@ public static class DeltaInspector
             RecompressedBlocks = recompressed,
             ZeroBytes = zeros,
             MetadataBytes = Math.Max(0, header.TargetSize - copied - literal - rebuilt - zeros),
+            LargestSection = largestSection,
+            LargestContent = largestContent,
+            LargestReference = largestReference,
         };
     }
 
