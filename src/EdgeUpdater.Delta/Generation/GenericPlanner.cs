@@ -43,9 +43,11 @@ internal static class GenericPlanner
             for (var s = pendingStart; s < end; s += 1 << 20)
             {
                 var length = Math.Min(1 << 20, end - s);
+                // Small runs get small windows; window starts are aligned so neighbouring runs share one reference.
+                var window = (int)Math.Clamp(length * 8, 1 << 20, ReferenceWindow);
                 var center = Math.Clamp(s + shift, 0, Math.Max(0, oldSource.Length - 1));
-                var refStart = Math.Max(0, Math.Min(center - (ReferenceWindow / 4), oldSource.Length - ReferenceWindow));
-                var refLength = (int)Math.Min(ReferenceWindow, oldSource.Length - refStart);
+                var refStart = Math.Max(0, Math.Min(center - (window / 4), oldSource.Length - window)) & ~((1L << 20) - 1);
+                var refLength = (int)Math.Min(window, oldSource.Length - refStart);
                 units.Add(new ChunkUnit(s, length, refStart, refLength));
             }
 
