@@ -241,7 +241,9 @@ public static class DeltaGenerator
             };
             if (reference is not null)
             {
-                var estimate = unit is BlockUnit b2 ? (b2.Block.Kind == SquashFs.Reader.StoredBlockKind.Fragment ? blockSize : Math.Max(b2.Block.UncompressedSize, 1)) : (int)unit.Length;
+                var estimate = unit is BlockUnit b2
+                    ? (b2.Raw ? (int)b2.Block.StoredSize : b2.Block.Kind == SquashFs.Reader.StoredBlockKind.Fragment ? blockSize : Math.Max(b2.Block.UncompressedSize, 1))
+                    : (int)unit.Length;
                 var fresh = reference.Where(r => !current.ReferenceSet.Contains(r)).ToList();
                 var freshLength = fresh.Sum(r => (long)r.Length);
                 if (current.Units.Count > 0 && (!current.Framed || current.ContentLength + estimate > DeltaFormat.MaxContentLength || current.ReferenceLength + freshLength > DeltaFormat.MaxReferenceLength))

@@ -142,7 +142,7 @@ internal sealed class GroupEncoder : IDisposable
                     _new.ReadAt(block.Block.Offset, stored);
                     if (reproducible.Contains(unit))
                     {
-                        var flags = (block.Block.IsCompressed ? BlockFlags.None : BlockFlags.Uncompressed)
+                        var flags = (block.Block.IsCompressed && !block.Raw ? BlockFlags.None : BlockFlags.Uncompressed)
                             | (block.Block.Kind == StoredBlockKind.Fragment ? BlockFlags.Fragment : BlockFlags.None);
                         ops.Block(flags, _lastLengths[block], stored);
                     }
@@ -189,7 +189,7 @@ internal sealed class GroupEncoder : IDisposable
         var stored = _stored.AsSpan(0, (int)block.StoredSize);
         _new.ReadAt(block.Offset, stored);
         int length;
-        if (!block.IsCompressed)
+        if (!block.IsCompressed || unit.Raw)
         {
             stored.CopyTo(destination);
             length = stored.Length;

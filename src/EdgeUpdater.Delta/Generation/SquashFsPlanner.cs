@@ -52,7 +52,8 @@ internal sealed partial class SquashFsPlanner
             index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
         }
 
-        var owners = _level == DeltaLevel.Best && _recompress ? new Ownership(_old, _new) : null;
+        var owners = new Ownership(_old, _new);
+        var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
 
         // Superblock: XOR against the old one (most fields are equal or close).
@@ -93,7 +94,7 @@ internal sealed partial class SquashFsPlanner
                 }
             }
 
-            units.Add(new BlockUnit(block, owners?.ReferenceFor(block) ?? []));
+            units.Add(rebuildContent ? new BlockUnit(block, owners.ReferenceFor(block, raw: false)) : new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
             position = block.Offset + block.StoredSize;
         }
 
@@ -165,9 +166,8 @@ internal sealed partial class SquashFsPlanner
         units.Add(new ZerosUnit(end - start));
     }
 
-    private (RelocationMap Data, RelocationMap Fragments) BuildMaps(List<(ulong From, ulong To)> copyPairs, Ownership? owners)
+    private static (RelocationMap Data, RelocationMap Fragments) BuildMaps(List<(ulong From, ulong To)> copyPairs, Ownership owners)
     {
-        owners ??= new Ownership(_old, _new);
         var dataPairs = new List<(ulong, ulong)>(copyPairs);
         var fragmentPairs = new List<(ulong, ulong)>();
         foreach (var (path, newInode) in owners.NewFiles)
@@ -255,7 +255,8 @@ internal sealed partial class SquashFsPlanner
 
         public List<(string Path, Inode Inode)> NewFiles { get; } = [];
 
-        public List<ReferenceItem> ReferenceFor(StoredBlock block)
+        /// <summary>What to patch a changed block against: old decompressed content, or with <paramref name="raw"/> old stored bytes.</summary>
+        public List<ReferenceItem> ReferenceFor(StoredBlock block, bool raw)
         {
             var items = new List<ReferenceItem>();
             if (block.Kind == StoredBlockKind.Data)
@@ -269,11 +270,11 @@ internal sealed partial class SquashFsPlanner
                         var b = map.Blocks[i];
                         if (!b.IsSparse)
                         {
-                            items.Add(new ReferenceItem(b.Offset, b.StoredSize, b.IsCompressed, 0, b.UncompressedSize));
+                            items.Add(raw ? RawItem(b.Offset, b.StoredSize) : new ReferenceItem(b.Offset, b.StoredSize, b.IsCompressed, 0, b.UncompressedSize));
                         }
                     }
 
-                    if (last == map.Blocks.Count && map.Fragment is { } tail)
+                    if (last == map.Blocks.Count && map.Fragment is { } tail && !raw)
                     {
                         items.Add(new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, (int)tail.OffsetInFragment, tail.Length));
                     }
@@ -289,7 +290,7 @@ internal sealed partial class SquashFsPlanner
                         var used = _oldFragmentUse.GetValueOrDefault(tail.BlockOffset);
                         if (used > 0)
                         {
-                            items.Add(new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, 0, used));
+                            items.Add(raw ? RawItem(tail.BlockOffset, tail.StoredSize) : new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, 0, used));
                         }
                     }
                 }
@@ -297,6 +298,8 @@ internal sealed partial class SquashFsPlanner
 
             return items;
         }
+
+        private static ReferenceItem RawItem(long offset, uint storedSize) => new(offset, 0, false, 0, (int)storedSize);
 
         private FileBlockMap? OldMap(string path)
         {

@@ -17,8 +17,12 @@ internal sealed record ZerosUnit(long Length) : Unit(Length);
 /// <summary>Bytes given as XOR against the base image at <paramref name="BaseOffset"/>.</summary>
 internal sealed record XorUnit(long BaseOffset, byte[] Xor) : Unit(Xor.Length);
 
-/// <summary>A changed stored block, rebuilt from patched content when worthwhile.</summary>
-internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference) : Unit(Block.StoredSize);
+/// <summary>
+/// A changed stored block, rebuilt from patched content when worthwhile: its decompressed content
+/// (recompressed on the device), or with <paramref name="Raw"/> its stored bytes themselves patched
+/// against old stored bytes (no recompression; what the fast level does).
+/// </summary>
+internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference, bool Raw = false) : Unit(Block.StoredSize);
 
 /// <summary>New-image bytes the metadata section rebuilds.</summary>
 internal sealed record MetadataUnit(byte[] Payload, long Length) : Unit(Length);
