@@ -45,6 +45,9 @@ public sealed class DeltaStatistics
     /// <summary>Delta bytes of the end section.</summary>
     public long EndSectionBytes { get; set; }
 
+    /// <summary>Wall-clock milliseconds per generation phase (hash, index, ownership, metadata, encode).</summary>
+    public Dictionary<string, double> PhaseMilliseconds { get; } = [];
+
     /// <summary>Total delta size.</summary>
     public long DeltaBytes => HeaderBytes + OpsSectionBytes + ContentSectionBytes + MetadataSectionBytes + EndSectionBytes;
 }
@@ -63,5 +66,9 @@ internal static class DeltaStatisticsExtensions
         total.MetadataBytes += part.MetadataBytes;
         total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
         total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;
+        foreach (var (name, ms) in part.PhaseMilliseconds)
+        {
+            total.PhaseMilliseconds[name] = total.PhaseMilliseconds.GetValueOrDefault(name) + ms;
+        }
     }
 }

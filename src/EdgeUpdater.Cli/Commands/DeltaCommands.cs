@@ -51,6 +51,10 @@ internal static class DeltaCommands
                 File.Move(temp, target, overwrite: true);
                 var s = result.Statistics;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal)"));
+                if (Environment.GetEnvironmentVariable("EDGEUPDATER_DELTA_PHASES") == "1")
+                {
+                    Console.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));
+                }
                 return ExitCodes.Ok;
             }).ConfigureAwait(false);
         });

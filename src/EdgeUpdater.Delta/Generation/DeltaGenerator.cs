@@ -79,6 +79,7 @@ public static class DeltaGenerator
                 }
             }
 
+            var total = System.Diagnostics.Stopwatch.StartNew();
             units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage), cancellationToken).ConfigureAwait(false);
             header = header with
             {
@@ -88,12 +89,14 @@ public static class DeltaGenerator
                 TargetSha256 = await hashNew.ConfigureAwait(false),
             };
 
+            stats.PhaseMilliseconds["hash-wait"] = total.Elapsed.TotalMilliseconds;
+            total.Restart();
             using var writer = new SectionWriter(output);
             var headerBytes = header.Encode();
             await writer.WriteRawAsync(headerBytes, cancellationToken).ConfigureAwait(false);
             stats.HeaderBytes = headerBytes.Length;
             var groups = Group(units, Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0));
-            var frameLevel = options.Level == DeltaLevel.Best ? 12 : 3;
+            var frameLevel = options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3;
             var opsLevel = options.Level == DeltaLevel.Best ? 3 : 1;
             var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
             var parallelism = Math.Max(1, options.MaxParallelism);
@@ -156,6 +159,7 @@ public static class DeltaGenerator
             await writer.WriteRawAsync(endSection, cancellationToken).ConfigureAwait(false);
             stats.EndSectionBytes = endSection.Length;
             await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            stats.PhaseMilliseconds["encode"] = total.Elapsed.TotalMilliseconds;
             return new DeltaGenerationResult(header, stats);
 
             async Task WriteAsync((List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats) done)

@@ -16,6 +16,9 @@ public sealed record DeltaGeneratorOptions
     /// <summary>Worker threads for block work (default: processor count).</summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
 
+    /// <summary>zstd level of content frames (0: the level's default, 3 for fast and 9 for best).</summary>
+    public int ContentCompressionLevel { get; init; }
+
     /// <summary>Force the generic mode even for two SquashFS images (tests, comparisons).</summary>
     public bool ForceGeneric { get; init; }
 }

@@ -66,31 +66,22 @@ internal sealed class GroupEncoder : IDisposable
         var contentLength = 0;
         if (group.Framed)
         {
+            // Decompress first, patch, and only when the frame pays verify the (expensive) recompression.
             var content = new byte[group.ContentLength];
-            long literalCost = 0;
+            var slices = new List<(Unit Unit, int Start, int Length, long Cost)>();
             foreach (var unit in group.Units)
             {
                 switch (unit)
                 {
                     case BlockUnit { Reference.Count: > 0 } block:
-                        var length = DecodeNewBlock(block, content.AsSpan(contentLength), out var ok);
-                        if (ok)
-                        {
-                            reproducible.Add(unit);
-                            contentLength += length;
-                            literalCost += block.Block.StoredSize;
-                        }
-                        else
-                        {
-                            stats.IrreproducibleBlocks++;
-                        }
-
+                        var length = DecodeNewBlock(block, content.AsSpan(contentLength));
+                        slices.Add((unit, contentLength, length, block.Block.StoredSize));
+                        contentLength += length;
                         break;
                     case ChunkUnit chunk:
                         _new.ReadAt(chunk.Offset, content.AsSpan(contentLength, (int)chunk.Length));
+                        slices.Add((unit, contentLength, (int)chunk.Length, chunk.Length));
                         contentLength += (int)chunk.Length;
-                        literalCost += chunk.Length;
-                        reproducible.Add(unit);
                         break;
                 }
             }
@@ -99,13 +90,37 @@ internal sealed class GroupEncoder : IDisposable
             {
                 var reference = BuildReference(group.Reference);
                 frame = _zstd.Encode(reference, content.AsSpan(0, contentLength), _frameLevel);
-                var hasChunks = group.Units.Any(u => u is ChunkUnit);
-                if (!hasChunks && frame.Length + (8L * reproducible.Count) >= literalCost)
+                var literalCost = slices.Sum(s => s.Cost);
+                var hasChunks = slices.Any(s => s.Unit is ChunkUnit);
+                if (!hasChunks && (frame.Length + (8L * slices.Count)) * 5 >= literalCost * 4)
                 {
-                    // Not worth recompressing on the device: send the stored blocks.
+                    // Saves less than a fifth: not worth recompressing (here to verify, on the device to
+                    // rebuild); send the stored blocks.
                     frame = null;
-                    reproducible.Clear();
                     contentLength = 0;
+                }
+                else
+                {
+                    var kept = 0;
+                    foreach (var slice in slices)
+                    {
+                        if (slice.Unit is ChunkUnit || Reproduces((BlockUnit)slice.Unit, content.AsSpan(slice.Start, slice.Length)))
+                        {
+                            content.AsSpan(slice.Start, slice.Length).CopyTo(content.AsSpan(kept));
+                            kept += slice.Length;
+                            reproducible.Add(slice.Unit);
+                        }
+                        else
+                        {
+                            stats.IrreproducibleBlocks++;
+                        }
+                    }
+
+                    if (kept != contentLength)
+                    {
+                        contentLength = kept;
+                        frame = kept > 0 ? _zstd.Encode(reference, content.AsSpan(0, kept), _frameLevel) : null;
+                    }
                 }
             }
         }
@@ -182,8 +197,8 @@ internal sealed class GroupEncoder : IDisposable
 
     private readonly Dictionary<BlockUnit, int> _lastLengths = [];
 
-    /// <summary>Decompresses a changed block of the new image and checks that recompression gives its stored bytes.</summary>
-    private int DecodeNewBlock(BlockUnit unit, Span<byte> destination, out bool reproducible)
+    /// <summary>The content of a changed block: decompressed, or its stored bytes for raw units and uncompressed blocks.</summary>
+    private int DecodeNewBlock(BlockUnit unit, Span<byte> destination)
     {
         var block = unit.Block;
         var stored = _stored.AsSpan(0, (int)block.StoredSize);
@@ -193,19 +208,31 @@ internal sealed class GroupEncoder : IDisposable
         {
             stored.CopyTo(destination);
             length = stored.Length;
-            reproducible = true;
         }
         else
         {
             length = _newImage!.ReadBlockData(block.Offset, block.StoredSize, true, destination[..Math.Min(destination.Length, _newImage.BlockSize)], "new block");
-            reproducible = _newCodec is not null
-                && _newCodec.TryCompress(destination[..length], _scratch, out var written)
-                && written == stored.Length
-                && _scratch.AsSpan(0, written).SequenceEqual(stored);
         }
 
         _lastLengths[unit] = length;
         return length;
+    }
+
+    /// <summary>True when the device can rebuild the block's stored bytes from <paramref name="content"/>.</summary>
+    private bool Reproduces(BlockUnit unit, ReadOnlySpan<byte> content)
+    {
+        var block = unit.Block;
+        if (!block.IsCompressed || unit.Raw)
+        {
+            return true;
+        }
+
+        var stored = _stored.AsSpan(0, (int)block.StoredSize);
+        _new.ReadAt(block.Offset, stored);
+        return _newCodec is not null
+            && _newCodec.TryCompress(content, _scratch, out var written)
+            && written == stored.Length
+            && _scratch.AsSpan(0, written).SequenceEqual(stored);
     }
 
     private byte[] BuildReference(IReadOnlyList<ReferenceItem> items)

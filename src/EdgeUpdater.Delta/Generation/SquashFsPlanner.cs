@@ -38,6 +38,13 @@ internal sealed partial class SquashFsPlanner
     /// <summary>The plan in new-image order.</summary>
     public List<Unit> Plan(int metadataPatchLevel)
     {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        void Phase(string name)
+        {
+            _stats.PhaseMilliseconds[name] = watch.Elapsed.TotalMilliseconds;
+            watch.Restart();
+        }
+
         var units = new List<Unit>();
         var sb = _new.Superblock;
         var dataEnd = (long)sb.InodeTableStart;
@@ -52,7 +59,9 @@ internal sealed partial class SquashFsPlanner
             index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
         }
 
+        Phase("index");
         var owners = new Ownership(_old, _new);
+        Phase("ownership");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
 
@@ -103,8 +112,11 @@ internal sealed partial class SquashFsPlanner
             AddGap(units, position, dataEnd);
         }
 
+        Phase("blocks");
+
         // Metadata region, then the padding up to the image end.
         var maps = BuildMaps(pairs, owners);
+        Phase("maps");
         using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
         {
             var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, metadataPatchLevel, out var metaStats);
@@ -121,6 +133,7 @@ internal sealed partial class SquashFsPlanner
             }
         }
 
+        Phase("metadata");
         var end = _new.Source.Length;
         if ((long)sb.BytesUsed < end)
         {
