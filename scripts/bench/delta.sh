@@ -27,10 +27,9 @@ if [ ! -x "$work/cli/edgeupdater" ] || [ -n "$(find src -newer "$work/cli/edgeup
 fi
 eu="$work/cli/edgeupdater"
 
-measure() { # label, command... -> "seconds rss_kib"
-    local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>"$work/err"; } 2>&1 ) || { cat "$work/err" >&2; return 1; }
-    tail -n1 <<<"$out"
+measure() { # command... -> "seconds rss_kib"; the command's stdout goes to $work/out
+    /usr/bin/time -o "$work/time" -f '%e %M' "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+    tail -n1 "$work/time"
 }
 
 row() { # pair compressor tool size gen_s gen_kib apply_s apply_kib
@@ -48,6 +47,7 @@ for comp in "${compressors[@]}"; do
         cat "$old" "$new" >/dev/null   # page cache warm for everyone
         for level in fast best; do
             read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.$level.eud" --level "$level")
+            cp "$work/out" "$d.$level.create"
             read -r as am < <(measure "$eu" delta apply "$old" "$d.$level.eud" -o "$d.$level.out")
             cmp -s "$d.$level.out" "$new" || { echo "edgeupdater $level did not rebuild $new" >&2; exit 1; }
             row "$pair" "$comp" "edgeupdater $level" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
@@ -76,7 +76,10 @@ for comp in "${compressors[@]}"; do
 done
 
 echo
-echo "Share of changed blocks rebuilt by recompression (best, A->B):"
+echo "Generator summaries (best): blocks rebuilt by recompression vs. changed blocks not reproducible:"
 for comp in "${compressors[@]}"; do
-    printf '%s: ' "$comp"; grep -E "recompressed|rebuilt" "$work/AB-$comp.best.info" | tr -s ' ' | paste -sd';'
+    for pair in AB BC; do
+        printf '%s %s: ' "$comp" "$pair"; cat "$work/$pair-$comp.best.create"
+    done
+    printf '%s AB info:\n' "$comp"; cat "$work/AB-$comp.best.info"
 done
