@@ -141,7 +141,7 @@ public static class DeltaApplier
         private readonly System.Collections.Concurrent.ConcurrentBag<SquashFsCodec> _codecs = [];
         private CompressorOptions? _compressorOptions;
         private SquashFsImage? _oldImage;
-        private SquashFsCodec? _metadataCodec;
+        private CodecRenter? _metadataCodecs;
         private byte[] _content = [];
         private byte[] _reference = [];
         private byte[] _decoded = [];
@@ -195,7 +195,8 @@ public static class DeltaApplier
                 _compressorOptions = CompressorOptions.Parse(compressor, _header.CompressorOptions, _header.BlockSize);
                 var codec = SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Data);
                 _codecs.Add(codec);
-                _metadataCodec = SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Metadata);
+                var options = _compressorOptions;
+                _metadataCodecs = new CodecRenter(() => SquashFsCodec.Create(options, _header.BlockSize, CodecRole.Metadata));
                 if (codec.Identity != _header.CodecIdentity)
                 {
                     throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"The delta needs recompression with {_header.CodecIdentity}; this device has {codec.Identity}. Ask the server for a delta with codecs={DeltaCodecs.LocalIdentitiesQuery()}.");
@@ -533,7 +534,7 @@ public static class DeltaApplier
                 throw DeltaException.Corrupted($"Metadata section at delta offset {sectionOffset}: content is left unused before it.");
             }
 
-            MetadataSection.Decode(payload, sectionOffset, _oldImage, _metadataCodec, this);
+            MetadataSection.Decode(payload, sectionOffset, _oldImage, _metadataCodecs, Math.Max(1, _options.MaxParallelism), this);
         }
 
         public void Finish(ReadOnlySpan<byte> payload, long sectionOffset)
@@ -585,7 +586,7 @@ public static class DeltaApplier
         {
             _hash.Dispose();
             _zstd.Dispose();
-            _metadataCodec?.Dispose();
+            _metadataCodecs?.Dispose();
             while (_codecs.TryTake(out var codec))
             {
                 codec.Dispose();

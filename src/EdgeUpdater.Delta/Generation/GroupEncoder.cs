@@ -92,7 +92,9 @@ internal sealed class GroupEncoder : IDisposable
                 frame = _zstd.Encode(reference, content.AsSpan(0, contentLength), _frameLevel);
                 var literalCost = slices.Sum(s => s.Cost);
                 var hasChunks = slices.Any(s => s.Unit is ChunkUnit);
-                if (!hasChunks && (frame.Length + (8L * slices.Count)) * 5 >= literalCost * 4)
+                var recompressing = slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true });
+                var overhead = frame.Length + (8L * slices.Count);
+                if (!hasChunks && (recompressing ? overhead * 5 >= literalCost * 4 : overhead >= literalCost))
                 {
                     // Saves less than a fifth: not worth recompressing (here to verify, on the device to
                     // rebuild); send the stored blocks.

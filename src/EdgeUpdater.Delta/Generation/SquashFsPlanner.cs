@@ -48,20 +48,30 @@ internal sealed partial class SquashFsPlanner
         var units = new List<Unit>();
         var sb = _new.Superblock;
         var dataEnd = (long)sb.InodeTableStart;
-        var oldBlocks = _old.EnumerateStoredBlocks();
-        var index = new Dictionary<(UInt128, uint), long>(oldBlocks.Count);
+        // The two images are independent: index and walk them on two threads; verify which metadata
+        // blocks of the new image recompress to their stored bytes on a third.
+        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new)) : Task.FromResult<HashSet<long>?>(null);
+        var oldSide = Task.Run(() =>
+        {
+            var blocks = _old.EnumerateStoredBlocks();
+            var index = new Dictionary<(UInt128, uint), long>(blocks.Count);
+            var scratch = new byte[_old.BlockSize];
+            foreach (var block in blocks)
+            {
+                var span = scratch.AsSpan(0, (int)block.StoredSize);
+                _old.ReadStoredBytes(block.Offset, span);
+                index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
+            }
+
+            return (index, Ownership.OldSide(_old, blocks));
+        });
+        var newSide = Task.Run(() => (_new.EnumerateStoredBlocks(), Ownership.NewSide(_new)));
+        var (index, oldFiles) = oldSide.GetAwaiter().GetResult();
+        var (newBlocks, newFiles) = newSide.GetAwaiter().GetResult();
         var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
         var other = new byte[buffer.Length];
-        foreach (var block in oldBlocks)
-        {
-            var span = buffer.AsSpan(0, (int)block.StoredSize);
-            _old.ReadStoredBytes(block.Offset, span);
-            index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
-        }
-
+        var owners = new Ownership(_old, oldFiles, newFiles);
         Phase("index");
-        var owners = new Ownership(_old, _new);
-        Phase("ownership");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
 
@@ -77,7 +87,7 @@ internal sealed partial class SquashFsPlanner
 
         units.Add(new XorUnit(0, newSuper));
         long position = Superblock.Size;
-        foreach (var block in _new.EnumerateStoredBlocks())
+        foreach (var block in newBlocks)
         {
             if (block.Offset < position || block.Offset + block.StoredSize > dataEnd)
             {
@@ -119,7 +129,7 @@ internal sealed partial class SquashFsPlanner
         Phase("maps");
         using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
         {
-            var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, metadataPatchLevel, out var metaStats);
+            var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, reproducibleMetadata.GetAwaiter().GetResult(), metadataPatchLevel, out var metaStats);
             var metaLength = (long)sb.BytesUsed - dataEnd;
             if (payload is not null)
             {
@@ -204,23 +214,62 @@ internal sealed partial class SquashFsPlanner
     private sealed partial class Ownership
     {
         private readonly SquashFsImage _old;
-        private readonly Dictionary<long, (string Path, int Index)> _dataOwners = [];
-        private readonly Dictionary<long, List<string>> _fragmentOwners = [];
+        private readonly Dictionary<long, (string Path, int Index)> _dataOwners;
+        private readonly Dictionary<long, List<string>> _fragmentOwners;
         private readonly Dictionary<string, FileBlockMap> _oldMaps = [];
-        private readonly Dictionary<string, string?> _similar = [];
-        private readonly Dictionary<long, int> _oldFragmentUse = [];
+        private readonly Dictionary<string, string?> _similar;
+        private readonly Dictionary<long, int> _oldFragmentUse;
 
-        public Ownership(SquashFsImage oldImage, SquashFsImage newImage)
+        public Ownership(SquashFsImage oldImage, OldFileSet oldFiles, NewFileSet newFiles)
         {
             _old = oldImage;
+            OldFiles = oldFiles.Files;
+            _oldFragmentUse = oldFiles.FragmentUse;
+            _similar = oldFiles.Similar;
+            NewFiles = newFiles.Files;
+            _dataOwners = newFiles.DataOwners;
+            _fragmentOwners = newFiles.FragmentOwners;
+        }
+
+        public sealed record OldFileSet(Dictionary<string, Inode> Files, Dictionary<long, int> FragmentUse, Dictionary<string, string?> Similar);
+
+        public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners);
+
+        public static OldFileSet OldSide(SquashFsImage oldImage, IReadOnlyList<StoredBlock> storedBlocks)
+        {
+            var files = new Dictionary<string, Inode>(StringComparer.Ordinal);
             foreach (var entry in oldImage.Walk())
             {
                 if (entry.IsFile)
                 {
-                    OldFiles[entry.Path] = entry.Inode;
+                    files[entry.Path] = entry.Inode;
                 }
             }
 
+            var fragmentUse = new Dictionary<long, int>();
+            foreach (var block in storedBlocks)
+            {
+                if (block.Kind == StoredBlockKind.Fragment)
+                {
+                    fragmentUse[block.Offset] = block.UncompressedSize;
+                }
+            }
+
+            var similar = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var path in files.Keys)
+            {
+                var key = Normalize(path);
+                similar[key] = similar.ContainsKey(key) ? null : path;
+            }
+
+            return new OldFileSet(files, fragmentUse, similar);
+        }
+
+        public static NewFileSet NewSide(SquashFsImage newImage)
+        {
+            var files = new List<(string, Inode)>();
+            var dataOwners = new Dictionary<long, (string, int)>();
+            var fragmentOwners = new Dictionary<long, List<string>>();
             foreach (var entry in newImage.Walk())
             {
                 if (!entry.IsFile)
@@ -228,45 +277,33 @@ internal sealed partial class SquashFsPlanner
                     continue;
                 }
 
-                NewFiles.Add((entry.Path, entry.Inode));
+                files.Add((entry.Path, entry.Inode));
                 var map = newImage.GetFileBlocks(entry.Inode);
                 for (var i = 0; i < map.Blocks.Count; i++)
                 {
                     if (!map.Blocks[i].IsSparse)
                     {
-                        _dataOwners.TryAdd(map.Blocks[i].Offset, (entry.Path, i));
+                        dataOwners.TryAdd(map.Blocks[i].Offset, (entry.Path, i));
                     }
                 }
 
                 if (map.Fragment is { } fragment)
                 {
-                    if (!_fragmentOwners.TryGetValue(fragment.BlockOffset, out var list))
+                    if (!fragmentOwners.TryGetValue(fragment.BlockOffset, out var list))
                     {
-                        _fragmentOwners[fragment.BlockOffset] = list = [];
+                        fragmentOwners[fragment.BlockOffset] = list = [];
                     }
 
                     list.Add(entry.Path);
                 }
             }
 
-            foreach (var block in oldImage.EnumerateStoredBlocks())
-            {
-                if (block.Kind == StoredBlockKind.Fragment)
-                {
-                    _oldFragmentUse[block.Offset] = block.UncompressedSize;
-                }
-            }
-
-            foreach (var path in OldFiles.Keys)
-            {
-                var key = Normalize(path);
-                _similar[key] = _similar.ContainsKey(key) ? null : path;
-            }
+            return new NewFileSet(files, dataOwners, fragmentOwners);
         }
 
-        public Dictionary<string, Inode> OldFiles { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, Inode> OldFiles { get; }
 
-        public List<(string Path, Inode Inode)> NewFiles { get; } = [];
+        public List<(string Path, Inode Inode)> NewFiles { get; }
 
         /// <summary>What to patch a changed block against: old decompressed content, or with <paramref name="raw"/> old stored bytes.</summary>
         public List<ReferenceItem> ReferenceFor(StoredBlock block, bool raw)

@@ -50,6 +50,30 @@ internal enum MetadataBlockEncoding : byte
     Literal = 2,
 }
 
+/// <summary>A pool of codecs of one compressor and role, one per worker.</summary>
+internal sealed class CodecRenter : IDisposable
+{
+    private readonly Func<SquashFsCodec> _factory;
+    private readonly System.Collections.Concurrent.ConcurrentBag<SquashFsCodec> _idle = [];
+
+    public CodecRenter(Func<SquashFsCodec> factory)
+    {
+        _factory = factory;
+    }
+
+    public SquashFsCodec Rent() => _idle.TryTake(out var codec) ? codec : _factory();
+
+    public void Return(SquashFsCodec codec) => _idle.Add(codec);
+
+    public void Dispose()
+    {
+        while (_idle.TryTake(out var codec))
+        {
+            codec.Dispose();
+        }
+    }
+}
+
 /// <summary>Sink for the bytes of the new image the metadata section produces, in order.</summary>
 internal interface IImageWriter
 {
@@ -75,7 +99,7 @@ internal static class MetadataSection
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/>; null when
     /// its layout is not one this format describes (the caller then sends the region literally).
     /// </summary>
-    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, int patchLevel, out Stats stats)
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, HashSet<long>? reproducible, int patchLevel, out Stats stats)
     {
         stats = new Stats(0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
@@ -209,8 +233,8 @@ internal static class MetadataSection
                         }
 
                         if (block.IsCompressed && metadataCodec is not null
-                            && metadataCodec.TryCompress(content, scratch, out var written)
-                            && storedSpan[2..].SequenceEqual(scratch.AsSpan(0, written)))
+                            && (reproducible?.Contains(block.Offset) ?? (metadataCodec.TryCompress(content, scratch, out var written)
+                                && storedSpan[2..].SequenceEqual(scratch.AsSpan(0, written)))))
                         {
                             pieces.U8((byte)MetadataBlockEncoding.Compressed);
                             recompressed++;
@@ -280,6 +304,49 @@ internal static class MetadataSection
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
 
+    /// <summary>Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked in parallel.</summary>
+    public static HashSet<long> ReproducibleBlocks(SquashFsImage image)
+    {
+        var work = new List<(MetadataBlockInfo Block, byte[] Data, int Start)>();
+        foreach (var table in image.ReadAllMetadataTables())
+        {
+            if (table.Kind == MetadataTableKind.CompressorOptions)
+            {
+                continue;
+            }
+
+            var position = 0;
+            foreach (var block in table.Blocks)
+            {
+                if (block.IsCompressed && position + block.UncompressedSize <= table.Data.Length)
+                {
+                    work.Add((block, table.Data, position));
+                }
+
+                position += block.UncompressedSize;
+            }
+        }
+
+        var result = new System.Collections.Concurrent.ConcurrentBag<long>();
+        Parallel.ForEach(
+            work,
+            () => (Codec: image.CreateCodec(CodecRole.Metadata), Scratch: new byte[SquashFsCodec.MetadataBlockSize * 2], Stored: new byte[SquashFsCodec.MetadataBlockSize + 2]),
+            (item, _, local) =>
+            {
+                var stored = local.Stored.AsSpan(0, item.Block.TotalSize);
+                image.ReadStoredBytes(item.Block.Offset, stored);
+                if (local.Codec.TryCompress(item.Data.AsSpan(item.Start, item.Block.UncompressedSize), local.Scratch, out var written)
+                    && stored[2..].SequenceEqual(local.Scratch.AsSpan(0, written)))
+                {
+                    result.Add(item.Block.Offset);
+                }
+
+                return local;
+            },
+            local => local.Codec.Dispose());
+        return [.. result];
+    }
+
     private static bool HasStandardBlocks(MetadataTable table)
     {
         long total = 0;
@@ -302,7 +369,7 @@ internal static class MetadataSection
     /// Rebuilds the metadata region on the device: reads the section, predicts each table from the old
     /// image, applies the patches, compresses the blocks and writes them to <paramref name="output"/>.
     /// </summary>
-    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, SquashFsImage oldImage, SquashFsCodec? metadataCodec, IImageWriter output)
+    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, SquashFsImage oldImage, CodecRenter? codecs, int parallelism, IImageWriter output)
     {
         var where = $"metadata section at delta offset {sectionOffset}";
         var reader = new ByteReader(payload, where);
@@ -319,7 +386,6 @@ internal static class MetadataSection
         var newTables = new Dictionary<MetadataTableKind, (TableLayout Layout, int Length)>();
         var pieceCount = reader.VarInt(1 << 16, "piece count");
         using var zstd = new ZstdPatcher();
-        var scratch = new byte[SquashFsCodec.MetadataBlockSize * 2];
         var header = new byte[2];
         for (var p = 0; p < pieceCount; p++)
         {
@@ -359,12 +425,56 @@ internal static class MetadataSection
                     var blockCount = (length + SquashFsCodec.MetadataBlockSize - 1) / SquashFsCodec.MetadataBlockSize;
                     var start = output.Position;
                     var starts = new long[blockCount];
+                    var encodings = new MetadataBlockEncoding[blockCount];
+                    var literals = new byte[blockCount][];
+                    var compressed = new byte[blockCount][];
+                    for (var i = 0; i < blockCount; i++)
+                    {
+                        encodings[i] = (MetadataBlockEncoding)reader.U8();
+                        if (encodings[i] == MetadataBlockEncoding.Literal)
+                        {
+                            literals[i] = reader.Blob(SquashFsCodec.MetadataBlockSize + 2, "literal metadata block").ToArray();
+                        }
+                        else if (encodings[i] is not (MetadataBlockEncoding.Compressed or MetadataBlockEncoding.Uncompressed))
+                        {
+                            throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)encodings[i]} is unknown (0-2).");
+                        }
+                        else if (encodings[i] == MetadataBlockEncoding.Compressed && codecs is null)
+                        {
+                            throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a metadata block needs recompression but the delta's header names no codec.");
+                        }
+                    }
+
+                    // Compress on every core, write in order.
+                    Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
+                    {
+                        if (encodings[i] != MetadataBlockEncoding.Compressed)
+                        {
+                            return;
+                        }
+
+                        var content = data.AsSpan(i * SquashFsCodec.MetadataBlockSize, Math.Min(SquashFsCodec.MetadataBlockSize, length - (i * SquashFsCodec.MetadataBlockSize)));
+                        var codec = codecs!.Rent();
+                        try
+                        {
+                            var buffer = new byte[SquashFsCodec.MetadataBlockSize * 2];
+                            if (!codec.TryCompress(content, buffer, out var written) || written > SquashFsCodec.MetadataBlockSize)
+                            {
+                                throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: metadata block {i} of the {table} table does not compress with {codec.Identity} as the generator's did.");
+                            }
+
+                            compressed[i] = buffer.AsSpan(0, written).ToArray();
+                        }
+                        finally
+                        {
+                            codecs.Return(codec);
+                        }
+                    });
                     for (var i = 0; i < blockCount; i++)
                     {
                         starts[i] = output.Position - start;
                         var content = data.AsSpan(i * SquashFsCodec.MetadataBlockSize, Math.Min(SquashFsCodec.MetadataBlockSize, length - (i * SquashFsCodec.MetadataBlockSize)));
-                        var blockEncoding = (MetadataBlockEncoding)reader.U8();
-                        switch (blockEncoding)
+                        switch (encodings[i])
                         {
                             case MetadataBlockEncoding.Uncompressed:
                                 BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)(0x8000 | content.Length));
@@ -372,26 +482,13 @@ internal static class MetadataSection
                                 output.Write(content);
                                 break;
                             case MetadataBlockEncoding.Compressed:
-                                if (metadataCodec is null)
-                                {
-                                    throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a metadata block needs recompression but the delta's header names no codec.");
-                                }
-
-                                if (!metadataCodec.TryCompress(content, scratch, out var written) || written > SquashFsCodec.MetadataBlockSize)
-                                {
-                                    throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: metadata block {i} of the {table} table does not compress with {metadataCodec.Identity} as the generator's did.");
-                                }
-
-                                BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)written);
+                                BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)compressed[i].Length);
                                 output.Write(header);
-                                output.Write(scratch.AsSpan(0, written));
-                                break;
-                            case MetadataBlockEncoding.Literal:
-                                var literal = reader.Blob(SquashFsCodec.MetadataBlockSize + 2, "literal metadata block");
-                                output.Write(literal);
+                                output.Write(compressed[i]);
                                 break;
                             default:
-                                throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)blockEncoding} is unknown (0-2).");
+                                output.Write(literals[i]);
+                                break;
                         }
                     }
 
