@@ -128,7 +128,7 @@ public sealed class SignedEnvelope
             Payload = Payload.ToArray(),
             Signatures = [.. Signatures.Select(s => new EnvelopeSignatureDocument { KeyId = s.KeyId, Sig = s.Signature.ToArray() })],
         };
-        return JsonSerializer.SerializeToUtf8Bytes(document, IndentedTrustJsonContext.Default.EnvelopeDocument);
+        return TrustJson.Serialize(document, TrustJsonContext.Default.EnvelopeDocument, indented: true);
     }
 
     private static void ValidatePayloadType(string payloadType)

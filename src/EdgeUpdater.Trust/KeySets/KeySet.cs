@@ -48,14 +48,14 @@ public sealed record KeySet
     public byte[] ToPayloadBytes()
     {
         Validate();
-        return PayloadJson.Serialize(this, TrustJsonContext.Default.KeySet);
+        return TrustJson.Serialize(this, TrustJsonContext.Default.KeySet);
     }
 
     /// <summary>Parses and checks key set payload bytes.</summary>
     /// <exception cref="TrustException"><see cref="TrustFailure.UnknownSchema"/> or <see cref="TrustFailure.Malformed"/>.</exception>
     public static KeySet Parse(ReadOnlySpan<byte> payload)
     {
-        var keySet = PayloadJson.Deserialize(payload, CurrentSchema, "key set", TrustJsonContext.Default.KeySet);
+        var keySet = TrustJson.Deserialize(payload, CurrentSchema, "key set", TrustJsonContext.Default.KeySet);
         keySet.Validate();
         return keySet;
     }

@@ -56,7 +56,7 @@ public static class PrivateKeyFile
                 PrivateKey = passphrase is null ? seed : null,
                 Encrypted = passphrase is null ? null : Encrypt(seed, passphrase, key.PublicKey, options),
             };
-            return JsonSerializer.SerializeToUtf8Bytes(document, IndentedTrustJsonContext.Default.PrivateKeyFileDocument);
+            return TrustJson.Serialize(document, TrustJsonContext.Default.PrivateKeyFileDocument, indented: true);
         }
         finally
         {
@@ -133,11 +133,6 @@ public static class PrivateKeyFile
     public static async Task WriteAsync(string path, SigningKey key, KeyRole role, string? passphrase = null, PrivateKeyFileOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (OperatingSystem.IsWindows())
-        {
-            throw new PlatformNotSupportedException("private key files rely on Unix file modes");
-        }
-
         var contents = Serialize(key, role, passphrase, options);
         try
         {
@@ -192,11 +187,6 @@ public static class PrivateKeyFile
     private static async Task<byte[]> ReadSecureAsync(string path, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (OperatingSystem.IsWindows())
-        {
-            throw new PlatformNotSupportedException("private key files rely on Unix file modes");
-        }
-
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, useAsync: true);
         await using (stream.ConfigureAwait(false))
         {
@@ -215,11 +205,6 @@ public static class PrivateKeyFile
 
     private static void CheckMode(SafeFileHandle handle, string path)
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
         var mode = File.GetUnixFileMode(handle);
         if ((mode & GroupOrOther) != 0)
         {

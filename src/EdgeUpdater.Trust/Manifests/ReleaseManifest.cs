@@ -59,14 +59,14 @@ public sealed record ReleaseManifest
     public byte[] ToPayloadBytes()
     {
         Validate();
-        return PayloadJson.Serialize(this, TrustJsonContext.Default.ReleaseManifest);
+        return TrustJson.Serialize(this, TrustJsonContext.Default.ReleaseManifest);
     }
 
     /// <summary>Parses and checks manifest payload bytes.</summary>
     /// <exception cref="TrustException"><see cref="TrustFailure.UnknownSchema"/> or <see cref="TrustFailure.Malformed"/>.</exception>
     public static ReleaseManifest Parse(ReadOnlySpan<byte> payload)
     {
-        var manifest = PayloadJson.Deserialize(payload, CurrentSchema, "manifest", TrustJsonContext.Default.ReleaseManifest);
+        var manifest = TrustJson.Deserialize(payload, CurrentSchema, "manifest", TrustJsonContext.Default.ReleaseManifest);
         manifest.Validate();
         return manifest;
     }

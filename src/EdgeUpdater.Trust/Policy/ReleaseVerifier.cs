@@ -73,9 +73,9 @@ public static class ReleaseVerifier
                 throw new TrustException(TrustFailure.ArchitectureMismatch, $"{what} is for architectures [{string.Join(", ", manifest.Architectures)}]; this device is '{device.Architecture}'");
             }
 
-            if (manifest.MinAgentVersion is { } minimum && device.AgentVersion < minimum)
+            if (manifest.MinAgentVersion is { } minimum && device.AgentVersion is { } agent && agent < minimum)
             {
-                throw new TrustException(TrustFailure.AgentTooOld, $"{what} needs agent {minimum} or newer; this agent is {device.AgentVersion}");
+                throw new TrustException(TrustFailure.AgentTooOld, $"{what} needs agent {minimum} or newer; this agent is {agent}");
             }
         }
 

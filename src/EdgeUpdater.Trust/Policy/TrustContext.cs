@@ -34,8 +34,11 @@ public sealed record DeviceFacts
     /// <summary>The device's architecture (compared ordinally with <c>manifest.architectures</c>), e.g. <c>arm64</c>.</summary>
     public required string Architecture { get; init; }
 
-    /// <summary>The running agent's version (compared with <c>manifest.minAgentVersion</c>).</summary>
-    public required SemanticVersion AgentVersion { get; init; }
+    /// <summary>
+    /// The running agent's version (compared with <c>manifest.minAgentVersion</c>). The agent always sets
+    /// it; null skips the check (the CLI checking a manifest for a device without knowing its agent).
+    /// </summary>
+    public SemanticVersion? AgentVersion { get; init; }
 }
 
 /// <summary>The release a target runs now, from the manifest that installed it.</summary>

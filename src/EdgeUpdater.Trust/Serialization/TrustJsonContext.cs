@@ -23,18 +23,3 @@ namespace EdgeUpdater.Trust.Serialization;
 internal sealed partial class TrustJsonContext : JsonSerializerContext
 {
 }
-
-/// <summary>The same contract as <see cref="TrustJsonContext"/>, written indented: envelopes and key files people read.</summary>
-[JsonSourceGenerationOptions(
-    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-    RespectNullableAnnotations = true,
-    RespectRequiredConstructorParameters = true,
-    AllowDuplicateProperties = false,
-    WriteIndented = true)]
-[JsonSerializable(typeof(EnvelopeDocument))]
-[JsonSerializable(typeof(PrivateKeyFileDocument))]
-internal sealed partial class IndentedTrustJsonContext : JsonSerializerContext
-{
-}

@@ -34,6 +34,16 @@ public sealed class SignedEnvelopeTests
     }
 
     [Fact]
+    public void Json_is_written_without_needless_escapes()
+    {
+        using var key = SigningKey.Generate();
+        var manifest = TrustScenario.Manifest("1.0.0+build.7");
+        var envelope = Encoding.UTF8.GetString(SignedEnvelope.Create(PayloadTypes.ReleaseManifest, manifest.ToPayloadBytes(), [key]).ToJsonBytes());
+        Assert.Contains("\"payloadType\": \"application/vnd.edgeupdater.release-manifest+json\"", envelope, StringComparison.Ordinal);
+        Assert.Contains("\"version\":\"1.0.0+build.7\"", Encoding.UTF8.GetString(manifest.ToPayloadBytes()), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Oversized_envelope_is_refused_before_parsing()
     {
         var e = Assert.Throws<TrustException>(() => SignedEnvelope.Parse(new byte[SignedEnvelope.MaxEnvelopeSize + 1]));

@@ -5,7 +5,6 @@ using Xunit;
 
 namespace EdgeUpdater.Trust.Tests.Keys;
 
-[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class PrivateKeyFileTests : IDisposable
 {
     // Cheap Argon2id for tests; one test below uses the production defaults.

@@ -1,16 +1,31 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
 namespace EdgeUpdater.Trust.Serialization;
 
 /// <summary>
-/// Reads and writes signed payloads: the <c>schema</c> number is checked first (so a newer schema is
-/// reported as unknown, not as malformed), then the document is bound strictly (required fields, no
-/// unknown or duplicate properties).
+/// Writes the trust layer's JSON documents and reads signed payloads: the <c>schema</c> number is
+/// checked first (so a newer schema is reported as unknown, not as malformed), then the document is
+/// bound strictly (required fields, no unknown or duplicate properties).
 /// </summary>
-internal static class PayloadJson
+internal static class TrustJson
 {
-    public static byte[] Serialize<T>(T value, JsonTypeInfo<T> typeInfo) => JsonSerializer.SerializeToUtf8Bytes(value, typeInfo);
+    /// <summary>
+    /// Writes <paramref name="value"/> as UTF-8 JSON. Only the characters JSON requires are escaped (a
+    /// <c>+</c> in a version or media type stays <c>+</c>), so the bytes read the way the docs show them.
+    /// </summary>
+    public static byte[] Serialize<T>(T value, JsonTypeInfo<T> typeInfo, bool indented = false)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = indented, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            JsonSerializer.Serialize(writer, value, typeInfo);
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
 
     public static T Deserialize<T>(ReadOnlySpan<byte> payload, int expectedSchema, string what, JsonTypeInfo<T> typeInfo)
     {
