@@ -24,7 +24,8 @@ internal static class TrustJson
             JsonSerializer.Serialize(writer, value, typeInfo);
         }
 
-        return buffer.WrittenSpan.ToArray();
+        // Files people read end with a newline; compact payloads are signed exactly as written.
+        return indented ? [.. buffer.WrittenSpan, (byte)'\n'] : buffer.WrittenSpan.ToArray();
     }
 
     public static T Deserialize<T>(ReadOnlySpan<byte> payload, int expectedSchema, string what, JsonTypeInfo<T> typeInfo)
