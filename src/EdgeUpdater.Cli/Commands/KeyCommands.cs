@@ -145,8 +145,8 @@ internal static class KeyCommands
         Option<long?> Version,
         Option<string> Expires,
         Option<string[]> Sign,
-        Option<string?> PassphraseFile,
-        Option<string?> PassphraseEnv);
+        Option<string[]> PassphraseFiles,
+        Option<string[]> PassphraseEnvs);
 
     private static KeySetOptions CreateKeySetOptions(string rootsName, string rootsDescription, bool previousRequired) => new(
         new Option<string>("--out", "-o") { Description = "Where to write the signed key set.", Required = true },
@@ -161,12 +161,12 @@ internal static class KeyCommands
         new Option<long?>("--version") { Description = "Key set version (default: previous + 1, or 1)." },
         new Option<string>("--expires") { Description = "Expiry of the key set (date or duration).", DefaultValueFactory = _ => "365d" },
         new Option<string[]>("--sign") { Description = "Private root key file(s) that sign: the previous set's roots (threshold) and every new root.", Required = true, AllowMultipleArgumentsPerToken = true },
-        KeyMaterial.PassphraseFileOption(),
-        KeyMaterial.PassphraseEnvOption());
+        KeyMaterial.PassphraseFilesOption(),
+        KeyMaterial.PassphraseEnvsOption());
 
     private static void AddAll(Command command, KeySetOptions o)
     {
-        foreach (var option in new Option[] { o.Output, o.Previous, o.Roots, o.RootThreshold, o.Release, o.ReleaseExpires, o.Revoke, o.Remove, o.ReleaseThreshold, o.Version, o.Expires, o.Sign, o.PassphraseFile, o.PassphraseEnv })
+        foreach (var option in new Option[] { o.Output, o.Previous, o.Roots, o.RootThreshold, o.Release, o.ReleaseExpires, o.Revoke, o.Remove, o.ReleaseThreshold, o.Version, o.Expires, o.Sign, o.PassphraseFiles, o.PassphraseEnvs })
         {
             command.Options.Add(option);
         }
@@ -248,8 +248,8 @@ internal static class KeyCommands
         };
         var payload = keySet.ToPayloadBytes();
 
-        var passphrase = await KeyMaterial.ReadPassphraseAsync(parse, o.PassphraseFile, o.PassphraseEnv, cancellationToken).ConfigureAwait(false);
-        var signers = await KeyMaterial.LoadSigningKeysAsync(parse.GetValue(o.Sign)!, passphrase, cancellationToken).ConfigureAwait(false);
+        var passphrases = await KeyMaterial.ReadPassphrasesAsync(parse, o.PassphraseFiles, o.PassphraseEnvs, cancellationToken).ConfigureAwait(false);
+        var signers = await KeyMaterial.LoadSigningKeysAsync(parse.GetValue(o.Sign)!, passphrases, cancellationToken).ConfigureAwait(false);
         byte[] envelope;
         try
         {

@@ -16,20 +16,17 @@ internal sealed class CommandUsageException(string message) : Exception(message)
 /// </summary>
 internal static class KeyMaterial
 {
-    /// <summary>Default lifetime of a key set and of release keys added to it.</summary>
-    public static readonly TimeSpan DefaultKeySetLifetime = TimeSpan.FromDays(365);
-
     public static Option<string?> PassphraseFileOption() => new("--passphrase-file")
     {
-        Description = "Read the passphrase of the private key(s) from this file (first line).",
+        Description = "Protect the new private key with the passphrase in this file (first line).",
     };
 
     public static Option<string?> PassphraseEnvOption() => new("--passphrase-env")
     {
-        Description = "Read the passphrase of the private key(s) from this environment variable.",
+        Description = "Protect the new private key with the passphrase in this environment variable.",
     };
 
-    /// <summary>The passphrase from <c>--passphrase-file</c> or <c>--passphrase-env</c>, or null when neither is given.</summary>
+    /// <summary>The one passphrase from <c>--passphrase-file</c> or <c>--passphrase-env</c>, or null when neither is given.</summary>
     public static async Task<string?> ReadPassphraseAsync(ParseResult parse, Option<string?> file, Option<string?> env, CancellationToken cancellationToken)
     {
         var path = parse.GetValue(file);
@@ -39,42 +36,65 @@ internal static class KeyMaterial
             throw new CommandUsageException("give --passphrase-file or --passphrase-env, not both");
         }
 
-        string? passphrase;
         if (path is not null)
         {
-            var text = await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false);
-            var newline = text.IndexOf('\n', StringComparison.Ordinal);
-            passphrase = (newline >= 0 ? text[..newline] : text).TrimEnd('\r');
-        }
-        else if (variable is not null)
-        {
-            passphrase = Environment.GetEnvironmentVariable(variable)
-                ?? throw new CommandUsageException($"environment variable {variable} (from --passphrase-env) is not set");
-        }
-        else
-        {
-            return null;
+            return NonEmpty(FirstLine(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false)), $"--passphrase-file {path}");
         }
 
-        return passphrase.Length == 0 ? throw new CommandUsageException("the passphrase is empty") : passphrase;
+        return variable is null
+            ? null
+            : NonEmpty(
+                Environment.GetEnvironmentVariable(variable) ?? throw new CommandUsageException($"environment variable {variable} (from --passphrase-env) is not set"),
+                $"--passphrase-env {variable}");
     }
 
-    /// <summary>Loads private keys, each opened with the passphrase when it is encrypted.</summary>
-    public static async Task<List<SigningKey>> LoadSigningKeysAsync(IEnumerable<string> paths, string? passphrase, CancellationToken cancellationToken)
+    public static Option<string[]> PassphraseFilesOption() => new("--passphrase-file")
+    {
+        Description = "Read a passphrase for the encrypted private key(s) from this file (first line); repeat for keys with different passphrases.",
+    };
+
+    public static Option<string[]> PassphraseEnvsOption() => new("--passphrase-env")
+    {
+        Description = "Read a passphrase for the encrypted private key(s) from this environment variable; repeatable.",
+    };
+
+    /// <summary>Every passphrase given with the repeatable <c>--passphrase-file</c> and <c>--passphrase-env</c>.</summary>
+    public static async Task<List<string>> ReadPassphrasesAsync(ParseResult parse, Option<string[]> files, Option<string[]> envs, CancellationToken cancellationToken)
+    {
+        var passphrases = new List<string>();
+        foreach (var path in parse.GetValue(files) ?? [])
+        {
+            passphrases.Add(NonEmpty(FirstLine(await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false)), $"--passphrase-file {path}"));
+        }
+
+        foreach (var variable in parse.GetValue(envs) ?? [])
+        {
+            passphrases.Add(NonEmpty(
+                Environment.GetEnvironmentVariable(variable) ?? throw new CommandUsageException($"environment variable {variable} (from --passphrase-env) is not set"),
+                $"--passphrase-env {variable}"));
+        }
+
+        return passphrases;
+    }
+
+    private static string FirstLine(string text)
+    {
+        var newline = text.IndexOf('\n', StringComparison.Ordinal);
+        return (newline >= 0 ? text[..newline] : text).TrimEnd('\r');
+    }
+
+    private static string NonEmpty(string passphrase, string source)
+        => passphrase.Length == 0 ? throw new CommandUsageException($"the passphrase from {source} is empty") : passphrase;
+
+    /// <summary>Loads private keys; each encrypted one is opened with the first of <paramref name="passphrases"/> that fits.</summary>
+    public static async Task<List<SigningKey>> LoadSigningKeysAsync(IEnumerable<string> paths, IReadOnlyList<string> passphrases, CancellationToken cancellationToken)
     {
         var keys = new List<SigningKey>();
         try
         {
             foreach (var path in paths)
             {
-                try
-                {
-                    keys.Add(await PrivateKeyFile.ReadAsync(path, passphrase, cancellationToken).ConfigureAwait(false));
-                }
-                catch (TrustException e) when (e.Failure == TrustFailure.PassphraseRequired)
-                {
-                    throw new CommandUsageException($"{e.Message}: pass --passphrase-file or --passphrase-env");
-                }
+                keys.Add(await LoadSigningKeyAsync(path, passphrases, cancellationToken).ConfigureAwait(false));
             }
 
             return keys;
@@ -83,6 +103,33 @@ internal static class KeyMaterial
         {
             Dispose(keys);
             throw;
+        }
+    }
+
+    private static async Task<SigningKey> LoadSigningKeyAsync(string path, IReadOnlyList<string> passphrases, CancellationToken cancellationToken)
+    {
+        if (passphrases.Count == 0)
+        {
+            try
+            {
+                return await PrivateKeyFile.ReadAsync(path, null, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TrustException e) when (e.Failure == TrustFailure.PassphraseRequired)
+            {
+                throw new CommandUsageException($"{e.Message}: pass --passphrase-file or --passphrase-env");
+            }
+        }
+
+        for (var i = 0; ; i++)
+        {
+            try
+            {
+                return await PrivateKeyFile.ReadAsync(path, passphrases[i], cancellationToken).ConfigureAwait(false);
+            }
+            catch (TrustException e) when (e.Failure == TrustFailure.WrongPassphrase && i + 1 < passphrases.Count)
+            {
+                // Several keys, several passphrases: try the next one.
+            }
         }
     }
 

@@ -40,11 +40,11 @@ internal static class ReleaseCommands
         var minAgent = new Option<string?>("--min-agent-version") { Description = "Lowest agent version that may install the image." };
         var allowDowngrade = new Option<bool>("--allow-downgrade") { Description = "Allow installing over a newer or equal version." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the signed manifest.", Required = true };
-        var passphraseFile = KeyMaterial.PassphraseFileOption();
-        var passphraseEnv = KeyMaterial.PassphraseEnvOption();
+        var passphraseFiles = KeyMaterial.PassphraseFilesOption();
+        var passphraseEnvs = KeyMaterial.PassphraseEnvsOption();
         var command = new Command("sign", "Write a signed release manifest for an image.")
         {
-            image, keys, keySets, name, version, kind, target, hardware, arch, expires, minAgent, allowDowngrade, output, passphraseFile, passphraseEnv,
+            image, keys, keySets, name, version, kind, target, hardware, arch, expires, minAgent, allowDowngrade, output, passphraseFiles, passphraseEnvs,
         };
         command.SetAction((parse, cancellationToken) => KeyMaterial.RunAsync(parse, async stdout =>
         {
@@ -72,8 +72,8 @@ internal static class ReleaseCommands
             manifest = manifest with { ImageSha256 = digest.Sha256, ImageSize = digest.Size };
             var payload = manifest.ToPayloadBytes();
 
-            var passphrase = await KeyMaterial.ReadPassphraseAsync(parse, passphraseFile, passphraseEnv, cancellationToken).ConfigureAwait(false);
-            var signers = await KeyMaterial.LoadSigningKeysAsync(parse.GetValue(keys)!, passphrase, cancellationToken).ConfigureAwait(false);
+            var passphrases = await KeyMaterial.ReadPassphrasesAsync(parse, passphraseFiles, passphraseEnvs, cancellationToken).ConfigureAwait(false);
+            var signers = await KeyMaterial.LoadSigningKeysAsync(parse.GetValue(keys)!, passphrases, cancellationToken).ConfigureAwait(false);
             byte[] envelope;
             try
             {

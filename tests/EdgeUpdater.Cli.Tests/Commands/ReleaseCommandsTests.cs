@@ -88,7 +88,8 @@ public sealed class ReleaseCommandsTests : IDisposable
     public async Task Root_rotation_and_release_key_revocation_through_the_cli()
     {
         await SetUpAsync();
-        await KeyReleaseCli.SucceedAsync("keys", "generate", "--role", "root", "-o", P("root2.key"));
+        await File.WriteAllTextAsync(P("pw2"), "second root passphrase", TestContext.Current.CancellationToken);
+        await KeyReleaseCli.SucceedAsync("keys", "generate", "--role", "root", "-o", P("root2.key"), "--passphrase-file", P("pw2"));
         await KeyReleaseCli.SucceedAsync("keys", "generate", "--role", "release", "-o", P("release2.key"));
 
         // The new root must sign too (proof of possession): refused, nothing written.
@@ -97,8 +98,13 @@ public sealed class ReleaseCommandsTests : IDisposable
             "keys", "rotate", "--previous", P("v1.keyset"), "--new-root", P("root2.pub"), "--sign", P("root1.key"), "--passphrase-file", P("pw"), "-o", P("v2.keyset"));
         Assert.False(File.Exists(P("v2.keyset")));
 
-        await KeyReleaseCli.SucceedAsync(
+        // Two roots with different passphrases: each key is opened with the passphrase that fits.
+        await KeyReleaseCli.FailAsync(
+            ExitCodes.Failure, "wrong-passphrase",
             "keys", "rotate", "--previous", P("v1.keyset"), "--new-root", P("root2.pub"), "--sign", P("root1.key"), P("root2.key"), "--passphrase-file", P("pw"), "-o", P("v2.keyset"));
+        await KeyReleaseCli.SucceedAsync(
+            "keys", "rotate", "--previous", P("v1.keyset"), "--new-root", P("root2.pub"), "--sign", P("root1.key"), P("root2.key"),
+            "--passphrase-file", P("pw2"), "--passphrase-file", P("pw"), "-o", P("v2.keyset"));
         await KeyReleaseCli.SucceedAsync(Verify("--keyset", P("v1.keyset"), P("v2.keyset")));
 
         // Old root alone can no longer extend the chain.
@@ -107,8 +113,9 @@ public sealed class ReleaseCommandsTests : IDisposable
             "keys", "sign-keyset", "--previous", P("v2.keyset"), "--release", P("release2.pub"), "--sign", P("root1.key"), "--passphrase-file", P("pw"), "-o", P("v3.keyset"));
 
         var releaseId = await KeyIdOf("release.pub");
+        Environment.SetEnvironmentVariable("EDGEUPDATER_TEST_ROOT2_PASSPHRASE", "second root passphrase");
         await KeyReleaseCli.SucceedAsync(
-            "keys", "sign-keyset", "--previous", P("v2.keyset"), "--release", P("release2.pub"), "--revoke", releaseId, "--sign", P("root2.key"), "-o", P("v3.keyset"));
+            "keys", "sign-keyset", "--previous", P("v2.keyset"), "--release", P("release2.pub"), "--revoke", releaseId, "--sign", P("root2.key"), "--passphrase-env", "EDGEUPDATER_TEST_ROOT2_PASSPHRASE", "-o", P("v3.keyset"));
         Assert.Contains("REVOKED", (await KeyReleaseCli.SucceedAsync("keys", "show", P("v3.keyset"))).Output, StringComparison.Ordinal);
 
         var chain = new[] { "--keyset", P("v1.keyset"), P("v2.keyset"), P("v3.keyset") };
