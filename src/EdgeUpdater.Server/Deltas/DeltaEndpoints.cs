@@ -106,6 +106,7 @@ internal static class DeltaEndpoints
                     return;
 
                 case DeltaLookup.Streaming streaming:
+                    deltas.CountStreamedResponse();
                     await StreamAsync(context, streaming.Generation).ConfigureAwait(false);
                     return;
             }

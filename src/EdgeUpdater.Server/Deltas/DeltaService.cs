@@ -35,6 +35,7 @@ internal sealed class DeltaService : IAsyncDisposable
     private readonly SemaphoreSlim _bestSlots;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ILogger<DeltaService> _logger;
+    private long _streamedResponses;
 
     public DeltaService(DeltaCache cache, ContentStore content, IDeltaGenerator generator, ServerOptions options, ILogger<DeltaService> logger)
     {
@@ -49,6 +50,12 @@ internal sealed class DeltaService : IAsyncDisposable
 
     /// <summary>Generations currently running or queued.</summary>
     public int InFlight => _inFlight.Count;
+
+    /// <summary>Responses that followed a generation in progress (rather than a cached file), since start.</summary>
+    public long StreamedResponses => Interlocked.Read(ref _streamedResponses);
+
+    /// <summary>Counts a response that streams a generation in progress.</summary>
+    internal void CountStreamedResponse() => Interlocked.Increment(ref _streamedResponses);
 
     /// <summary>Resolves a request. <paramref name="ifRangeSha256"/> pins a cached delta a client is resuming.</summary>
     public DeltaLookup Lookup(string from, string to, string normalizedCodecs, DeltaLevel? requested, string? ifRangeSha256)
