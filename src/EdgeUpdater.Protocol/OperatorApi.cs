@@ -77,8 +77,14 @@ public sealed record ReleaseInfo
     /// <summary>Target kind: <c>system</c> or <c>app</c>.</summary>
     public string? TargetKind { get; init; }
 
-    /// <summary>Compatible hardware ids; empty means any.</summary>
+    /// <summary>Compatible hardware ids.</summary>
     public IReadOnlyList<string> Hardware { get; init; } = [];
+
+    /// <summary>Compatible CPU architectures.</summary>
+    public IReadOnlyList<string> Architectures { get; init; } = [];
+
+    /// <summary>Device target name from the manifest; null means the image name.</summary>
+    public string? Target { get; init; }
 
     /// <summary>When the server accepted the release (UTC).</summary>
     public DateTimeOffset PublishedAt { get; init; }

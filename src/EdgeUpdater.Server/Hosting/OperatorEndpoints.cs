@@ -45,6 +45,9 @@ internal static class OperatorEndpoints
                 : ApiResults.Error(404, "unknown-rollout", $"no rollout '{rolloutId}'"));
         api.MapPost(OperatorRoutes.Rollouts + "/{rolloutId}/{action}", ApplyRolloutActionAsync);
 
+        api.MapPost(KeySetRoutes.Chain, AddKeySetAsync);
+        app.MapMethods(KeySetRoutes.Chain, [HttpMethods.Get, HttpMethods.Head], GetKeySetChainAsync);
+
         api.MapGet(OperatorRoutes.MosquittoAcl, async (IFleetStore store, DeviceAcl acl, ServerOptions options, CancellationToken ct) =>
         {
             var credentials = await store.ListCredentialsAsync(ct).ConfigureAwait(false);
@@ -156,6 +159,46 @@ internal static class OperatorEndpoints
         {
             return ApiResults.Error(409, "invalid-transition", e.Message);
         }
+    }
+
+    private static async Task<IResult> AddKeySetAsync(HttpRequest request, TrustStore trust, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct).ConfigureAwait(false);
+        if (buffer.Length is 0 or > 1 << 20)
+        {
+            return ApiResults.Error(400, "bad-request", "the body must be one key set envelope (at most 1 MiB)");
+        }
+
+        try
+        {
+            var (added, keySet) = await trust.AddKeySetAsync(buffer.ToArray(), ct).ConfigureAwait(false);
+            return Results.Json(
+                new KeySetChain { NewestVersion = keySet.Version },
+                KeySetJsonContext.Default.KeySetChain,
+                statusCode: added ? 201 : 200);
+        }
+        catch (ReleaseRejectedException e)
+        {
+            return ApiResults.Error(e.StatusCode, e.Reason, e.Message);
+        }
+    }
+
+    /// <summary>Public: the key set chain for devices, revalidated by ETag (the SHA-256 of the answer).</summary>
+    private static async Task<IResult> GetKeySetChainAsync(HttpContext context, IFleetStore store, CancellationToken ct)
+    {
+        var keySets = await store.ListKeySetsAsync(ct).ConfigureAwait(false);
+        var chain = new KeySetChain { NewestVersion = keySets.Count == 0 ? 0 : keySets[^1].Version, KeySets = keySets.Select(k => k.Envelope).ToList() };
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(chain, KeySetJsonContext.Default.KeySetChain);
+        var etag = $"\"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))}\"";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers.ETag = etag;
+        if (context.Request.Headers.IfNoneMatch.ToString() == etag)
+        {
+            return Results.StatusCode(304);
+        }
+
+        return Results.Bytes(bytes, "application/json");
     }
 
     private static async Task<T?> ReadAsync<T>(HttpRequest request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken ct)

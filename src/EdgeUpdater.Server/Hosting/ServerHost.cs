@@ -89,8 +89,9 @@ public sealed class ServerHost : IAsyncDisposable
             : new SqliteFleetStore(options.Database.ConnectionString!));
         services.AddSingleton(new ContentStore(options.DataDirectory));
         services.AddSingleton(sp => new DeltaCache(Path.Combine(options.DataDirectory, "deltas"), options.Deltas.CacheBudgetBytes, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IReleaseVerifier, UnavailableReleaseVerifier>();
-        services.AddSingleton<IImageValidator, SuperblockImageValidator>();
+        services.AddSingleton<TrustStore>();
+        services.AddSingleton<IReleaseVerifier, TrustReleaseVerifier>();
+        services.AddSingleton<IImageValidator, SquashFsImageValidator>();
         services.AddSingleton<IDeltaGenerator, UnavailableDeltaGenerator>();
         services.AddSingleton<DeltaService>();
         services.AddSingleton<ReleaseService>();
@@ -164,6 +165,12 @@ public sealed class ServerHost : IAsyncDisposable
         var services = _app.Services;
         var logger = services.GetRequiredService<ILogger<ServerHost>>();
         await services.GetRequiredService<IFleetStore>().MigrateAsync(cancellationToken).ConfigureAwait(false);
+        var trust = services.GetRequiredService<TrustStore>();
+        await trust.LoadRootsAsync(Options, cancellationToken).ConfigureAwait(false);
+        if (trust.Roots is null)
+        {
+            logger.LogWarning("No trusted root key configured (Trust:RootKeyFiles or {Directory}): publishing is refused until one is", Path.Combine(Options.DataDirectory, "trusted-roots"));
+        }
         services.GetRequiredService<ContentStore>().DeleteLeftovers();
         services.GetRequiredService<DeltaCache>().Load();
         OperatorToken = services.GetRequiredService<OperatorTokens>().First;

@@ -214,6 +214,9 @@ public sealed class TrustSettings
     /// When empty, every file in <c>trusted-roots/</c> under the data directory is used.
     /// </summary>
     public IList<string> RootKeyFiles { get; set; } = [];
+
+    /// <summary>How many of the root keys must sign the first key set of the chain.</summary>
+    public int RootThreshold { get; set; } = 1;
 }
 
 /// <summary>Operator API settings.</summary>

@@ -18,7 +18,14 @@ internal sealed record VerifiedManifest(
     string Version,
     string? TargetKind,
     IReadOnlyList<string> Hardware,
-    DateTimeOffset? ExpiresAt);
+    DateTimeOffset? ExpiresAt)
+{
+    /// <summary>Device target name the manifest names; null means the image name.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>Compatible CPU architectures.</summary>
+    public IReadOnlyList<string> Architectures { get; init; } = [];
+}
 
 /// <summary>
 /// Checks that an uploaded file is an EdgeUpdater image (SquashFS with <c>config.json</c> and
@@ -66,49 +73,4 @@ internal sealed class ReleaseRejectedException : Exception
     public string Reason { get; }
 
     public int StatusCode { get; }
-}
-
-/// <summary>
-/// Stand-in until the trust library is wired: refuses every publish with 503, so that nothing
-/// unverified is ever accepted.
-/// </summary>
-internal sealed class UnavailableReleaseVerifier : IReleaseVerifier
-{
-    public VerifiedManifest Verify(ReadOnlySpan<byte> envelope, DateTimeOffset now) =>
-        throw new ReleaseRejectedException(
-            "trust-unavailable",
-            "this server build cannot verify manifests yet (trust library not wired); nothing is accepted unverified",
-            StatusCodes.Status503ServiceUnavailable);
-}
-
-/// <summary>
-/// Stand-in until the image library is wired: checks the SquashFS 4.0 superblock (magic and version)
-/// only. It cannot see config.json, so it reports no facts.
-/// </summary>
-internal sealed class SuperblockImageValidator : IImageValidator
-{
-    public async Task<ImageFacts> ValidateAsync(string imagePath, CancellationToken cancellationToken = default)
-    {
-        var header = new byte[96];
-        await using var file = File.OpenRead(imagePath);
-        var read = await file.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-        if (read < header.Length)
-        {
-            throw new ReleaseRejectedException("not-an-image", $"the image is {read} bytes long; a SquashFS superblock alone takes 96");
-        }
-
-        var magic = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(header);
-        var major = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(header.AsSpan(28));
-        if (magic != 0x73717368)
-        {
-            throw new ReleaseRejectedException("not-an-image", $"the image does not start with the SquashFS magic 'hsqs' (found 0x{magic:x8} at offset 0)");
-        }
-
-        if (major != 4)
-        {
-            throw new ReleaseRejectedException("not-an-image", $"the image is SquashFS {major}.x; EdgeUpdater images are SquashFS 4.0");
-        }
-
-        return new ImageFacts(null, null);
-    }
 }

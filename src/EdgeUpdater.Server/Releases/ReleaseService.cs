@@ -124,6 +124,8 @@ internal sealed class ReleaseService
             Version = verified.Version,
             TargetKind = verified.TargetKind,
             Hardware = verified.Hardware,
+            Architectures = verified.Architectures,
+            Target = verified.Target,
             ExpiresAt = verified.ExpiresAt,
             PublishedAt = _time.GetUtcNow(),
         };

@@ -81,7 +81,7 @@ internal sealed class RolloutEngine : IAsyncDisposable
     /// <summary>Starts a rollout of <paramref name="release"/>; throws <see cref="ArgumentException"/> on a bad request.</summary>
     public async Task<RolloutInfo> CreateAsync(RolloutRequest request, ReleaseInfo release, CancellationToken cancellationToken = default)
     {
-        var target = request.Target ?? release.Name;
+        var target = request.Target ?? release.Target ?? release.Name;
         Validate(request, target);
         var now = _time.GetUtcNow();
         var record = new RolloutRecord

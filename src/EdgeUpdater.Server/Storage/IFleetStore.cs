@@ -83,7 +83,16 @@ internal interface IFleetStore : IAsyncDisposable
 
     /// <summary>Commands sent to a device, newest first.</summary>
     Task<IReadOnlyList<CommandRecord>> ListCommandsAsync(string deviceId, CancellationToken cancellationToken = default);
+
+    /// <summary>Appends a verified key set to the chain.</summary>
+    Task AddKeySetAsync(KeySetRecord keySet, CancellationToken cancellationToken = default);
+
+    /// <summary>The key set chain, oldest first.</summary>
+    Task<IReadOnlyList<KeySetRecord>> ListKeySetsAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>One key set envelope of the chain, exactly as uploaded.</summary>
+internal sealed record KeySetRecord(long Version, byte[] Envelope, DateTimeOffset AddedAt);
 
 /// <summary>A device row written from a status report.</summary>
 internal sealed record DeviceRecord

@@ -93,5 +93,15 @@ internal static class Migrations
             );
             CREATE INDEX device_commands_device ON device_commands (device_id);
             """),
+        (2, "release target and architectures; key set chain", """
+            ALTER TABLE releases ADD COLUMN target TEXT NULL;
+            ALTER TABLE releases ADD COLUMN architectures TEXT NULL;
+
+            CREATE TABLE key_sets (
+                version BIGINT PRIMARY KEY,
+                envelope TEXT NOT NULL,
+                added_at BIGINT NOT NULL
+            );
+            """),
     ];
 }

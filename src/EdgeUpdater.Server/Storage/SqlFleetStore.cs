@@ -73,8 +73,8 @@ internal abstract class SqlFleetStore : IFleetStore
             connection,
             null,
             """
-            INSERT INTO releases (manifest_sha256, image_sha256, image_size, name, version, target_kind, hardware, expires_at, published_at)
-            VALUES (@m, @i, @s, @n, @v, @k, @h, @e, @p)
+            INSERT INTO releases (manifest_sha256, image_sha256, image_size, name, version, target_kind, hardware, expires_at, published_at, target, architectures)
+            VALUES (@m, @i, @s, @n, @v, @k, @h, @e, @p, @t, @a)
             ON CONFLICT (manifest_sha256) DO NOTHING
             """,
             ("m", release.ManifestSha256),
@@ -85,7 +85,9 @@ internal abstract class SqlFleetStore : IFleetStore
             ("k", release.TargetKind),
             ("h", JsonSerializer.Serialize(release.Hardware, ServerJsonContext.Default.IReadOnlyListString)),
             ("e", release.ExpiresAt?.ToUnixTimeMilliseconds()),
-            ("p", release.PublishedAt.ToUnixTimeMilliseconds()));
+            ("p", release.PublishedAt.ToUnixTimeMilliseconds()),
+            ("t", release.Target),
+            ("a", JsonSerializer.Serialize(release.Architectures, ServerJsonContext.Default.IReadOnlyListString)));
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
 
@@ -408,8 +410,29 @@ internal abstract class SqlFleetStore : IFleetStore
             cancellationToken,
             ("d", deviceId));
 
+    /// <inheritdoc />
+    public async Task AddKeySetAsync(KeySetRecord keySet, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var insert = Command(
+            connection,
+            null,
+            "INSERT INTO key_sets (version, envelope, added_at) VALUES (@v, @e, @t)",
+            ("v", keySet.Version),
+            ("e", Convert.ToBase64String(keySet.Envelope)),
+            ("t", keySet.AddedAt.ToUnixTimeMilliseconds()));
+        await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<KeySetRecord>> ListKeySetsAsync(CancellationToken cancellationToken = default) =>
+        QueryAsync(
+            "SELECT version, envelope, added_at FROM key_sets ORDER BY version",
+            r => new KeySetRecord(r.GetInt64(0), Convert.FromBase64String(r.GetString(1)), FromMilliseconds(r.GetInt64(2))),
+            cancellationToken);
+
     private const string ReleaseColumns =
-        "SELECT manifest_sha256, image_sha256, image_size, name, version, target_kind, hardware, expires_at, published_at FROM releases";
+        "SELECT manifest_sha256, image_sha256, image_size, name, version, target_kind, hardware, expires_at, published_at, target, architectures FROM releases";
 
     private const string DeviceColumns =
         """
@@ -441,6 +464,8 @@ internal abstract class SqlFleetStore : IFleetStore
         Hardware = JsonSerializer.Deserialize(r.GetString(6), ServerJsonContext.Default.IReadOnlyListString) ?? [],
         ExpiresAt = r.IsDBNull(7) ? null : FromMilliseconds(r.GetInt64(7)),
         PublishedAt = FromMilliseconds(r.GetInt64(8)),
+        Target = NullableString(r, 9),
+        Architectures = r.IsDBNull(10) ? [] : JsonSerializer.Deserialize(r.GetString(10), ServerJsonContext.Default.IReadOnlyListString) ?? [],
     };
 
     private static DeviceInfo ReadDevice(DbDataReader r) => new()

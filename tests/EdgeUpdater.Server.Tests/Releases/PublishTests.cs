@@ -33,7 +33,7 @@ public sealed class PublishTests : IAsyncLifetime
         Assert.Equal(image.Size, release.ImageSize);
         Assert.Equal("1.0.0", release.Version);
         Assert.Equal(await File.ReadAllBytesAsync(image.Path), await _server.Anonymous.GetByteArrayAsync(HttpRoutes.Image(image.Sha256)));
-        Assert.Equal(TestReleaseVerifier.Sign(image), await _server.Anonymous.GetByteArrayAsync(HttpRoutes.Manifest(release.ManifestSha256)));
+        Assert.Equal(_server.Trust.Sign(image), await _server.Anonymous.GetByteArrayAsync(HttpRoutes.Manifest(release.ManifestSha256)));
         var listed = await _server.Http.GetFromJsonAsync(OperatorRoutes.Releases, OperatorJsonContext.Default.IReadOnlyListReleaseInfo);
         Assert.Equal(release.ManifestSha256, Assert.Single(listed!).ManifestSha256);
     }
@@ -43,7 +43,7 @@ public sealed class PublishTests : IAsyncLifetime
     {
         var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
         await _server.PublishAsync(image);
-        using var content = TestServer.Multipart(TestReleaseVerifier.Sign(image), image.Path);
+        using var content = TestServer.Multipart(_server.Trust.Sign(image), image.Path);
         using var again = await _server.Http.PostAsync(OperatorRoutes.Releases, content);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         Assert.Single((await _server.Http.GetFromJsonAsync(OperatorRoutes.Releases, OperatorJsonContext.Default.IReadOnlyListReleaseInfo))!);
@@ -53,7 +53,22 @@ public sealed class PublishTests : IAsyncLifetime
     public async Task An_unsigned_manifest_is_refused_and_nothing_is_stored()
     {
         var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
-        await AssertRefusedAsync(TestReleaseVerifier.Sign(image, signed: false), image.Path, HttpStatusCode.UnprocessableEntity, "bad-signature");
+        await AssertRefusedAsync(_server.Trust.Sign(image, signed: false), image.Path, HttpStatusCode.UnprocessableEntity, "missing-signature");
+    }
+
+    [Fact]
+    public async Task A_manifest_signed_by_a_key_outside_the_key_set_is_refused()
+    {
+        var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
+        using var stranger = EdgeUpdater.Trust.Keys.SigningKey.Generate();
+        await AssertRefusedAsync(_server.Trust.Sign(image, signer: stranger), image.Path, HttpStatusCode.UnprocessableEntity, "unknown-key");
+    }
+
+    [Fact]
+    public async Task A_manifest_whose_name_differs_from_the_image_config_is_refused()
+    {
+        var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
+        await AssertRefusedAsync(_server.Trust.Sign(image with { Version = "1.0.1" }), image.Path, HttpStatusCode.UnprocessableEntity, "manifest-image-mismatch");
     }
 
     [Fact]
@@ -61,14 +76,14 @@ public sealed class PublishTests : IAsyncLifetime
     {
         var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
         var other = await TestImages.BuildAsync(_work, "demo", "1.0.0", seed: 2);
-        await AssertRefusedAsync(TestReleaseVerifier.Sign(image with { Size = other.Size }, imageSize: other.Size), other.Path, HttpStatusCode.UnprocessableEntity, "hash-mismatch");
+        await AssertRefusedAsync(_server.Trust.Sign(image, imageSize: other.Size), other.Path, HttpStatusCode.UnprocessableEntity, "hash-mismatch");
     }
 
     [Fact]
     public async Task An_image_longer_than_the_manifest_says_is_refused_while_streaming()
     {
         var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
-        await AssertRefusedAsync(TestReleaseVerifier.Sign(image, imageSize: 4096), image.Path, HttpStatusCode.UnprocessableEntity, "size-mismatch");
+        await AssertRefusedAsync(_server.Trust.Sign(image, imageSize: 4096), image.Path, HttpStatusCode.UnprocessableEntity, "size-mismatch");
     }
 
     [Fact]
@@ -77,7 +92,7 @@ public sealed class PublishTests : IAsyncLifetime
         var path = _work.Combine("not-an-image.bin");
         await File.WriteAllBytesAsync(path, Encoding.UTF8.GetBytes(new string('x', 10_000)));
         var notImage = await TestImages.DescribeAsync(path, "demo", "1.0.0");
-        await AssertRefusedAsync(TestReleaseVerifier.Sign(notImage), path, HttpStatusCode.UnprocessableEntity, "not-an-image");
+        await AssertRefusedAsync(_server.Trust.Sign(notImage), path, HttpStatusCode.UnprocessableEntity, "not-an-image");
     }
 
     [Fact]
@@ -87,7 +102,7 @@ public sealed class PublishTests : IAsyncLifetime
         using var content = new MultipartFormDataContent
         {
             { new StreamContent(File.OpenRead(image.Path)), "image", "image.sqfs" },
-            { new ByteArrayContent(TestReleaseVerifier.Sign(image)), "manifest", "manifest" },
+            { new ByteArrayContent(_server.Trust.Sign(image)), "manifest", "manifest" },
         };
         using var response = await _server.Http.PostAsync(OperatorRoutes.Releases, content);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
@@ -98,7 +113,7 @@ public sealed class PublishTests : IAsyncLifetime
     public async Task Publishing_needs_the_operator_token()
     {
         var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
-        using var content = TestServer.Multipart(TestReleaseVerifier.Sign(image), image.Path);
+        using var content = TestServer.Multipart(_server.Trust.Sign(image), image.Path);
         using var response = await _server.Anonymous.PostAsync(OperatorRoutes.Releases, content);
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         AssertNothingStored();
@@ -112,7 +127,7 @@ public sealed class PublishTests : IAsyncLifetime
         const string boundary = "edgeupdater-test-boundary";
         var head = Encoding.ASCII.GetBytes(
             $"--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n"
-            + Encoding.UTF8.GetString(TestReleaseVerifier.Sign(image))
+            + Encoding.UTF8.GetString(_server.Trust.Sign(image))
             + $"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"\r\nContent-Type: application/octet-stream\r\n\r\n");
         var tail = Encoding.ASCII.GetBytes($"\r\n--{boundary}--\r\n");
         var length = head.Length + bytes.Length + tail.Length;

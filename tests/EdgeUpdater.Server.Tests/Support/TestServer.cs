@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using EdgeUpdater.Protocol;
 using EdgeUpdater.Server.Deltas;
 using EdgeUpdater.Server.Hosting;
-using EdgeUpdater.Server.Releases;
 using EdgeUpdater.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -24,6 +23,7 @@ internal sealed class TestServer : IAsyncDisposable
 
     private TestServer(TempDirectory data, bool ownsData, Action<ServerOptions>? configure, TestDeltaGenerator deltas)
     {
+        Trust = new TestTrust();
         Data = data;
         _ownsData = ownsData;
         _configure = configure;
@@ -33,6 +33,9 @@ internal sealed class TestServer : IAsyncDisposable
     public TempDirectory Data { get; }
 
     public TestDeltaGenerator Deltas { get; }
+
+    /// <summary>The root and release keys; the server trusts the root and holds key set v1.</summary>
+    public TestTrust Trust { get; }
 
     public ServerHost Host { get; private set; } = null!;
 
@@ -56,7 +59,7 @@ internal sealed class TestServer : IAsyncDisposable
 
     public async Task<ReleaseInfo> PublishAsync(TestImage image)
     {
-        using var content = Multipart(TestReleaseVerifier.Sign(image), image.Path);
+        using var content = Multipart(Trust.Sign(image), image.Path);
         using var response = await Http.PostAsync(OperatorRoutes.Releases, content);
         var body = await response.Content.ReadAsStringAsync();
         Xunit.Assert.True(response.IsSuccessStatusCode, $"publish failed: {(int)response.StatusCode} {body}");
@@ -85,10 +88,13 @@ internal sealed class TestServer : IAsyncDisposable
         {
             Data.Dispose();
         }
+
+        Trust.Dispose();
     }
 
     private async Task StartHostAsync()
     {
+        await Trust.WriteRootAsync(Data.Path);
         var options = new ServerOptions
         {
             DataDirectory = Data.Path,
@@ -101,13 +107,11 @@ internal sealed class TestServer : IAsyncDisposable
         _configure?.Invoke(options);
         Host = await ServerHost.StartAsync(
             options,
-            services =>
-            {
-                services.AddSingleton<IReleaseVerifier, TestReleaseVerifier>();
-                services.AddSingleton<IDeltaGenerator>(Deltas);
-            });
+            services => services.AddSingleton<IDeltaGenerator>(Deltas));
         Http = new HttpClient { BaseAddress = Host.HttpUrl, Timeout = TimeSpan.FromSeconds(60) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        using var keySet = await Http.PostAsync(KeySetRoutes.Chain, new ByteArrayContent(Trust.KeySetV1));
+        keySet.EnsureSuccessStatusCode();
         Anonymous = new HttpClient { BaseAddress = Host.HttpUrl, Timeout = TimeSpan.FromSeconds(60) };
     }
 
