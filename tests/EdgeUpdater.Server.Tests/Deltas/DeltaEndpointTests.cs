@@ -151,10 +151,9 @@ public sealed class DeltaEndpointTests : IAsyncDisposable
     {
         await StartAsync(configure: o => o.Deltas.GenerateBest = false);
         _server.Deltas.FailFastAfterBytes = 32 * 1024;
-        using (var response = await GetAsync(DeltaUrl(), HttpCompletionOption.ResponseHeadersRead))
-        {
-            await Assert.ThrowsAnyAsync<Exception>(async () => await response.Content.ReadAsByteArrayAsync());
-        }
+        // The connection is reset: depending on timing the client fails reading the headers or the body,
+        // but it never receives a complete response.
+        await AssertTruncatedAsync(DeltaUrl());
 
         Assert.Empty(Directory.EnumerateFiles(_server.Data.Combine("deltas"), "*", SearchOption.AllDirectories));
         _server.Deltas.FailFastAfterBytes = null;
@@ -168,10 +167,9 @@ public sealed class DeltaEndpointTests : IAsyncDisposable
     {
         await StartAsync(configure: o => o.Deltas.GenerateBest = false);
         _server.Deltas.FastRatio = 1.0;
-        using (var response = await GetAsync(DeltaUrl(), HttpCompletionOption.ResponseHeadersRead))
-        {
-            await Assert.ThrowsAnyAsync<Exception>(async () => await response.Content.ReadAsByteArrayAsync());
-        }
+        // The connection is reset: depending on timing the client fails reading the headers or the body,
+        // but it never receives a complete response.
+        await AssertTruncatedAsync(DeltaUrl());
 
         using var again = await GetAsync(DeltaUrl());
         Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
@@ -222,6 +220,16 @@ public sealed class DeltaEndpointTests : IAsyncDisposable
         using var response = await _server.Anonymous.GetAsync(url);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadAsByteArrayAsync();
+    }
+
+    private async Task AssertTruncatedAsync(string url)
+    {
+        var error = await Record.ExceptionAsync(async () =>
+        {
+            using var response = await GetAsync(url, HttpCompletionOption.ResponseHeadersRead);
+            await response.Content.ReadAsByteArrayAsync();
+        });
+        Assert.True(error is HttpRequestException or IOException, $"expected the transfer to break off, got {error?.GetType().Name ?? "a complete response"}");
     }
 
     private static string? Level(HttpResponseMessage response) =>
