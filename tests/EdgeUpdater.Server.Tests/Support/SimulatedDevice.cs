@@ -28,6 +28,7 @@ internal sealed class SimulatedDevice : IAsyncDisposable
     private readonly IMqttClient _client;
     private readonly MqttTopics _topics;
     private string _imageSha256;
+    private bool _dropped;
 
     private SimulatedDevice(IMqttClient client, MqttTopics topics, string id, string group, string imageSha256, DeviceBehaviour behaviour)
     {
@@ -127,14 +128,21 @@ internal sealed class SimulatedDevice : IAsyncDisposable
         return result.Items.Single().ResultCode;
     }
 
-    /// <summary>Drops the connection so that the broker publishes the last will.</summary>
-    public async Task DropAsync()
+    /// <summary>Drops the connection without a DISCONNECT packet (like a power cut), so the broker publishes the last will.</summary>
+    public Task DropAsync()
     {
-        await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.DisconnectWithWillMessage).Build());
+        _dropped = true;
+        _client.Dispose();
+        return Task.CompletedTask;
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_dropped)
+        {
+            return;
+        }
+
         if (_client.IsConnected)
         {
             await _client.DisconnectAsync();
