@@ -217,7 +217,7 @@ public enum RolloutAction
     [JsonStringEnumMemberName("pause")]
     Pause,
 
-    /// <summary>Continue a paused rollout; failures so far are acknowledged.</summary>
+    /// <summary>Continue a paused rollout; devices that failed are notified again.</summary>
     [JsonStringEnumMemberName("resume")]
     Resume,
 

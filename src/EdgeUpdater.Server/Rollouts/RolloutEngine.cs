@@ -139,8 +139,18 @@ internal sealed class RolloutEngine : IAsyncDisposable
                     record = record with { State = RolloutState.Paused, PauseReason = "paused by an operator", UpdatedAt = now };
                     break;
                 case RolloutAction.Resume when record.State == RolloutState.Paused:
-                    var failed = active.Devices.Values.Count(d => d.Outcome == RolloutDeviceOutcome.Failed);
-                    record = record with { State = RolloutState.Running, PauseReason = null, FailuresAcknowledged = failed, UpdatedAt = now };
+                    // Resuming retries the devices that failed: they are notified again and counted afresh.
+                    var retry = active.Devices.Values
+                        .Where(d => d.Outcome == RolloutDeviceOutcome.Failed)
+                        .Select(d => d with { Outcome = RolloutDeviceOutcome.Pending, UpdatedAt = now })
+                        .ToList();
+                    await _store.UpdateRolloutDevicesAsync(retry, cancellationToken).ConfigureAwait(false);
+                    foreach (var device in retry)
+                    {
+                        active.Devices[device.DeviceId] = device;
+                    }
+
+                    record = record with { State = RolloutState.Running, PauseReason = null, FailuresAcknowledged = record.FailuresAcknowledged + retry.Count, UpdatedAt = now };
                     break;
                 case RolloutAction.Abort:
                     record = record with { State = RolloutState.Aborted, PauseReason = null, UpdatedAt = now };
@@ -366,7 +376,7 @@ internal sealed class RolloutEngine : IAsyncDisposable
             var selected = active.Devices.Count;
             var failed = active.Devices.Values.Count(d => d.Outcome == RolloutDeviceOutcome.Failed);
             var succeeded = active.Devices.Values.Count(d => d.Outcome == RolloutDeviceOutcome.Succeeded);
-            if (selected > 0 && failed - record.FailuresAcknowledged > record.FailureThreshold * selected)
+            if (selected > 0 && failed > record.FailureThreshold * selected)
             {
                 record = record with
                 {

@@ -156,7 +156,7 @@ internal sealed record RolloutRecord
 
     public string? PauseReason { get; init; }
 
-    /// <summary>Failures an operator acknowledged by resuming; the threshold counts only newer ones.</summary>
+    /// <summary>Failed devices an operator sent back to retry by resuming (history; the threshold counts current failures).</summary>
     public int FailuresAcknowledged { get; init; }
 
     public int GroupSize { get; init; }
