@@ -100,7 +100,7 @@ internal static class ServerOptionsLoader
             }
 
             key = Switches.TryGetValue(name, out var mapped) ? mapped : name[2..];
-            if (!key.Contains(':', StringComparison.Ordinal) && !Switches.ContainsValue(key) && key != "DataDirectory")
+            if (!key.Contains(':', StringComparison.Ordinal) && !Switches.ContainsValue(key) && key is not ("DataDirectory" or "LogLevel"))
             {
                 throw new ServerConfigurationException(name, "is not a known option (see --help)");
             }
