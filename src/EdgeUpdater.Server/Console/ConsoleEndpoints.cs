@@ -19,7 +19,6 @@ internal static class ConsoleEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/", () => Results.Redirect("/console/"));
-        app.MapGet("/console", () => Results.Redirect("/console/"));
         foreach (var (route, resource, contentType) in Files)
         {
             var bytes = Load(resource);

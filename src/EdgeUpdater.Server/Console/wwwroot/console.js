@@ -3,6 +3,11 @@
 
 const tokenInput = document.getElementById("token");
 const statusText = document.getElementById("status");
+// A link may carry the token in the fragment (never sent to the server): #token=...
+if (location.hash.startsWith("#token=")) {
+  sessionStorage.setItem("edgeupdater-token", decodeURIComponent(location.hash.slice(7)));
+  history.replaceState(null, "", location.pathname);
+}
 let token = sessionStorage.getItem("edgeupdater-token") || "";
 tokenInput.value = token;
 
