@@ -5,7 +5,7 @@
 # delta size, generation time, apply time, peak RSS, for A->B and B->C. Prints a Markdown table.
 #   scripts/bench/delta.sh [compressors...]      (default: xz gzip zstd)
 # Environment: EDGEUPDATER_BENCH_CACHE (trees), EDGEUPDATER_BENCH_WORK (scratch, default /var/tmp/edgeupdater-delta-bench),
-# EDGEUPDATER_BENCH_BSDIFF=0 skips bsdiff (about 90 s per pair).
+# EDGEUPDATER_BENCH_BSDIFF="xz" limits bsdiff (about 90 s per pair unloaded) to those compressors; "none" skips it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -61,7 +61,7 @@ for comp in "${compressors[@]}"; do
             read -r as am < <(measure zstd -q -d -f --long=31 --patch-from="$old" "$d.z$zl" -o "$d.z$zl.out")
             row "$pair" "$comp" "zstd -$zl --long=31 --patch-from" "$(stat -c %s "$d.z$zl")" "$gs" "$gm" "$as" "$am"
         done
-        if [ "${EDGEUPDATER_BENCH_BSDIFF:-1}" = 1 ]; then
+        if [[ " ${EDGEUPDATER_BENCH_BSDIFF:-${compressors[*]}} " == *" $comp "* ]]; then
             read -r gs gm < <(measure bsdiff "$old" "$new" "$d.bsdiff")
             read -r as am < <(measure bspatch "$old" "$d.bsdiff.out" "$d.bsdiff")
             row "$pair" "$comp" "bsdiff" "$(stat -c %s "$d.bsdiff")" "$gs" "$gm" "$as" "$am"

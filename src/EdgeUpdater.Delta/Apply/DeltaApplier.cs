@@ -115,6 +115,11 @@ public static class DeltaApplier
         {
             throw new DeltaException(DeltaErrorCategory.Corrupted, $"Rebuilding the new image failed: {e.Message}", e);
         }
+        catch (Exception e) when (e is ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
+        {
+            // A delta crafted with valid checksums can still carry values no generator writes.
+            throw new DeltaException(DeltaErrorCategory.Corrupted, $"The delta describes an impossible image: {e.Message}", e);
+        }
     }
 
     /// <summary>Applies between files: the base image (file or block device), the delta file and the output (file or block device).</summary>
