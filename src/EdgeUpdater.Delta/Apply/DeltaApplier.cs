@@ -37,16 +37,14 @@ public static class DeltaApplier
         }
 
         var source = new BoundedImageSource(baseImage, header.BaseSize);
-        if (options.VerifyBase)
+        using var verifyCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var baseCheck = options.VerifyBase ? Task.Run(() => CheckBase(source, header, verifyCancel.Token), verifyCancel.Token) : Task.CompletedTask;
+        if (options.VerifyBaseBeforeWriting)
         {
-            var actual = await Task.Run(() => DeltaGenerator.Sha256Of(source, cancellationToken), cancellationToken).ConfigureAwait(false);
-            if (!actual.AsSpan().SequenceEqual(header.BaseSha256))
-            {
-                throw new DeltaException(DeltaErrorCategory.WrongBase, $"The base image's SHA-256 is {Convert.ToHexStringLower(actual)}; the delta was made from {Convert.ToHexStringLower(header.BaseSha256)}.");
-            }
+            await baseCheck.ConfigureAwait(false);
         }
 
-        using var state = new ApplyState(header, source, output, options);
+        using var state = new ApplyState(header, source, output, options, baseCheck);
         try
         {
             state.Prepare();
@@ -111,14 +109,42 @@ public static class DeltaApplier
                 cancellationToken.ThrowIfCancellationRequested();
             }
         }
-        catch (SquashFsException e)
+        catch (Exception e) when (e is DeltaException or SquashFsException or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
         {
+            // Whatever went wrong, a wrong base explains it best: let the base check finish and say so.
+            if (options.VerifyBase && e is not DeltaException { Category: DeltaErrorCategory.WrongBase })
+            {
+                await baseCheck.ConfigureAwait(false);
+            }
+
+            if (e is DeltaException)
+            {
+                throw;
+            }
+
+            // A delta crafted with valid checksums can still carry values no generator writes.
             throw new DeltaException(DeltaErrorCategory.Corrupted, $"Rebuilding the new image failed: {e.Message}", e);
         }
-        catch (Exception e) when (e is ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
+        finally
         {
-            // A delta crafted with valid checksums can still carry values no generator writes.
-            throw new DeltaException(DeltaErrorCategory.Corrupted, $"The delta describes an impossible image: {e.Message}", e);
+            await verifyCancel.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await baseCheck.ConfigureAwait(false);
+            }
+            catch (Exception) when (!baseCheck.IsCompletedSuccessfully)
+            {
+                // Observed: either reported above or irrelevant after another failure.
+            }
+        }
+    }
+
+    private static void CheckBase(IImageSource source, DeltaHeader header, CancellationToken cancellationToken)
+    {
+        var actual = DeltaGenerator.Sha256Of(source, cancellationToken);
+        if (!actual.AsSpan().SequenceEqual(header.BaseSha256))
+        {
+            throw new DeltaException(DeltaErrorCategory.WrongBase, $"The base image's SHA-256 is {Convert.ToHexStringLower(actual)}; the delta was made from {Convert.ToHexStringLower(header.BaseSha256)}.");
         }
     }
 
@@ -140,6 +166,7 @@ public static class DeltaApplier
         private readonly IImageSource _base;
         private readonly IImageSink _output;
         private readonly DeltaApplyOptions _options;
+        private readonly Task _baseCheck;
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private readonly ZstdPatcher _zstd = new();
         private readonly byte[] _buffer = new byte[WriteBuffer];
@@ -156,8 +183,9 @@ public static class DeltaApplier
         private long _position;
         private long _lastCheckpoint;
 
-        public ApplyState(DeltaHeader header, IImageSource baseSource, IImageSink output, DeltaApplyOptions options)
+        public ApplyState(DeltaHeader header, IImageSource baseSource, IImageSink output, DeltaApplyOptions options, Task baseCheck)
         {
+            _baseCheck = baseCheck;
             _header = header;
             _base = baseSource;
             _output = output;
@@ -557,6 +585,9 @@ public static class DeltaApplier
             }
 
             FlushBuffer();
+
+            // Never success on a wrong base: the base hash (running beside the writes) must be done and right.
+            _baseCheck.GetAwaiter().GetResult();
             if (_position != _header.TargetSize)
             {
                 throw DeltaException.Truncated($"The delta ends after {_position} bytes of the new image; it has {_header.TargetSize}.");

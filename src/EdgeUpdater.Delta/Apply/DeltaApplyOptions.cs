@@ -15,11 +15,16 @@ public sealed record DeltaApplyOptions
     public long CheckpointInterval { get; init; } = 16 << 20;
 
     /// <summary>
-    /// Hash the whole base image and compare with the delta's header before writing anything (default).
-    /// When false the base is only checked by size; the final SHA-256 check of the new image still
-    /// refuses any wrong result.
+    /// Hash the base image and compare with the delta's header (default). The hash runs on another core
+    /// while the new image is written and is awaited before success, so a wrong base is always refused
+    /// (<see cref="DeltaErrorCategory.WrongBase"/>) but may leave a partly written output; set
+    /// <see cref="VerifyBaseBeforeWriting"/> to check it before the first write instead. When false the
+    /// base is only checked by size; the final SHA-256 check of the new image still refuses any wrong result.
     /// </summary>
     public bool VerifyBase { get; init; } = true;
+
+    /// <summary>Finish hashing the base image before anything is written (costs one read of the base up front).</summary>
+    public bool VerifyBaseBeforeWriting { get; init; }
 
     /// <summary>Worker threads for recompression (default: processor count).</summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;

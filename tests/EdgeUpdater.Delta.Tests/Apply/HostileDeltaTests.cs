@@ -103,7 +103,7 @@ public sealed class HostileDeltaTests
     }
 
     [Fact]
-    public async Task The_wrong_base_is_refused_before_anything_is_written()
+    public async Task The_wrong_base_is_refused()
     {
         Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(ValidDelta(), Base[..1000])).Category);
         var other = (byte[])Base.Clone();
@@ -111,6 +111,30 @@ public sealed class HostileDeltaTests
         var e = await RefusedAsync(ValidDelta(), other);
         Assert.Equal(DeltaErrorCategory.WrongBase, e.Category);
         Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(Base)), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task On_request_the_wrong_base_is_refused_before_anything_is_written()
+    {
+        var other = (byte[])Base.Clone();
+        other[10] ^= 1;
+        using var output = new MemoryStream();
+        using var sink = new StreamImageSink(output, leaveOpen: true);
+        using var source = new MemoryImageSource(other);
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(source, new MemoryStream(ValidDelta()), sink, new DeltaApplyOptions { VerifyBaseBeforeWriting = true }));
+        Assert.Equal(DeltaErrorCategory.WrongBase, e.Category);
+        Assert.Equal(0, output.Length);
+    }
+
+    [Fact]
+    public async Task A_wrong_base_wins_over_the_damage_it_causes()
+    {
+        // A SquashFS delta applied to another image of the same size: whatever breaks, the answer is WrongBase.
+        var image = await MakeTinySquashFsAsync();
+        var other = (byte[])image.Clone();
+        other[^100] ^= 0xFF;
+        var (delta, _) = await DeltaTestKit.GenerateAsync(image, image);
+        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(delta, other)).Category);
     }
 
     [Fact]
