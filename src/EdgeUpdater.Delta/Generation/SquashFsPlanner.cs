@@ -53,7 +53,8 @@ internal sealed partial class SquashFsPlanner
         var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new)) : Task.FromResult<HashSet<long>?>(null);
         var oldSide = Task.Run(() =>
         {
-            var blocks = _old.EnumerateStoredBlocks();
+            var catalog = ImageCatalog.Build(_old);
+            var blocks = catalog.StoredBlocks;
             var index = new Dictionary<(UInt128, uint), long>(blocks.Count);
             var scratch = new byte[_old.BlockSize];
             foreach (var block in blocks)
@@ -63,13 +64,16 @@ internal sealed partial class SquashFsPlanner
                 index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
             }
 
-            return (index, Ownership.OldSide(_old, blocks));
+            return (index, Ownership.OldSide(catalog));
         });
-        var newSide = Task.Run(() => (_new.EnumerateStoredBlocks(), Ownership.NewSide(_new)));
+        var newSide = Task.Run(() =>
+        {
+            var catalog = ImageCatalog.Build(_new);
+            return (catalog.StoredBlocks, Ownership.NewSide(catalog));
+        });
         var (index, oldFiles) = oldSide.GetAwaiter().GetResult();
         var (newBlocks, newFiles) = newSide.GetAwaiter().GetResult();
         var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
-        var other = new byte[buffer.Length];
         var owners = new Ownership(_old, oldFiles, newFiles);
         Phase("index");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
@@ -101,16 +105,14 @@ internal sealed partial class SquashFsPlanner
 
             var span = buffer.AsSpan(0, (int)block.StoredSize);
             _new.ReadStoredBytes(block.Offset, span);
+            // A 128-bit content hash and the same size: the blocks are taken as equal without a second
+            // read (a collision would only make the device refuse the result by its SHA-256).
             if (index.TryGetValue((XxHash128.HashToUInt128(span), block.StoredSize), out var oldOffset))
             {
-                _old.ReadStoredBytes(oldOffset, other.AsSpan(0, span.Length));
-                if (other.AsSpan(0, span.Length).SequenceEqual(span))
-                {
-                    units.Add(new CopyUnit(oldOffset, block.StoredSize));
-                    pairs.Add(((ulong)oldOffset, (ulong)block.Offset));
-                    position = block.Offset + block.StoredSize;
-                    continue;
-                }
+                units.Add(new CopyUnit(oldOffset, block.StoredSize));
+                pairs.Add(((ulong)oldOffset, (ulong)block.Offset));
+                position = block.Offset + block.StoredSize;
+                continue;
             }
 
             units.Add(rebuildContent ? new BlockUnit(block, owners.ReferenceFor(block, raw: false)) : new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
@@ -216,7 +218,7 @@ internal sealed partial class SquashFsPlanner
         private readonly SquashFsImage _old;
         private readonly Dictionary<long, (string Path, int Index)> _dataOwners;
         private readonly Dictionary<long, List<string>> _fragmentOwners;
-        private readonly Dictionary<string, FileBlockMap> _oldMaps = [];
+        private readonly Dictionary<string, FileBlockMap> _oldMaps;
         private readonly Dictionary<string, string?> _similar;
         private readonly Dictionary<long, int> _oldFragmentUse;
 
@@ -224,6 +226,7 @@ internal sealed partial class SquashFsPlanner
         {
             _old = oldImage;
             OldFiles = oldFiles.Files;
+            _oldMaps = oldFiles.Maps;
             _oldFragmentUse = oldFiles.FragmentUse;
             _similar = oldFiles.Similar;
             NewFiles = newFiles.Files;
@@ -231,23 +234,22 @@ internal sealed partial class SquashFsPlanner
             _fragmentOwners = newFiles.FragmentOwners;
         }
 
-        public sealed record OldFileSet(Dictionary<string, Inode> Files, Dictionary<long, int> FragmentUse, Dictionary<string, string?> Similar);
+        public sealed record OldFileSet(Dictionary<string, Inode> Files, Dictionary<string, FileBlockMap> Maps, Dictionary<long, int> FragmentUse, Dictionary<string, string?> Similar);
 
         public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners);
 
-        public static OldFileSet OldSide(SquashFsImage oldImage, IReadOnlyList<StoredBlock> storedBlocks)
+        public static OldFileSet OldSide(ImageCatalog catalog)
         {
             var files = new Dictionary<string, Inode>(StringComparer.Ordinal);
-            foreach (var entry in oldImage.Walk())
+            var maps = new Dictionary<string, FileBlockMap>(StringComparer.Ordinal);
+            foreach (var (path, inode, map) in catalog.Files)
             {
-                if (entry.IsFile)
-                {
-                    files[entry.Path] = entry.Inode;
-                }
+                files[path] = inode;
+                maps[path] = map;
             }
 
             var fragmentUse = new Dictionary<long, int>();
-            foreach (var block in storedBlocks)
+            foreach (var block in catalog.StoredBlocks)
             {
                 if (block.Kind == StoredBlockKind.Fragment)
                 {
@@ -262,28 +264,22 @@ internal sealed partial class SquashFsPlanner
                 similar[key] = similar.ContainsKey(key) ? null : path;
             }
 
-            return new OldFileSet(files, fragmentUse, similar);
+            return new OldFileSet(files, maps, fragmentUse, similar);
         }
 
-        public static NewFileSet NewSide(SquashFsImage newImage)
+        public static NewFileSet NewSide(ImageCatalog catalog)
         {
             var files = new List<(string, Inode)>();
             var dataOwners = new Dictionary<long, (string, int)>();
             var fragmentOwners = new Dictionary<long, List<string>>();
-            foreach (var entry in newImage.Walk())
+            foreach (var (path, inode, map) in catalog.Files)
             {
-                if (!entry.IsFile)
-                {
-                    continue;
-                }
-
-                files.Add((entry.Path, entry.Inode));
-                var map = newImage.GetFileBlocks(entry.Inode);
+                files.Add((path, inode));
                 for (var i = 0; i < map.Blocks.Count; i++)
                 {
                     if (!map.Blocks[i].IsSparse)
                     {
-                        dataOwners.TryAdd(map.Blocks[i].Offset, (entry.Path, i));
+                        dataOwners.TryAdd(map.Blocks[i].Offset, (path, i));
                     }
                 }
 
@@ -294,7 +290,7 @@ internal sealed partial class SquashFsPlanner
                         fragmentOwners[fragment.BlockOffset] = list = [];
                     }
 
-                    list.Add(entry.Path);
+                    list.Add(path);
                 }
             }
 
@@ -353,32 +349,13 @@ internal sealed partial class SquashFsPlanner
 
         private FileBlockMap? OldMap(string path)
         {
-            if (!OldFiles.ContainsKey(path))
+            if (_oldMaps.TryGetValue(path, out var map))
             {
-                var similar = _similar.GetValueOrDefault(Normalize(path));
-                if (similar is null)
-                {
-                    return null;
-                }
-
-                path = similar;
+                return map;
             }
 
-            if (!_oldMaps.TryGetValue(path, out var map))
-            {
-                try
-                {
-                    map = _old.GetFileBlocks(OldFiles[path]);
-                }
-                catch (SquashFsException)
-                {
-                    return null;
-                }
-
-                _oldMaps[path] = map;
-            }
-
-            return map;
+            var similar = _similar.GetValueOrDefault(Normalize(path));
+            return similar is null ? null : _oldMaps.GetValueOrDefault(similar);
         }
 
         /// <summary>The path with digit runs folded, so that versioned names of one file meet.</summary>
