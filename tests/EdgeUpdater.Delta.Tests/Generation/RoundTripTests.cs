@@ -83,6 +83,21 @@ public sealed class RoundTripTests
     }
 
     [Fact]
+    public async Task Lzo_images_which_cannot_be_recompressed_round_trip_with_literals()
+    {
+        var lzo = new ImageVariant("lzo", "lzo");
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", lzo));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", lzo));
+        foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
+        {
+            var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            Assert.False(result.Header.UsesRecompression);
+            Assert.Equal(0, result.Statistics.RecompressedBlocks);
+            DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        }
+    }
+
+    [Fact]
     public async Task Identical_images_cost_almost_nothing()
     {
         var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants[0]));
