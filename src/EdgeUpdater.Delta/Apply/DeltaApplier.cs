@@ -170,7 +170,9 @@ public static class DeltaApplier
         private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         private readonly ZstdPatcher _zstd = new();
         private readonly byte[] _buffer = new byte[WriteBuffer];
-        private readonly System.Collections.Concurrent.ConcurrentBag<SquashFsCodec> _codecs = [];
+        private readonly System.Collections.Concurrent.ConcurrentBag<(SquashFsCodec Codec, byte[] Scratch)> _workers = [];
+        private readonly byte[] _chunk = new byte[WriteBuffer];
+        private byte[] _compressed = [];
         private CompressorOptions? _compressorOptions;
         private SquashFsImage? _oldImage;
         private CodecRenter? _metadataCodecs;
@@ -227,7 +229,7 @@ public static class DeltaApplier
 
                 _compressorOptions = CompressorOptions.Parse(compressor, _header.CompressorOptions, _header.BlockSize);
                 var codec = SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Data);
-                _codecs.Add(codec);
+                _workers.Add((codec, new byte[_header.BlockSize]));
                 var options = _compressorOptions;
                 _metadataCodecs = new CodecRenter(() => SquashFsCodec.Create(options, _header.BlockSize, CodecRole.Metadata));
                 if (codec.Identity != _header.CodecIdentity)
@@ -449,10 +451,9 @@ public static class DeltaApplier
                 throw DeltaException.Corrupted($"{where}: {_contentLength - contentPosition} content bytes are left unused at the end of the section.");
             }
 
-            var compressed = CompressBlocks(ops, blockJobs, where, cancellationToken);
+            CompressBlocks(ops, blockJobs, where, cancellationToken);
             var span = payload.Span;
-            var chunk = new byte[Math.Min(WriteBuffer, (int)Math.Max(4096, ops.Count == 0 ? 0 : ops.Max(o => Math.Min(o.Length, WriteBuffer))))];
-            var job = 0;
+            var chunk = _chunk;
             foreach (var op in ops)
             {
                 switch (op.Code)
@@ -499,7 +500,7 @@ public static class DeltaApplier
                         }
                         else
                         {
-                            stored = compressed[job++];
+                            stored = _compressed.AsSpan(op.ContentStart, (int)op.Length);
                         }
 
                         if (OpsBuilder.BlockCheck(stored) != op.Check)
@@ -515,12 +516,15 @@ public static class DeltaApplier
             _contentPosition = contentPosition;
         }
 
-        private List<byte[]> CompressBlocks(List<Op> ops, List<int> jobs, string where, CancellationToken cancellationToken)
+        /// <summary>
+        /// Compresses the blocks of one ops section on every core. Each result goes to the arena at its
+        /// content offset (a compressed block is shorter than its content, so slots never overlap).
+        /// </summary>
+        private void CompressBlocks(List<Op> ops, List<int> jobs, string where, CancellationToken cancellationToken)
         {
-            var results = new byte[jobs.Count][];
             if (jobs.Count == 0)
             {
-                return [];
+                return;
             }
 
             if (_compressorOptions is null)
@@ -528,31 +532,30 @@ public static class DeltaApplier
                 throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block needs recompression but the delta's header names no codec.");
             }
 
+            EnsureCapacity(ref _compressed, _contentLength);
             Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.MaxParallelism), CancellationToken = cancellationToken }, i =>
             {
                 var op = ops[jobs[i]];
                 var contentLength = (int)op.A;
-                if (!_codecs.TryTake(out var codec))
+                if (!_workers.TryTake(out var worker))
                 {
-                    codec = SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Data);
+                    worker = (SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Data), new byte[_header.BlockSize]);
                 }
 
                 try
                 {
-                    var destination = new byte[_header.BlockSize];
-                    if (!codec.TryCompress(_content.AsSpan(op.ContentStart, contentLength), destination, out var written) || written != op.Length)
+                    if (!worker.Codec.TryCompress(_content.AsSpan(op.ContentStart, contentLength), worker.Scratch, out var written) || written != op.Length)
                     {
-                        throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block of {contentLength} bytes compresses to {written} bytes with {codec.Identity}; the generator's gave {op.Length}.");
+                        throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block of {contentLength} bytes compresses to {written} bytes with {worker.Codec.Identity}; the generator's gave {op.Length}.");
                     }
 
-                    results[i] = destination.AsSpan(0, written).ToArray();
+                    worker.Scratch.AsSpan(0, written).CopyTo(_compressed.AsSpan(op.ContentStart));
                 }
                 finally
                 {
-                    _codecs.Add(codec);
+                    _workers.Add(worker);
                 }
             });
-            return [.. results];
         }
 
         public void RunMetadata(ReadOnlySpan<byte> payload, long sectionOffset)
@@ -623,9 +626,9 @@ public static class DeltaApplier
             _hash.Dispose();
             _zstd.Dispose();
             _metadataCodecs?.Dispose();
-            while (_codecs.TryTake(out var codec))
+            while (_workers.TryTake(out var worker))
             {
-                codec.Dispose();
+                worker.Codec.Dispose();
             }
 
             _oldImage?.Dispose();

@@ -16,8 +16,11 @@ namespace EdgeUpdater.Delta.Generation;
 /// </summary>
 internal sealed partial class SquashFsPlanner
 {
-    private const int ReferenceWindowBefore = 8;
-    private const int ReferenceWindowAfter = 24;
+    // Old blocks around the same position a changed block is patched against: content moves within a
+    // file (best); stored bytes only share prefixes with the block at the same index (fast).
+    private const int ReferenceWindowBefore = 4;
+    private const int ReferenceWindowAfter = 12;
+    private const int RawReferenceWindow = 1;
     private const int MaxFragmentReferences = 8;
 
     private readonly SquashFsImage _old;
@@ -309,8 +312,8 @@ internal sealed partial class SquashFsPlanner
             {
                 if (_dataOwners.TryGetValue(block.Offset, out var owner) && OldMap(owner.Path) is { } map)
                 {
-                    var first = Math.Max(0, owner.Index - ReferenceWindowBefore);
-                    var last = Math.Min(map.Blocks.Count, owner.Index + ReferenceWindowAfter);
+                    var first = Math.Max(0, owner.Index - (raw ? RawReferenceWindow : ReferenceWindowBefore));
+                    var last = Math.Min(map.Blocks.Count, owner.Index + (raw ? RawReferenceWindow + 1 : ReferenceWindowAfter));
                     for (var i = first; i < last; i++)
                     {
                         var b = map.Blocks[i];
