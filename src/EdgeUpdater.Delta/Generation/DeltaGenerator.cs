@@ -26,8 +26,13 @@ public static class DeltaGenerator
         ArgumentNullException.ThrowIfNull(output);
         options ??= new DeltaGeneratorOptions();
         var stats = new DeltaStatistics();
-        var hashOld = Task.Run(() => Sha256Of(oldImage, cancellationToken), cancellationToken);
-        var hashNew = Task.Run(() => Sha256Of(newImage, cancellationToken), cancellationToken);
+        if (options.OldImageSha256 is { Count: not 32 } || options.NewImageSha256 is { Count: not 32 })
+        {
+            throw new ArgumentException("A SHA-256 has 32 bytes.", nameof(options));
+        }
+
+        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, cancellationToken), cancellationToken);
+        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, cancellationToken), cancellationToken);
 
         SquashFsImage? oldSquash = null;
         SquashFsImage? newSquash = null;

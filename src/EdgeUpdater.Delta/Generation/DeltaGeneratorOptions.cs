@@ -19,6 +19,15 @@ public sealed record DeltaGeneratorOptions
     /// <summary>zstd level of content frames (0: the level's default, 3 for fast and 9 for best).</summary>
     public int ContentCompressionLevel { get; init; }
 
+    /// <summary>
+    /// SHA-256 of the old image when the caller already knows it (a content-addressed store does):
+    /// saves hashing it. Not checked here; a wrong value makes every device refuse the delta.
+    /// </summary>
+    public IReadOnlyList<byte>? OldImageSha256 { get; init; }
+
+    /// <summary>SHA-256 of the new image when the caller already knows it (see <see cref="OldImageSha256"/>).</summary>
+    public IReadOnlyList<byte>? NewImageSha256 { get; init; }
+
     /// <summary>Force the generic mode even for two SquashFS images (tests, comparisons).</summary>
     public bool ForceGeneric { get; init; }
 }

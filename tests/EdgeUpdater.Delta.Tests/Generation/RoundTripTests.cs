@@ -98,6 +98,22 @@ public sealed class RoundTripTests
     }
 
     [Fact]
+    public async Task Known_image_hashes_give_the_same_delta()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "zstd-1m");
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var (computed, _) = await DeltaTestKit.GenerateAsync(b, c);
+        var (given, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions
+        {
+            MaxParallelism = 2,
+            OldImageSha256 = System.Security.Cryptography.SHA256.HashData(b),
+            NewImageSha256 = System.Security.Cryptography.SHA256.HashData(c),
+        });
+        Assert.Equal(computed, given);
+    }
+
+    [Fact]
     public async Task Identical_images_cost_almost_nothing()
     {
         var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants[0]));
