@@ -16,7 +16,7 @@ namespace EdgeUpdater.Delta;
 /// </summary>
 public static class DeltaGenerator
 {
-    private const int MaxLiteralPerSection = 4 << 20;
+    private const int MaxLiteralPerSection = 2 << 20;
 
     /// <summary>Writes the delta from <paramref name="oldImage"/> to <paramref name="newImage"/> into <paramref name="output"/>.</summary>
     public static async Task<DeltaGenerationResult> GenerateAsync(IImageSource oldImage, IImageSource newImage, Stream output, DeltaGeneratorOptions? options = null, CancellationToken cancellationToken = default)
