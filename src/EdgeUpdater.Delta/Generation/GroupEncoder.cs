@@ -197,6 +197,7 @@ internal sealed class GroupEncoder : IDisposable
         return result;
     }
 
+    /// <summary>Content length of each block decoded for the group being encoded.</summary>
     private readonly Dictionary<BlockUnit, int> _lastLengths = [];
 
     /// <summary>The content of a changed block: decompressed, or its stored bytes for raw units and uncompressed blocks.</summary>

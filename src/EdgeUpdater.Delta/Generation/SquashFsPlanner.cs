@@ -77,7 +77,7 @@ internal sealed partial class SquashFsPlanner
         var (index, oldFiles) = oldSide.GetAwaiter().GetResult();
         var (newBlocks, newFiles) = newSide.GetAwaiter().GetResult();
         var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
-        var owners = new Ownership(_old, oldFiles, newFiles);
+        var owners = new Ownership(oldFiles, newFiles);
         Phase("index");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
@@ -218,16 +218,14 @@ internal sealed partial class SquashFsPlanner
     /// <summary>Which files own which blocks, in both images, and what in the old image each changed block should be patched against.</summary>
     private sealed partial class Ownership
     {
-        private readonly SquashFsImage _old;
         private readonly Dictionary<long, (string Path, int Index)> _dataOwners;
         private readonly Dictionary<long, List<string>> _fragmentOwners;
         private readonly Dictionary<string, FileBlockMap> _oldMaps;
         private readonly Dictionary<string, string?> _similar;
         private readonly Dictionary<long, int> _oldFragmentUse;
 
-        public Ownership(SquashFsImage oldImage, OldFileSet oldFiles, NewFileSet newFiles)
+        public Ownership(OldFileSet oldFiles, NewFileSet newFiles)
         {
-            _old = oldImage;
             OldFiles = oldFiles.Files;
             _oldMaps = oldFiles.Maps;
             _oldFragmentUse = oldFiles.FragmentUse;
