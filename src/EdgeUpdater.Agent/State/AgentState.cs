@@ -1,0 +1,210 @@
+using System.Text.Json.Serialization;
+using EdgeUpdater.Protocol;
+
+namespace EdgeUpdater.Agent.State;
+
+/// <summary>What a slot holds, as far as the agent knows. Only <see cref="Verified"/> and <see cref="Good"/> slots are ever activated.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SlotState>))]
+internal enum SlotState
+{
+    /// <summary>Never written by the agent.</summary>
+    [JsonStringEnumMemberName("empty")]
+    Empty,
+
+    /// <summary>Being written; its content is meaningless until verified.</summary>
+    [JsonStringEnumMemberName("writing")]
+    Writing,
+
+    /// <summary>Holds an image whose SHA-256 matched its manifest; not yet proven healthy.</summary>
+    [JsonStringEnumMemberName("verified")]
+    Verified,
+
+    /// <summary>Holds an image that passed its health check (or the image the device shipped with).</summary>
+    [JsonStringEnumMemberName("good")]
+    Good,
+
+    /// <summary>Failed verification, its health check, or was rolled back from.</summary>
+    [JsonStringEnumMemberName("bad")]
+    Bad,
+}
+
+/// <summary>The persisted record of one slot.</summary>
+internal sealed record SlotRecord
+{
+    public SlotState State { get; init; }
+
+    public string? Name { get; init; }
+
+    public string? Version { get; init; }
+
+    public string? ImageSha256 { get; init; }
+
+    public long ImageSize { get; init; }
+
+    public string? ManifestSha256 { get; init; }
+
+    public DateTimeOffset? ManifestCreatedAt { get; init; }
+
+    public DateTimeOffset? UpdatedAt { get; init; }
+}
+
+/// <summary>Where an update's bytes come from.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<UpdateOrigin>))]
+internal enum UpdateOrigin
+{
+    /// <summary>The repository server over HTTP.</summary>
+    [JsonStringEnumMemberName("server")]
+    Server,
+
+    /// <summary>Files given through the control socket (a USB stick).</summary>
+    [JsonStringEnumMemberName("local")]
+    Local,
+}
+
+/// <summary>An update in progress for one target: everything needed to resume it after a restart.</summary>
+internal sealed record PendingUpdate
+{
+    public UpdateOrigin Origin { get; init; }
+
+    public string? RolloutId { get; init; }
+
+    public string? CommandId { get; init; }
+
+    public required string ManifestSha256 { get; init; }
+
+    public required string Name { get; init; }
+
+    public required string Version { get; init; }
+
+    public required string ImageSha256 { get; init; }
+
+    public long ImageSize { get; init; }
+
+    /// <summary>The slot being written (never the running one).</summary>
+    public required string Slot { get; init; }
+
+    /// <summary>Local installs: the image or delta file.</summary>
+    public string? LocalPayloadPath { get; init; }
+
+    /// <summary>Local installs: the manifest file.</summary>
+    public string? LocalManifestPath { get; init; }
+
+    /// <summary>False until the manifest passed verification; name, version and hashes are only hints before.</summary>
+    public bool Verified { get; init; }
+
+    public DateTimeOffset? ManifestCreatedAt { get; init; }
+
+    /// <summary>Delta downloads: the image the delta starts from; null for a full image.</summary>
+    public string? DeltaBaseSha256 { get; init; }
+
+    /// <summary>Bytes already written and fsync'd at the start of the download destination.</summary>
+    public long DownloadOffset { get; init; }
+
+    /// <summary>Strong ETag of the resource being resumed (sent as If-Range).</summary>
+    public string? ETag { get; init; }
+
+    /// <summary>Failed attempts so far (retryable failures only).</summary>
+    public int Attempt { get; init; }
+
+    /// <summary>Times an app trial was started; bounded by health.trialLimit.</summary>
+    public int TrialAttempts { get; init; }
+
+    /// <summary>System targets: reboots issued into the trial slot without reaching it.</summary>
+    public int TrialReboots { get; init; }
+
+    /// <summary>The slot that ran before activation, restored on rollback.</summary>
+    public string? PreviousSlot { get; init; }
+}
+
+/// <summary>One target's persisted state.</summary>
+internal sealed record TargetState
+{
+    public required string Name { get; init; }
+
+    public required string Kind { get; init; }
+
+    /// <summary>The default slot: what runs after a restart when no trial is pending.</summary>
+    public string CommittedSlot { get; init; } = "a";
+
+    public UpdateState Phase { get; init; } = UpdateState.Idle;
+
+    public PendingUpdate? Pending { get; init; }
+
+    public SlotRecord A { get; init; } = new();
+
+    public SlotRecord B { get; init; } = new();
+
+    public string? LastError { get; init; }
+
+    /// <summary>Rollout of the current or last update, echoed in status reports.</summary>
+    public string? RolloutId { get; init; }
+
+    /// <summary>Command whose outcome the next status reports.</summary>
+    public string? CommandId { get; init; }
+
+    /// <summary>Manifests refused or rolled back here; their notices are ignored (a retained group notice would loop).</summary>
+    public IReadOnlyList<string> RejectedManifests { get; init; } = [];
+
+    public TargetState Reject(string manifestSha256) =>
+        RejectedManifests.Contains(manifestSha256) ? this : this with { RejectedManifests = [.. RejectedManifests.TakeLast(19), manifestSha256] };
+
+    public SlotRecord Slot(string slot) => slot == "a" ? A : slot == "b" ? B : throw new ArgumentOutOfRangeException(nameof(slot), slot, "slot is 'a' or 'b'");
+
+    public TargetState WithSlot(string slot, SlotRecord record) => slot == "a" ? this with { A = record } : this with { B = record };
+
+    public static string Other(string slot) => slot == "a" ? "b" : "a";
+}
+
+/// <summary>One line of the device's update history.</summary>
+internal sealed record HistoryRecord
+{
+    public DateTimeOffset Timestamp { get; init; }
+
+    public required string Target { get; init; }
+
+    public UpdateState Event { get; init; }
+
+    public string? Version { get; init; }
+
+    public string? ImageSha256 { get; init; }
+
+    public string? Slot { get; init; }
+
+    public string? Message { get; init; }
+}
+
+/// <summary>Everything the agent persists; written whole, atomically, before every transition is acted upon.</summary>
+internal sealed record AgentState
+{
+    public const int CurrentSchema = 1;
+
+    public const int HistoryLimit = 100;
+
+    public int Schema { get; init; } = CurrentSchema;
+
+    /// <summary>Incremented on every write; helps reading logs against the journal.</summary>
+    public long Sequence { get; init; }
+
+    public IReadOnlyList<TargetState> Targets { get; init; } = [];
+
+    public IReadOnlyList<HistoryRecord> History { get; init; } = [];
+
+    public TargetState Target(string name) =>
+        Targets.FirstOrDefault(t => t.Name == name) ?? throw new KeyNotFoundException($"no target named '{name}' in the state");
+
+    public AgentState WithTarget(TargetState target) =>
+        this with { Targets = [.. Targets.Select(t => t.Name == target.Name ? target : t)] };
+
+    public AgentState WithHistory(HistoryRecord record) =>
+        this with { History = [.. History.Skip(Math.Max(0, History.Count - HistoryLimit + 1)), record] };
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = true,
+    UseStringEnumConverter = true)]
+[JsonSerializable(typeof(AgentState))]
+internal sealed partial class AgentStateJsonContext : JsonSerializerContext
+{
+}
