@@ -128,7 +128,8 @@ internal static class AgentHost
                 sp.GetRequiredService<ILogger<StatusIndicator>>()));
         }
 
-        services.AddHostedService(sp => new SystemdWatchdog(sp.GetRequiredService<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier>(), sp.GetRequiredService<UpdateCoordinator>()));
+        // AddSystemd registers the notifier only when systemd started the process.
+        services.AddHostedService(sp => new SystemdWatchdog(sp.GetService<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier>(), sp.GetRequiredService<UpdateCoordinator>()));
     }
 
     private static IBootloader CreateBootloader(BootloaderConfig config, string scratchDirectory) => config.Backend switch

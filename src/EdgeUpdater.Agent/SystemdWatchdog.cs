@@ -11,10 +11,10 @@ namespace EdgeUpdater.Agent;
 /// </summary>
 internal sealed class SystemdWatchdog : BackgroundService
 {
-    private readonly ISystemdNotifier _notifier;
+    private readonly ISystemdNotifier? _notifier;
     private readonly UpdateCoordinator _coordinator;
 
-    public SystemdWatchdog(ISystemdNotifier notifier, UpdateCoordinator coordinator)
+    public SystemdWatchdog(ISystemdNotifier? notifier, UpdateCoordinator coordinator)
     {
         _notifier = notifier;
         _coordinator = coordinator;
@@ -23,7 +23,7 @@ internal sealed class SystemdWatchdog : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var text = Environment.GetEnvironmentVariable("WATCHDOG_USEC");
-        if (!_notifier.IsEnabled || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var microseconds) || microseconds <= 0)
+        if (_notifier is null || !_notifier.IsEnabled || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var microseconds) || microseconds <= 0)
         {
             return;
         }

@@ -1,3 +1,4 @@
+using EdgeUpdater.Agent.Interop.Linux;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeUpdater.Agent.Activation;
@@ -76,6 +77,14 @@ internal sealed partial class AppRuntime : IAsyncDisposable
                 environment.Add("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
             }
 
+            var binds = config.Volumes.Select(v => new BindMount(VolumeSource(v), v)).ToList();
+            foreach (var bind in binds.Where(b => !Directory.Exists(b.Source)))
+            {
+                // A new volume belongs to the workload's user, so that it can write its data there.
+                Directory.CreateDirectory(bind.Source);
+                Libc.Chown(bind.Source, uid, gid);
+            }
+
             _spec = new WorkloadSpec
             {
                 Root = _mount.RootDirectory,
@@ -85,7 +94,7 @@ internal sealed partial class AppRuntime : IAsyncDisposable
                 UserId = uid,
                 GroupId = gid,
                 SupplementaryGroups = groups,
-                Binds = [.. config.Volumes.Select(v => new BindMount(VolumeSource(v), v))],
+                Binds = binds,
             };
             Config = config;
             MountedSlot = slot;

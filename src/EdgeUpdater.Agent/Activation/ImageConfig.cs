@@ -7,21 +7,21 @@ namespace EdgeUpdater.Agent.Activation;
 internal sealed record HealthCheckSpec
 {
     /// <summary>Command run inside the image's root; exit 0 passes.</summary>
-    public IReadOnlyList<string>? Command { get; init; }
+    public IReadOnlyList<string>? Command { get; set; }
 
     /// <summary>URL that must answer 2xx.</summary>
-    public string? Http { get; init; }
+    public string? Http { get; set; }
 
     /// <summary><c>host:port</c> that must accept a TCP connection.</summary>
-    public string? Tcp { get; init; }
+    public string? Tcp { get; set; }
 
-    public int IntervalSeconds { get; init; } = 1;
+    public int IntervalSeconds { get; set; } = 1;
 
     /// <summary>Time allowed for one probe.</summary>
-    public int TimeoutSeconds { get; init; } = 5;
+    public int TimeoutSeconds { get; set; } = 5;
 
     /// <summary>Time allowed for the first pass; null uses the agent's default.</summary>
-    public int? DeadlineSeconds { get; init; }
+    public int? DeadlineSeconds { get; set; }
 }
 
 /// <summary>
@@ -30,29 +30,29 @@ internal sealed record HealthCheckSpec
 /// </summary>
 internal sealed record ImageConfig
 {
-    public int Schema { get; init; } = 1;
+    public int Schema { get; set; } = 1;
 
-    public string? Name { get; init; }
+    public string? Name { get; set; }
 
-    public string? Version { get; init; }
+    public string? Version { get; set; }
 
-    public string Kind { get; init; } = "app";
+    public string Kind { get; set; } = "app";
 
-    public IReadOnlyList<string> Entrypoint { get; init; } = [];
+    public IReadOnlyList<string> Entrypoint { get; set; } = [];
 
-    public IReadOnlyList<string> Cmd { get; init; } = [];
+    public IReadOnlyList<string> Cmd { get; set; } = [];
 
-    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Env { get; set; } = new Dictionary<string, string>();
 
-    public string WorkingDir { get; init; } = "/";
+    public string WorkingDir { get; set; } = "/";
 
     /// <summary><c>name</c>, <c>uid</c> or <c>uid:gid</c>; resolved against the image's /etc/passwd and /etc/group.</summary>
-    public string User { get; init; } = "0";
+    public string User { get; set; } = "0";
 
     /// <summary>Absolute paths inside the root that persist across updates and rollbacks.</summary>
-    public IReadOnlyList<string> Volumes { get; init; } = [];
+    public IReadOnlyList<string> Volumes { get; set; } = [];
 
-    public HealthCheckSpec? HealthCheck { get; init; }
+    public HealthCheckSpec? HealthCheck { get; set; }
 
     /// <summary>The full command line: entrypoint followed by cmd.</summary>
     [JsonIgnore]
@@ -93,6 +93,17 @@ internal static class ImageConfigParser
             throw new ImageConfigException($"{source}: {e.Path ?? "$"}: {e.Message}", e);
         }
 
+        // Absent lists and maps mean empty; an explicit null in the file means the same.
+        config = config with
+        {
+            Entrypoint = config.Entrypoint ?? [],
+            Cmd = config.Cmd ?? [],
+            Env = config.Env ?? new Dictionary<string, string>(),
+            Volumes = config.Volumes ?? [],
+            WorkingDir = config.WorkingDir ?? "/",
+            User = config.User ?? "0",
+            Kind = config.Kind ?? "app",
+        };
         if (config.Kind is not ("app" or "system"))
         {
             throw new ImageConfigException($"{source}: kind: '{config.Kind}' is not 'app' or 'system'");

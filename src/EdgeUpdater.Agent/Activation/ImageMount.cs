@@ -29,7 +29,8 @@ internal sealed class ImageMount
     public void MountImage(string imagePath)
     {
         Directory.CreateDirectory(ImageDirectory);
-        var loop = Libc.AttachLoopReadOnly(imagePath);
+        var (loop, handle) = Libc.AttachLoopReadOnly(imagePath);
+        using var holdUntilMounted = handle;
         try
         {
             Libc.Mount(loop, ImageDirectory, "squashfs", Libc.MsReadOnly | Libc.MsNoDev, null);

@@ -16,6 +16,8 @@ internal static class WorkloadExec
 
     public static int Run(string[] args)
     {
+        // Warmed now: reporting a failure after chroot must not need anything from the old root.
+        Libc.WriteStandardError(string.Empty);
         WorkloadSpec spec;
         try
         {
@@ -53,23 +55,29 @@ internal static class WorkloadExec
                 Libc.Mount("/dev", dev, null, Libc.MsBind | Libc.MsRec, null);
             }
 
-            Libc.Chroot(spec.Root);
-            Libc.Chdir(spec.WorkingDirectory);
+            // Under the JIT (development, tests) code first run after chroot could not load the
+            // assemblies it needs from the old root, so everything runs once before: the program path
+            // is resolved inside the image, groups and gid are set (harmless while still uid 0), and the
+            // setuid and execve stubs are warmed by calls that change nothing.
+            var program = ResolveProgram(spec.Root, spec.Arguments[0], spec.Environment);
             Libc.SetGroups([.. spec.SupplementaryGroups]);
             Libc.SetGid(spec.GroupId);
+            Libc.SetUid(Libc.GetEffectiveUserId());
+            _ = Libc.Execve("/nonexistent/edgeupdater-warm-up", spec.Arguments, spec.Environment);
+            Libc.Chroot(spec.Root);
+            Libc.Chdir(spec.WorkingDirectory);
             Libc.SetUid(spec.UserId);
-            var program = ResolveProgram(spec.Arguments[0], spec.Environment);
             throw Libc.Execve(program, spec.Arguments, spec.Environment);
         }
         catch (IOException e)
         {
-            Console.Error.WriteLine($"exec-workload: {e.Message}");
+            Libc.WriteStandardError("exec-workload: " + e.Message + "\n");
             return StartFailure;
         }
     }
 
-    // Runs after chroot, so File.Exists looks inside the image.
-    private static string ResolveProgram(string name, IReadOnlyList<string> environment)
+    // Looks inside the image root; returns the path as seen after chroot.
+    private static string ResolveProgram(string root, string name, IReadOnlyList<string> environment)
     {
         if (name.Contains('/', StringComparison.Ordinal))
         {
@@ -80,7 +88,7 @@ internal static class WorkloadExec
         foreach (var directory in path.Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
             var candidate = Path.Combine(directory, name);
-            if (File.Exists(candidate))
+            if (File.Exists(Path.Combine(root, candidate.TrimStart('/'))))
             {
                 return candidate;
             }

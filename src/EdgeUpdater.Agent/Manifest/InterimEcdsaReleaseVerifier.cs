@@ -132,32 +132,32 @@ internal sealed class InterimEcdsaReleaseVerifier : IReleaseVerifier
 
 internal sealed record InterimEnvelope
 {
-    public string? Payload { get; init; }
+    public string? Payload { get; set; }
 
-    public IReadOnlyList<string> Signatures { get; init; } = [];
+    public IReadOnlyList<string> Signatures { get; set; } = [];
 }
 
 internal sealed record InterimManifest
 {
-    public string? Name { get; init; }
+    public string? Name { get; set; }
 
-    public string? Version { get; init; }
+    public string? Version { get; set; }
 
-    public string? ImageSha256 { get; init; }
+    public string? ImageSha256 { get; set; }
 
-    public long ImageSize { get; init; }
+    public long ImageSize { get; set; }
 
-    public string? Kind { get; init; }
+    public string? Kind { get; set; }
 
-    public IReadOnlyList<string> Hardware { get; init; } = [];
+    public IReadOnlyList<string> Hardware { get; set; } = [];
 
-    public IReadOnlyList<string> Architectures { get; init; } = [];
+    public IReadOnlyList<string> Architectures { get; set; } = [];
 
-    public DateTimeOffset? CreatedAt { get; init; }
+    public DateTimeOffset? CreatedAt { get; set; }
 
-    public DateTimeOffset? ExpiresAt { get; init; }
+    public DateTimeOffset? ExpiresAt { get; set; }
 
-    public bool AllowDowngrade { get; init; }
+    public bool AllowDowngrade { get; set; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -31,21 +31,21 @@ internal enum SlotState
 /// <summary>The persisted record of one slot.</summary>
 internal sealed record SlotRecord
 {
-    public SlotState State { get; init; }
+    public SlotState State { get; set; }
 
-    public string? Name { get; init; }
+    public string? Name { get; set; }
 
-    public string? Version { get; init; }
+    public string? Version { get; set; }
 
-    public string? ImageSha256 { get; init; }
+    public string? ImageSha256 { get; set; }
 
-    public long ImageSize { get; init; }
+    public long ImageSize { get; set; }
 
-    public string? ManifestSha256 { get; init; }
+    public string? ManifestSha256 { get; set; }
 
-    public DateTimeOffset? ManifestCreatedAt { get; init; }
+    public DateTimeOffset? ManifestCreatedAt { get; set; }
 
-    public DateTimeOffset? UpdatedAt { get; init; }
+    public DateTimeOffset? UpdatedAt { get; set; }
 }
 
 /// <summary>Where an update's bytes come from.</summary>
@@ -64,86 +64,86 @@ internal enum UpdateOrigin
 /// <summary>An update in progress for one target: everything needed to resume it after a restart.</summary>
 internal sealed record PendingUpdate
 {
-    public UpdateOrigin Origin { get; init; }
+    public UpdateOrigin Origin { get; set; }
 
-    public string? RolloutId { get; init; }
+    public string? RolloutId { get; set; }
 
-    public string? CommandId { get; init; }
+    public string? CommandId { get; set; }
 
-    public required string ManifestSha256 { get; init; }
+    public required string ManifestSha256 { get; set; }
 
-    public required string Name { get; init; }
+    public required string Name { get; set; }
 
-    public required string Version { get; init; }
+    public required string Version { get; set; }
 
-    public required string ImageSha256 { get; init; }
+    public required string ImageSha256 { get; set; }
 
-    public long ImageSize { get; init; }
+    public long ImageSize { get; set; }
 
     /// <summary>The slot being written (never the running one).</summary>
-    public required string Slot { get; init; }
+    public required string Slot { get; set; }
 
     /// <summary>Local installs: the image or delta file.</summary>
-    public string? LocalPayloadPath { get; init; }
+    public string? LocalPayloadPath { get; set; }
 
     /// <summary>Local installs: the manifest file.</summary>
-    public string? LocalManifestPath { get; init; }
+    public string? LocalManifestPath { get; set; }
 
     /// <summary>False until the manifest passed verification; name, version and hashes are only hints before.</summary>
-    public bool Verified { get; init; }
+    public bool Verified { get; set; }
 
-    public DateTimeOffset? ManifestCreatedAt { get; init; }
+    public DateTimeOffset? ManifestCreatedAt { get; set; }
 
     /// <summary>Delta downloads: the image the delta starts from; null for a full image.</summary>
-    public string? DeltaBaseSha256 { get; init; }
+    public string? DeltaBaseSha256 { get; set; }
 
     /// <summary>Bytes already written and fsync'd at the start of the download destination.</summary>
-    public long DownloadOffset { get; init; }
+    public long DownloadOffset { get; set; }
 
     /// <summary>Strong ETag of the resource being resumed (sent as If-Range).</summary>
-    public string? ETag { get; init; }
+    public string? ETag { get; set; }
 
     /// <summary>Failed attempts so far (retryable failures only).</summary>
-    public int Attempt { get; init; }
+    public int Attempt { get; set; }
 
     /// <summary>Times an app trial was started; bounded by health.trialLimit.</summary>
-    public int TrialAttempts { get; init; }
+    public int TrialAttempts { get; set; }
 
     /// <summary>System targets: reboots issued into the trial slot without reaching it.</summary>
-    public int TrialReboots { get; init; }
+    public int TrialReboots { get; set; }
 
     /// <summary>The slot that ran before activation, restored on rollback.</summary>
-    public string? PreviousSlot { get; init; }
+    public string? PreviousSlot { get; set; }
 }
 
 /// <summary>One target's persisted state.</summary>
 internal sealed record TargetState
 {
-    public required string Name { get; init; }
+    public required string Name { get; set; }
 
-    public required string Kind { get; init; }
+    public required string Kind { get; set; }
 
     /// <summary>The default slot: what runs after a restart when no trial is pending.</summary>
-    public string CommittedSlot { get; init; } = "a";
+    public string CommittedSlot { get; set; } = "a";
 
-    public UpdateState Phase { get; init; } = UpdateState.Idle;
+    public UpdateState Phase { get; set; } = UpdateState.Idle;
 
-    public PendingUpdate? Pending { get; init; }
+    public PendingUpdate? Pending { get; set; }
 
-    public SlotRecord A { get; init; } = new();
+    public SlotRecord A { get; set; } = new();
 
-    public SlotRecord B { get; init; } = new();
+    public SlotRecord B { get; set; } = new();
 
-    public string? LastError { get; init; }
+    public string? LastError { get; set; }
 
     /// <summary>Rollout of the current or last update, echoed in status reports.</summary>
-    public string? RolloutId { get; init; }
+    public string? RolloutId { get; set; }
 
     /// <summary>Command whose outcome the next status reports.</summary>
-    public string? CommandId { get; init; }
+    public string? CommandId { get; set; }
 
     /// <summary>Manifests refused or rolled back here; their notices are ignored (a retained group notice would loop).</summary>
-    public IReadOnlyList<string> RejectedManifests { get; init; } = [];
+    public IReadOnlyList<string> RejectedManifests { get; set; } = [];
 
     public TargetState Reject(string manifestSha256) =>
         RejectedManifests.Contains(manifestSha256) ? this : this with { RejectedManifests = [.. RejectedManifests.TakeLast(19), manifestSha256] };
@@ -158,19 +158,19 @@ internal sealed record TargetState
 /// <summary>One line of the device's update history.</summary>
 internal sealed record HistoryRecord
 {
-    public DateTimeOffset Timestamp { get; init; }
+    public DateTimeOffset Timestamp { get; set; }
 
-    public required string Target { get; init; }
+    public required string Target { get; set; }
 
-    public UpdateState Event { get; init; }
+    public UpdateState Event { get; set; }
 
-    public string? Version { get; init; }
+    public string? Version { get; set; }
 
-    public string? ImageSha256 { get; init; }
+    public string? ImageSha256 { get; set; }
 
-    public string? Slot { get; init; }
+    public string? Slot { get; set; }
 
-    public string? Message { get; init; }
+    public string? Message { get; set; }
 }
 
 /// <summary>Everything the agent persists; written whole, atomically, before every transition is acted upon.</summary>
@@ -180,14 +180,14 @@ internal sealed record AgentState
 
     public const int HistoryLimit = 100;
 
-    public int Schema { get; init; } = CurrentSchema;
+    public int Schema { get; set; } = CurrentSchema;
 
     /// <summary>Incremented on every write; helps reading logs against the journal.</summary>
-    public long Sequence { get; init; }
+    public long Sequence { get; set; }
 
-    public IReadOnlyList<TargetState> Targets { get; init; } = [];
+    public IReadOnlyList<TargetState> Targets { get; set; } = [];
 
-    public IReadOnlyList<HistoryRecord> History { get; init; } = [];
+    public IReadOnlyList<HistoryRecord> History { get; set; } = [];
 
     public TargetState Target(string name) =>
         Targets.FirstOrDefault(t => t.Name == name) ?? throw new KeyNotFoundException($"no target named '{name}' in the state");

@@ -47,11 +47,12 @@ internal static partial class Libc
     private static unsafe partial int IoctlPointer(SafeFileHandle fd, nuint request, void* argument);
 
     /// <summary>
-    /// Attaches <paramref name="backingFile"/> read-only to a free loop device with autoclear (the device
-    /// detaches itself on the last unmount) and returns its path. Retries when another process takes the
-    /// same free device first.
+    /// Attaches <paramref name="backingFile"/> read-only to a free loop device with autoclear and returns
+    /// its path and an open handle. Autoclear detaches the device when its last user goes, so the caller
+    /// keeps the handle open until the device is mounted (the mount then holds it), then disposes it.
+    /// Retries when another process takes the same free device first.
     /// </summary>
-    internal static unsafe string AttachLoopReadOnly(string backingFile)
+    internal static unsafe (string Path, SafeFileHandle Handle) AttachLoopReadOnly(string backingFile)
     {
         using var backing = File.OpenHandle(backingFile, FileMode.Open, FileAccess.Read);
         for (var attempt = 0; ; attempt++)
@@ -67,16 +68,17 @@ internal static partial class Libc
             }
 
             var devicePath = $"/dev/loop{number}";
-            using var device = File.OpenHandle(devicePath, FileMode.Open, FileAccess.Read);
+            var device = File.OpenHandle(devicePath, FileMode.Open, FileAccess.Read);
             var config = default(LoopConfig);
             config.Fd = (uint)backing.DangerousGetHandle();
             config.Info.Flags = LoFlagsReadOnly | LoFlagsAutoClear;
             if (IoctlPointer(device, LoopConfigure, &config) == 0)
             {
-                return devicePath;
+                return (devicePath, device);
             }
 
             var errno = Marshal.GetLastPInvokeError();
+            device.Dispose();
             if (errno != 16 || attempt >= 10)
             {
                 throw new IOException($"LOOP_CONFIGURE {devicePath} with {backingFile}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
