@@ -58,8 +58,7 @@ internal sealed partial class UpdateCoordinator
         {
             var current = _state.Target(runtime.Name);
             var committed = current.WithSlot(pending.Slot, current.Slot(pending.Slot) with { State = SlotState.Good, UpdatedAt = DateTimeOffset.UtcNow });
-            Persist(committed with { Phase = UpdateState.Committed, CommittedSlot = pending.Slot, LastError = null }, "committed", result.Detail, UpdateState.Committed);
-            Persist(_state.Target(runtime.Name) with { Pending = null }, "committed-cleared");
+            Persist(committed with { Phase = UpdateState.Committed, CommittedSlot = pending.Slot, LastError = null, Pending = null }, "committed", result.Detail, UpdateState.Committed, pending);
             app.Supervise(true);
             LogTarget(runtime.Name, $"committed {pending.Version} in slot {pending.Slot}: {result.Detail}");
             return;
@@ -80,8 +79,7 @@ internal sealed partial class UpdateCoordinator
             rolledBack = rolledBack.Reject(pending.ManifestSha256);
         }
 
-        Persist(rolledBack with { Phase = UpdateState.RolledBack, LastError = reason }, "rolled-back", reason, UpdateState.RolledBack);
-        Persist(_state.Target(runtime.Name) with { Pending = null }, "rolled-back-cleared");
+        Persist(rolledBack with { Phase = UpdateState.RolledBack, LastError = reason, Pending = null }, "rolled-back", reason, UpdateState.RolledBack, pending);
         await runtime.App!.StopAsync().ConfigureAwait(false);
         await StartCommittedAppAsync(runtime, cancellationToken).ConfigureAwait(false);
         PublishStatus();
@@ -184,8 +182,7 @@ internal sealed partial class UpdateCoordinator
             if (result.Passed)
             {
                 var committed = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Good, UpdatedAt = DateTimeOffset.UtcNow });
-                Persist(committed with { Phase = UpdateState.Committed, CommittedSlot = pending.Slot, LastError = null }, "committed", result.Detail, UpdateState.Committed);
-                Persist(_state.Target(runtime.Name) with { Pending = null }, "committed-cleared");
+                Persist(committed with { Phase = UpdateState.Committed, CommittedSlot = pending.Slot, LastError = null, Pending = null }, "committed", result.Detail, UpdateState.Committed, pending);
                 await bootloader.WriteAsync(BootEnvironment.Committed(pending.Slot), cancellationToken).ConfigureAwait(false);
                 LogTarget(runtime.Name, $"committed {pending.Version} in slot {pending.Slot}");
                 return;
@@ -235,8 +232,7 @@ internal sealed partial class UpdateCoordinator
             rolledBack = rolledBack.Reject(pending.ManifestSha256);
         }
 
-        Persist(rolledBack with { Phase = UpdateState.RolledBack, CommittedSlot = previous, LastError = reason }, "rolled-back", reason, UpdateState.RolledBack);
-        Persist(_state.Target(runtime.Name) with { Pending = null }, "rolled-back-cleared");
+        Persist(rolledBack with { Phase = UpdateState.RolledBack, CommittedSlot = previous, LastError = reason, Pending = null }, "rolled-back", reason, UpdateState.RolledBack, pending);
         await runtime.Bootloader!.WriteAsync(BootEnvironment.Committed(previous), cancellationToken).ConfigureAwait(false);
         if (reboot)
         {

@@ -465,8 +465,7 @@ internal sealed partial class UpdateCoordinator
         }
 
         _progress.Remove(target.Name);
-        Persist(target with { Phase = UpdateState.Failed, LastError = reason }, "failed", reason, UpdateState.Failed);
-        Persist(_state.Target(target.Name) with { Pending = null }, "failed-cleared");
+        Persist(target with { Phase = UpdateState.Failed, LastError = reason, Pending = null }, "failed", reason, UpdateState.Failed, pending);
     }
 }
 

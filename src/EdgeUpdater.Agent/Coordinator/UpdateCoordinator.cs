@@ -185,19 +185,25 @@ internal sealed partial class UpdateCoordinator : BackgroundService
     }
 
     /// <summary>Persists <paramref name="target"/> (and a history line) and reports the new status.</summary>
-    private TargetState Persist(TargetState target, string checkpoint, string? historyMessage = null, UpdateState? historyEvent = null)
+    /// <param name="target">The new state of the target.</param>
+    /// <param name="checkpoint">Name of the transition (the fault-injection hook matches it).</param>
+    /// <param name="historyMessage">When given, a history line is written with the state.</param>
+    /// <param name="historyEvent">The history line's event; the target's phase by default.</param>
+    /// <param name="about">The update the history line is about, when the new state no longer holds it.</param>
+    private TargetState Persist(TargetState target, string checkpoint, string? historyMessage = null, UpdateState? historyEvent = null, PendingUpdate? about = null)
     {
         var next = _state.WithTarget(target);
         if (historyMessage is not null || historyEvent is not null)
         {
-            var slot = target.Pending?.Slot ?? target.CommittedSlot;
+            var pending = about ?? target.Pending;
+            var slot = pending?.Slot ?? target.CommittedSlot;
             next = next.WithHistory(new HistoryRecord
             {
                 Timestamp = DateTimeOffset.UtcNow,
                 Target = target.Name,
                 Event = historyEvent ?? target.Phase,
-                Version = target.Pending?.Version ?? target.Slot(target.CommittedSlot).Version,
-                ImageSha256 = target.Pending?.ImageSha256 ?? target.Slot(target.CommittedSlot).ImageSha256,
+                Version = pending?.Version ?? target.Slot(target.CommittedSlot).Version,
+                ImageSha256 = pending?.ImageSha256 ?? target.Slot(target.CommittedSlot).ImageSha256,
                 Slot = slot,
                 Message = historyMessage,
             });
