@@ -79,7 +79,7 @@ internal static class AgentHost
         services.AddSingleton(config);
         services.AddSingleton(new StatusHub());
         services.AddSingleton(new StateJournal(config.StateDirectory, Environment.GetEnvironmentVariable(StateJournal.FaultVariable)));
-        services.AddSingleton<IReleaseVerifier>(new InterimEcdsaReleaseVerifier(config.Trust!.RootKeys));
+        services.AddSingleton<IReleaseVerifier>(LoadTrust(config.Trust!));
         services.AddSingleton(sp =>
         {
             var loggers = sp.GetRequiredService<ILoggerFactory>();
@@ -130,6 +130,34 @@ internal static class AgentHost
 
         // AddSystemd registers the notifier only when systemd started the process.
         services.AddHostedService(sp => new SystemdWatchdog(sp.GetService<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier>(), sp.GetRequiredService<UpdateCoordinator>()));
+    }
+
+    /// <summary>Loads the pinned roots and key sets; a bad file stops start-up with the field that names it.</summary>
+    public static TrustReleaseVerifier LoadTrust(TrustConfig trust)
+    {
+        for (var i = 0; i < trust.RootKeys.Count; i++)
+        {
+            Check(trust.RootKeys[i], $"trust.rootKeys[{i}]", bytes => EdgeUpdater.Trust.Keys.PublicKeyFile.Parse(bytes));
+        }
+
+        for (var i = 0; i < trust.KeySets.Count; i++)
+        {
+            Check(trust.KeySets[i], $"trust.keySets[{i}]", bytes => EdgeUpdater.Trust.Envelopes.SignedEnvelope.Parse(bytes));
+        }
+
+        return TrustReleaseVerifier.Load(trust.RootKeys, trust.RootThreshold, trust.KeySets, AgentIdentity.Version);
+
+        static void Check(string path, string field, Action<byte[]> parse)
+        {
+            try
+            {
+                parse(File.ReadAllBytes(path));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or EdgeUpdater.Trust.TrustException)
+            {
+                throw new AgentConfigException($"{field}: {path}: {e.Message}", e);
+            }
+        }
     }
 
     private static IBootloader CreateBootloader(BootloaderConfig config, string scratchDirectory) => config.Backend switch

@@ -36,6 +36,17 @@ catch (AgentConfigException e)
     return 3;
 }
 
+try
+{
+    // Read the trust files now so that a bad key or key set stops start-up with the field named.
+    AgentHost.LoadTrust(config.Trust!);
+}
+catch (AgentConfigException e)
+{
+    await Console.Error.WriteLineAsync($"{configPath}: {e.Message}").ConfigureAwait(false);
+    return 3;
+}
+
 switch (verb)
 {
     case "check-config":

@@ -8,15 +8,16 @@ internal sealed record BootEnvironment(IReadOnlyDictionary<string, string> Value
     public const string BootCountVariable = "bootcount";
     public const string BootLimitVariable = "bootlimit";
 
-    /// <summary>The slot the bootloader boots (<c>eu_slot</c>), or null when unset.</summary>
-    public string? Slot => Values.TryGetValue(SlotVariable, out var slot) && slot is "a" or "b" ? slot : null;
+    /// <summary>The slot the bootloader boots (<c>eu_slot</c>); missing or any value but <c>b</c> reads as <c>a</c>, as the boot scripts read it.</summary>
+    public string Slot => Values.TryGetValue(SlotVariable, out var slot) && slot == "b" ? "b" : "a";
 
     /// <summary>True while <see cref="Slot"/> is on trial.</summary>
     public bool UpgradeAvailable => Values.TryGetValue(UpgradeAvailableVariable, out var value) && value == "1";
 
     public int BootCount => ReadNumber(BootCountVariable, 0);
 
-    public int BootLimit => ReadNumber(BootLimitVariable, 3);
+    /// <summary><c>bootlimit</c>, 1..9; missing or out of range reads as the boot scripts' default 3.</summary>
+    public int BootLimit => ReadNumber(BootLimitVariable, 3) is >= 1 and <= 9 and var limit ? limit : 3;
 
     /// <summary>Variables for one trial boot of <paramref name="slot"/>.</summary>
     public static IReadOnlyDictionary<string, string> Trial(string slot) => new Dictionary<string, string>

@@ -78,8 +78,14 @@ internal sealed record BrokerConfig
 
 internal sealed record TrustConfig
 {
-    /// <summary>Pinned root public keys.</summary>
+    /// <summary>Pinned root public keys: PEM files (<c>-----BEGIN PUBLIC KEY-----</c>, Ed25519).</summary>
     public IReadOnlyList<string> RootKeys { get; set; } = [];
+
+    /// <summary>How many of the pinned roots must have signed the first key set.</summary>
+    public int RootThreshold { get; set; } = 1;
+
+    /// <summary>The key set chain (signed envelopes), oldest first; the first is signed by the pinned roots.</summary>
+    public IReadOnlyList<string> KeySets { get; set; } = [];
 }
 
 internal sealed record LogConfig
@@ -156,6 +162,12 @@ internal sealed record TargetConfig
 
     /// <summary>System targets: the command that reboots the device.</summary>
     public IReadOnlyList<string> RebootCommand { get; set; } = ["systemctl", "reboot"];
+
+    /// <summary>
+    /// System targets: where the initramfs keeps each slot's overlay (<c>DIR/&lt;slot&gt;/upper</c>). The
+    /// directory of a newly written slot is deleted before activation so the new image starts clean.
+    /// </summary>
+    public string OverlayDirectory { get; set; } = "/data/edgeupdater/rootfs";
 
     /// <summary>System targets: where the booted slot is read (<c>edgeupdater.slot=</c>); tests point it at a file.</summary>
     public string KernelCommandLine { get; set; } = "/proc/cmdline";

@@ -21,6 +21,7 @@ internal sealed class AgentConfigException : Exception
 }
 
 /// <summary>Reads, binds and validates the configuration file.</summary>
+/// <remarks>Files the configuration names (keys, key sets) are read by their users, which report the field.</remarks>
 internal static class AgentConfigLoader
 {
     public const string DefaultPath = "/etc/edgeupdater/agent.json";

@@ -78,10 +78,22 @@ internal static class AgentConfigValidator
         {
             for (var i = 0; i < config.Trust.RootKeys.Count; i++)
             {
-                if (string.IsNullOrWhiteSpace(config.Trust.RootKeys[i]))
-                {
-                    Error($"trust.rootKeys[{i}]", "empty");
-                }
+                CheckAbsolute(config.Trust.RootKeys[i], $"trust.rootKeys[{i}]", Error);
+            }
+
+            if (config.Trust.RootThreshold < 1 || config.Trust.RootThreshold > config.Trust.RootKeys.Count)
+            {
+                Error("trust.rootThreshold", $"{config.Trust.RootThreshold} is outside 1..{config.Trust.RootKeys.Count} (the number of root keys)");
+            }
+
+            if (config.Trust.KeySets.Count == 0)
+            {
+                Error("trust.keySets", "at least the first key set (signed by the pinned roots) is required");
+            }
+
+            for (var i = 0; i < config.Trust.KeySets.Count; i++)
+            {
+                CheckAbsolute(config.Trust.KeySets[i], $"trust.keySets[{i}]", Error);
             }
         }
 

@@ -142,6 +142,15 @@ internal sealed partial class UpdateCoordinator
     {
         var target = _state.Target(runtime.Name);
         var pending = target.Pending!;
+
+        // docs/bootloader.md: the written slot's overlay goes before it is marked bootable; the running
+        // slot's is never touched.
+        var overlay = Path.Combine(runtime.Config.OverlayDirectory, pending.Slot);
+        if (pending.Slot != runtime.ReadBootedSlot() && Directory.Exists(overlay))
+        {
+            Directory.Delete(overlay, recursive: true);
+        }
+
         await runtime.Bootloader!.WriteAsync(BootEnvironment.Trial(pending.Slot), cancellationToken).ConfigureAwait(false);
         Persist(
             target with { Phase = UpdateState.Trial, Pending = pending with { PreviousSlot = target.CommittedSlot } },
@@ -215,7 +224,7 @@ internal sealed partial class UpdateCoordinator
 
         await RollBackSystemAsync(
             runtime,
-            $"boot counter exhausted: the bootloader fell back to slot {environment.Slot ?? booted ?? "?"} after {environment.BootLimit} failed trial boot(s) of slot {pending.Slot}",
+            $"boot counter exhausted: the bootloader fell back to slot {environment.Slot} after {environment.BootLimit} failed trial boot(s) of slot {pending.Slot}",
             reboot: false,
             cancellationToken).ConfigureAwait(false);
     }

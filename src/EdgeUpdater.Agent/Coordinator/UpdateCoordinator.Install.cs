@@ -202,7 +202,7 @@ internal sealed partial class UpdateCoordinator
             var actual = Convert.ToHexStringLower(SHA256.HashData(envelope));
             if (actual != pending.ManifestSha256)
             {
-                throw new ReleaseRejectedException(ReleaseRejection.Malformed, $"the manifest served for {pending.ManifestSha256} hashes to {actual}");
+                throw new ReleaseRejectedException("malformed", $"the manifest served for {pending.ManifestSha256} hashes to {actual}");
             }
         }
 
@@ -212,7 +212,9 @@ internal sealed partial class UpdateCoordinator
         {
             Hardware = _config.Hardware!,
             Architecture = _config.Architecture ?? AgentIdentity.Architecture,
+            TargetName = runtime.Name,
             TargetKind = runtime.Config.Kind!,
+            MinimumKeySetVersion = _state.KeySetVersion,
             InstalledVersion = hasInstalled ? installed.Version : null,
             InstalledManifestCreatedAt = hasInstalled ? installed.ManifestCreatedAt : null,
         });
@@ -287,6 +289,11 @@ internal sealed partial class UpdateCoordinator
             UpdatedAt = DateTimeOffset.UtcNow,
         };
         _progress[runtime.Name] = 0;
+        if (release.KeySetVersion > _state.KeySetVersion)
+        {
+            _state = _state with { KeySetVersion = release.KeySetVersion };
+        }
+
         Persist(target.WithSlot(slotName, writing) with { Phase = UpdateState.Downloading, Pending = verified }, "downloading", $"manifest for {release.Version} verified; writing slot {slotName}", UpdateState.Downloading);
     }
 

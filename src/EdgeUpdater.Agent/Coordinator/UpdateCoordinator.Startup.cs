@@ -182,6 +182,15 @@ internal sealed partial class UpdateCoordinator
             await bootloader.WriteAsync(BootEnvironment.Committed(target.CommittedSlot), cancellationToken).ConfigureAwait(false);
         }
 
+        // docs/bootloader.md step 6: the committed slot could not be loaded and the boot script booted the
+        // other one for this boot only. That is damage to report, not a trial to judge.
+        if (booted is not null && booted != environment.Slot && !environment.UpgradeAvailable)
+        {
+            var message = $"booted slot {booted} although the bootloader's committed slot is {environment.Slot}: slot {environment.Slot} could not be loaded";
+            LogTargetError(runtime.Name, message, null);
+            Persist(_state.Target(runtime.Name) with { LastError = message }, "boot-fallback");
+        }
+
         if (target.Pending is not null && target.Phase is UpdateState.Verifying or UpdateState.Downloading or UpdateState.Installing)
         {
             Post(new ResumeRequest(runtime.Name));

@@ -7,19 +7,22 @@ internal sealed record ReleaseVerificationContext
 
     public required string Architecture { get; init; }
 
+    /// <summary>Name of the device target the update is for; the manifest's target (or name) must match it.</summary>
+    public required string TargetName { get; init; }
+
     /// <summary>Target kind the manifest must be for: <c>app</c> or <c>system</c>.</summary>
     public required string TargetKind { get; init; }
 
-    /// <summary>Version running in the target now; null when nothing was ever installed.</summary>
+    /// <summary>Version running in the target now; null when nothing verified was ever installed.</summary>
     public string? InstalledVersion { get; init; }
 
-    /// <summary>Creation time of the installed manifest, against replay of older releases.</summary>
+    /// <summary>Creation time of the installed release's manifest, against replay of older releases.</summary>
     public DateTimeOffset? InstalledManifestCreatedAt { get; init; }
 
-    public DateTimeOffset Now { get; init; } = DateTimeOffset.UtcNow;
+    /// <summary>Highest key set version accepted before: an older newest key set is a rollback.</summary>
+    public long MinimumKeySetVersion { get; init; }
 
-    /// <summary>Skip the version-must-move-forward rule (technician rollback to a verified older image is not this: it never re-verifies).</summary>
-    public bool AllowSameVersion { get; init; }
+    public DateTimeOffset Now { get; init; } = DateTimeOffset.UtcNow;
 }
 
 /// <summary>The facts of a manifest that passed every check, used to fetch and check the image.</summary>
@@ -36,30 +39,15 @@ internal sealed record VerifiedRelease
     public required string TargetKind { get; init; }
 
     public DateTimeOffset? CreatedAt { get; init; }
-}
 
-/// <summary>Why a manifest was refused.</summary>
-internal enum ReleaseRejection
-{
-    Malformed,
-    BadSignature,
-    UnknownKey,
-    Expired,
-    HardwareMismatch,
-    WrongTargetKind,
-    NotNewer,
+    /// <summary>Version of the key set that vouched for the signers; persisted as the new minimum.</summary>
+    public long KeySetVersion { get; init; }
 }
 
 /// <summary>A manifest failed verification; the update is abandoned (never retried: the bytes will not change).</summary>
 internal sealed class ReleaseRejectedException : Exception
 {
-    public ReleaseRejectedException(ReleaseRejection reason, string message)
-        : base(message)
-    {
-        Reason = reason;
-    }
-
-    public ReleaseRejectedException(ReleaseRejection reason, string message, Exception innerException)
+    public ReleaseRejectedException(string reason, string message, Exception? innerException = null)
         : base(message, innerException)
     {
         Reason = reason;
@@ -67,25 +55,29 @@ internal sealed class ReleaseRejectedException : Exception
 
     public ReleaseRejectedException()
     {
+        Reason = "unknown";
     }
 
     public ReleaseRejectedException(string message)
         : base(message)
     {
+        Reason = "unknown";
     }
 
     public ReleaseRejectedException(string message, Exception innerException)
         : base(message, innerException)
     {
+        Reason = "unknown";
     }
 
-    public ReleaseRejection Reason { get; }
+    /// <summary>Kebab-case reason, as the trust library names its failures (<c>bad-signature</c>, <c>not-newer</c>, ...).</summary>
+    public string Reason { get; }
 }
 
 /// <summary>
-/// The agent's seam to the trust library's one verification policy function: signature against the
-/// pinned roots, expiry, hardware, target kind, version moving forward. Everything downloaded is
-/// checked against the <see cref="VerifiedRelease"/> it returns.
+/// The agent's seam to the trust library's one verification policy function: signatures against the
+/// pinned roots through the key set chain, expiry, hardware, architecture, target, version moving
+/// forward. Everything downloaded is checked against the <see cref="VerifiedRelease"/> it returns.
 /// </summary>
 internal interface IReleaseVerifier
 {

@@ -189,6 +189,9 @@ internal sealed record AgentState
 
     public IReadOnlyList<HistoryRecord> History { get; set; } = [];
 
+    /// <summary>Highest key set version a verified manifest chained to: an older one is refused as a rollback.</summary>
+    public long KeySetVersion { get; set; }
+
     public TargetState Target(string name) =>
         Targets.FirstOrDefault(t => t.Name == name) ?? throw new KeyNotFoundException($"no target named '{name}' in the state");
 

@@ -16,11 +16,12 @@ internal sealed class AgentSandbox : IAsyncDisposable
     private readonly TempDirectory _directory = new("edgeupdater-agent");
     private readonly List<AgentProcess> _agents = [];
 
-    public AgentSandbox(string? brokerHost, int brokerPort, string? serverUrl, string rootKey)
+    public AgentSandbox(string? brokerHost, int brokerPort, string? serverUrl, ReleaseSigner signer)
     {
         DeviceId = "dev-" + Guid.NewGuid().ToString("N")[..8];
         Directory.CreateDirectory(SlotsDirectory);
         Directory.CreateDirectory(ImagesDirectory);
+        var (rootKey, keySet) = signer.WriteTrustFiles(_directory.Combine("trust"));
         Config = new AgentConfig
         {
             DeviceId = DeviceId,
@@ -28,7 +29,7 @@ internal sealed class AgentSandbox : IAsyncDisposable
             Hardware = "test-board",
             Server = serverUrl is null ? null : new ServerConfig { Url = serverUrl, RequestTimeoutSeconds = 5 },
             Broker = brokerHost is null ? null : new BrokerConfig { Host = brokerHost, Port = brokerPort, KeepAliveSeconds = 5, ReconnectMinSeconds = 1, ReconnectMaxSeconds = 2 },
-            Trust = new TrustConfig { RootKeys = [rootKey] },
+            Trust = new TrustConfig { RootKeys = [rootKey], KeySets = [keySet] },
             StateDirectory = StateDirectory,
             DataDirectory = DataDirectory,
             ControlSocket = SocketPath,

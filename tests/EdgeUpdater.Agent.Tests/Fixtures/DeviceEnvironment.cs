@@ -36,7 +36,7 @@ internal sealed class DeviceEnvironment : IAsyncDisposable
         var server = await RepositoryServer.StartAsync();
         var probe = await StatusProbe.ConnectAsync(broker.Port);
         var signer = new ReleaseSigner();
-        var sandbox = new AgentSandbox("127.0.0.1", broker.Port, server.Url, signer.PublicKeyBase64);
+        var sandbox = new AgentSandbox("127.0.0.1", broker.Port, server.Url, signer);
         return new DeviceEnvironment(broker, server, probe, signer, customize?.Invoke(sandbox) ?? sandbox);
     }
 

@@ -1,5 +1,9 @@
 using System.Security.Cryptography;
-using System.Text.Json.Nodes;
+using EdgeUpdater.Trust.Envelopes;
+using EdgeUpdater.Trust.Keys;
+using EdgeUpdater.Trust.KeySets;
+using EdgeUpdater.Trust.Manifests;
+using EdgeUpdater.Trust.Versioning;
 
 namespace EdgeUpdater.Agent.Tests.Fixtures;
 
@@ -7,41 +11,80 @@ namespace EdgeUpdater.Agent.Tests.Fixtures;
 internal sealed record SignedManifest(byte[] Envelope, string Sha256, string ImageSha256, long ImageSize, string Version);
 
 /// <summary>
-/// Signs manifests in the interim verifier's format (ECDSA P-256) until EdgeUpdater.Trust lands;
-/// then the tests switch to the trust library's signer and nothing else changes.
+/// A fleet's keys for tests, with EdgeUpdater.Trust: a root key (pinned on the device), a release key
+/// listed in key set v1, and manifests signed by the release key.
 /// </summary>
 internal sealed class ReleaseSigner : IDisposable
 {
-    private readonly ECDsa _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private readonly SigningKey _root = SigningKey.Generate();
+    private readonly SigningKey _release = SigningKey.Generate();
 
-    public string PublicKeyBase64 => Convert.ToBase64String(_key.ExportSubjectPublicKeyInfo());
+    public ReleaseSigner()
+    {
+        var keySet = new KeySet
+        {
+            Version = 1,
+            Created = DateTimeOffset.UtcNow.AddDays(-1),
+            Expires = DateTimeOffset.UtcNow.AddDays(365),
+            RootThreshold = 1,
+            ReleaseThreshold = 1,
+            Keys = [KeySetEntry.For(_root.PublicKey, KeyRole.Root), KeySetEntry.For(_release.PublicKey, KeyRole.Release, DateTimeOffset.UtcNow.AddDays(180))],
+        };
+        KeySetEnvelope = SignedEnvelope.Create(PayloadTypes.KeySet, keySet.ToPayloadBytes(), [_root]).ToJsonBytes();
+    }
 
-    public SignedManifest Sign(string imagePath, string version, string kind = "app", string hardware = "test-board", bool allowDowngrade = false, string name = "demo", ECDsa? signWith = null)
+    /// <summary>The pinned root, as the PEM file installed with the agent.</summary>
+    public string RootPublicKeyPem => _root.PublicKey.ToPem();
+
+    /// <summary>Key set v1, signed by the root.</summary>
+    public byte[] KeySetEnvelope { get; }
+
+    /// <summary>Writes root.pub and keyset-v1.json into <paramref name="directory"/>; returns their paths.</summary>
+    public (string RootKey, string KeySet) WriteTrustFiles(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var root = Path.Combine(directory, "root.pub");
+        var keySet = Path.Combine(directory, "keyset-v1.json");
+        File.WriteAllText(root, RootPublicKeyPem);
+        File.WriteAllBytes(keySet, KeySetEnvelope);
+        return (root, keySet);
+    }
+
+    /// <param name="signWith">A key to sign with instead of the listed release key (for unknown-key tests).</param>
+    public SignedManifest Sign(
+        string imagePath,
+        string version,
+        string kind = "app",
+        string hardware = "test-board",
+        bool allowDowngrade = false,
+        string name = "demo",
+        string target = "app",
+        SigningKey? signWith = null,
+        DateTimeOffset? created = null)
     {
         var bytes = File.ReadAllBytes(imagePath);
         var imageSha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        var payload = new JsonObject
+        var manifest = new ReleaseManifest
         {
-            ["name"] = name,
-            ["version"] = version,
-            ["imageSha256"] = imageSha,
-            ["imageSize"] = bytes.Length,
-            ["kind"] = kind,
-            ["hardware"] = new JsonArray(hardware),
-            ["createdAt"] = DateTimeOffset.UtcNow.ToString("O"),
-            ["expiresAt"] = DateTimeOffset.UtcNow.AddDays(30).ToString("O"),
-            ["allowDowngrade"] = allowDowngrade,
+            Name = name,
+            Target = target == name ? null : target,
+            Version = SemanticVersion.Parse(version),
+            TargetKind = kind == "system" ? TargetKind.System : TargetKind.App,
+            ImageSha256 = imageSha,
+            ImageSize = bytes.Length,
+            Hardware = [hardware],
+            Architectures = [AgentIdentity.Architecture],
+            Created = created ?? DateTimeOffset.UtcNow,
+            Expires = DateTimeOffset.UtcNow.AddDays(30),
+            AllowDowngrade = allowDowngrade,
         };
-        var payloadBytes = System.Text.Encoding.UTF8.GetBytes(payload.ToJsonString());
-        var signature = (signWith ?? _key).SignData(payloadBytes, HashAlgorithmName.SHA256);
-        var envelope = new JsonObject
-        {
-            ["payload"] = Convert.ToBase64String(payloadBytes),
-            ["signatures"] = new JsonArray(Convert.ToBase64String(signature)),
-        };
-        var envelopeBytes = System.Text.Encoding.UTF8.GetBytes(envelope.ToJsonString());
-        return new SignedManifest(envelopeBytes, Convert.ToHexStringLower(SHA256.HashData(envelopeBytes)), imageSha, bytes.Length, version);
+        var envelope = SignedEnvelope.Create(PayloadTypes.ReleaseManifest, manifest.ToPayloadBytes(), [signWith ?? _release]).ToJsonBytes();
+        return new SignedManifest(envelope, Convert.ToHexStringLower(SHA256.HashData(envelope)), imageSha, bytes.Length, version);
     }
 
-    public void Dispose() => _key.Dispose();
+    public void Dispose()
+    {
+        _root.Dispose();
+        _release.Dispose();
+    }
 }
