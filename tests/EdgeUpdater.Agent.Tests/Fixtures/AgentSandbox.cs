@@ -60,6 +60,11 @@ internal sealed class AgentSandbox : IAsyncDisposable
 
     public AgentConfig Config { get; set; }
 
+    /// <summary>Scratch for a test's helpers: how it publishes a release, and the image it publishes next.</summary>
+    public Func<string, string, SignedManifest>? Publish { get; set; }
+
+    public string? NextImage { get; set; }
+
     public TargetConfig AppTarget(string name = "app") => new()
     {
         Name = name,

@@ -116,7 +116,7 @@ internal static class TestImages
             ["workingDir"] = "/",
             ["user"] = options.User,
             ["volumes"] = new JsonArray("/data"),
-            ["healthCheck"] = options.HealthCheck ?? HttpHealth(options.HttpPort),
+            ["healthCheck"] = options.HealthCheck?.DeepClone() ?? HttpHealth(options.HttpPort),
         };
         await File.WriteAllTextAsync(Path.Combine(source, "config.json"), config.ToJsonString());
         var image = Path.Combine(directory, $"{options.Name}-{options.Version}.sqfs");
