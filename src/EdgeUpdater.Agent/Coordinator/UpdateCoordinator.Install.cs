@@ -412,7 +412,9 @@ internal sealed partial class UpdateCoordinator
                 return;
             }
 
-            Persist(bad with { Pending = pending with { DownloadOffset = 0, ETag = null } }, "hash-mismatch");
+            // Download again from the start; the slot stays unusable (writing) until a hash matches.
+            var again = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Writing, UpdatedAt = DateTimeOffset.UtcNow });
+            Persist(again with { Phase = UpdateState.Downloading, Pending = pending with { DownloadOffset = 0, ETag = null } }, "hash-mismatch");
             throw new RetryableUpdateException(message);
         }
 

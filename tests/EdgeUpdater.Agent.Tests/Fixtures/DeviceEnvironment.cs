@@ -54,6 +54,13 @@ internal sealed class DeviceEnvironment : IAsyncDisposable
         return manifest;
     }
 
+    /// <summary>A fresh probe (after a broker restart); the retained status arrives on it first.</summary>
+    public async Task ReconnectProbeAsync()
+    {
+        await Probe.DisposeAsync();
+        Probe = await StatusProbe.ConnectAsync(Broker.Port);
+    }
+
     /// <summary>Waits for a status; on time-out the message carries everything the agents printed.</summary>
     public async Task<DeviceStatus> WaitForAsync(Func<DeviceStatus, bool> predicate, TimeSpan timeout, string what)
     {
