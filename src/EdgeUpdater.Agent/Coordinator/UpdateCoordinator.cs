@@ -70,6 +70,9 @@ internal sealed partial class UpdateCoordinator : BackgroundService
 
     public bool Post(AgentRequest request) => _requests.Writer.TryWrite(request);
 
+    /// <summary>True while a request waits in the queue (tests of the request sources).</summary>
+    internal bool HasPendingRequest => _requests.Reader.TryPeek(out _);
+
     /// <summary>Check for updates now: re-subscribe and resume pending downloads without waiting for their backoff.</summary>
     public void CheckNow()
     {
