@@ -48,8 +48,14 @@ internal sealed class AgentProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The agent command line: the managed build by default, or the binary named by
+    /// EDGEUPDATER_TEST_AGENT_BINARY (the Native AOT build, to run the end-to-end tests against it).
+    /// </summary>
     public static IReadOnlyList<string> Command(params string[] arguments) =>
-        [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", "exec", AssemblyPath, .. arguments];
+        Environment.GetEnvironmentVariable("EDGEUPDATER_TEST_AGENT_BINARY") is { Length: > 0 } binary
+            ? [binary, .. arguments]
+            : [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", "exec", AssemblyPath, .. arguments];
 
     public static AgentProcess Start(string configPath, IReadOnlyDictionary<string, string>? environment = null)
     {
