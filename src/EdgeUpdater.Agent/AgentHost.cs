@@ -79,7 +79,9 @@ internal static class AgentHost
         services.AddSingleton(config);
         services.AddSingleton(new StatusHub());
         services.AddSingleton(new StateJournal(config.StateDirectory, Environment.GetEnvironmentVariable(StateJournal.FaultVariable)));
-        services.AddSingleton<IReleaseVerifier>(LoadTrust(config.Trust!));
+        var trust = LoadTrust(config.Trust!);
+        services.AddSingleton<IReleaseVerifier>(trust);
+        services.AddSingleton(new KeySetChainSource(trust.InstalledKeySetChain, config.StateDirectory));
         services.AddSingleton(sp =>
         {
             var loggers = sp.GetRequiredService<ILoggerFactory>();
@@ -109,7 +111,8 @@ internal static class AgentHost
                 new HealthChecker(probes),
                 sp.GetRequiredService<StatusHub>(),
                 sp.GetRequiredService<List<TargetRuntime>>(),
-                sp.GetRequiredService<ILogger<UpdateCoordinator>>());
+                sp.GetRequiredService<ILogger<UpdateCoordinator>>(),
+                sp.GetRequiredService<KeySetChainSource>());
         });
         services.AddHostedService(sp => sp.GetRequiredService<UpdateCoordinator>());
         services.AddHostedService(sp => new ControlServer(config, sp.GetRequiredService<UpdateCoordinator>(), sp.GetRequiredService<StatusHub>(), sp.GetRequiredService<ILogger<ControlServer>>()));

@@ -208,8 +208,10 @@ internal sealed partial class UpdateCoordinator
 
         var installed = target.Slot(target.CommittedSlot);
         var hasInstalled = installed.State is SlotState.Good or SlotState.Verified;
+        var chain = _keySets is null ? null : await _keySets.GetAsync(_http, _config.Server?.Url is null ? null : ServerBase, cancellationToken).ConfigureAwait(false);
         var release = _verifier.Verify(envelope, new ReleaseVerificationContext
         {
+            KeySetChain = chain,
             Hardware = _config.Hardware!,
             Architecture = _config.Architecture ?? AgentIdentity.Architecture,
             TargetName = runtime.Name,

@@ -21,6 +21,7 @@ internal sealed partial class UpdateCoordinator : BackgroundService
     private readonly AgentConfig _config;
     private readonly StateJournal _journal;
     private readonly IReleaseVerifier _verifier;
+    private readonly KeySetChainSource? _keySets;
     private readonly IDeltaApplier? _deltaApplier;
     private readonly HttpClient _http;
     private readonly ResumableDownloader _downloader;
@@ -46,8 +47,10 @@ internal sealed partial class UpdateCoordinator : BackgroundService
         HealthChecker health,
         StatusHub hub,
         IEnumerable<TargetRuntime> targets,
-        ILogger<UpdateCoordinator> logger)
+        ILogger<UpdateCoordinator> logger,
+        KeySetChainSource? keySets = null)
     {
+        _keySets = keySets;
         _config = config;
         _journal = journal;
         _verifier = verifier;

@@ -86,7 +86,9 @@ internal sealed class ResumableDownloader
     public async Task<long> DownloadAsync(DownloadRequest request, Func<long, string?, Task> checkpoint, Action<long>? progress = null, CancellationToken cancellationToken = default)
     {
         using var message = new HttpRequestMessage(HttpMethod.Get, request.Url);
-        var offset = request.Offset;
+        // Without an ETag the bytes cannot be matched to what is there (a delta streamed while being
+        // generated, docs/protocol.md): start over rather than splice two different bodies.
+        var offset = request.ETag is null ? 0 : request.Offset;
         if (offset > 0)
         {
             message.Headers.Range = new RangeHeaderValue(offset, null);

@@ -23,6 +23,9 @@ internal sealed record ReleaseVerificationContext
     public long MinimumKeySetVersion { get; init; }
 
     public DateTimeOffset Now { get; init; } = DateTimeOffset.UtcNow;
+
+    /// <summary>Key set chain to verify with (from the server); null uses the chain installed with the agent.</summary>
+    public IReadOnlyList<ReadOnlyMemory<byte>>? KeySetChain { get; init; }
 }
 
 /// <summary>The facts of a manifest that passed every check, used to fetch and check the image.</summary>

@@ -34,6 +34,9 @@ internal sealed class TrustReleaseVerifier : IReleaseVerifier
         return new TrustReleaseVerifier(new TrustRoot(roots, rootThreshold), chain, agentVersion);
     }
 
+    /// <summary>The key set chain installed with the agent.</summary>
+    public IReadOnlyList<ReadOnlyMemory<byte>> InstalledKeySetChain => _keySetChain;
+
     public VerifiedRelease Verify(ReadOnlySpan<byte> manifestEnvelope, ReleaseVerificationContext context)
     {
         Trust.Policy.VerifiedRelease verified;
@@ -52,7 +55,7 @@ internal sealed class TrustReleaseVerifier : IReleaseVerifier
             verified = ReleaseVerifier.Verify(manifestEnvelope, new TrustContext
             {
                 PinnedRoots = _roots,
-                KeySetChain = _keySetChain,
+                KeySetChain = context.KeySetChain ?? _keySetChain,
                 MinimumKeySetVersion = context.MinimumKeySetVersion,
                 Now = context.Now,
                 Device = new DeviceFacts { Hardware = context.Hardware, Architecture = context.Architecture, AgentVersion = _agentVersion },
