@@ -22,7 +22,7 @@ cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 0.5
     findmnt -rn -o TARGET | grep "^$work" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    rm -rf "$work"
+    if [ "${EDGEUPDATER_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -102,13 +102,19 @@ for i in $(seq 1 "$runs"); do
     read -r msha sha isize < <(publish "$version")
     notice=$(printf '{"schema":1,"rolloutId":"bench-%s","target":"app","name":"app","version":"%s","manifestSha256":"%s","imageSha256":"%s","imageSize":%s,"issuedAt":"%s"}' \
         "$i" "$version" "$msha" "$sha" "$isize" "$(date -u +%FT%TZ)")
-    mosquitto_sub -p "$mqtt_port" -t 'edgeupdater/v1/devices/bench-1/status' -W 120 \
-        | grep -m1 -E "\"state\":\"committed\",\"rolloutId\":\"bench-$i\"" >/dev/null & waiter=$!
-    sleep 0.2
+    # The subscriber writes (line-buffered) to a file that is polled every 10 ms: a pipe into grep would
+    # keep the pipeline waiting for mosquitto_sub's own time-out.
+    : > "$work/status-$i.log"
+    stdbuf -oL mosquitto_sub -p "$mqtt_port" -t 'edgeupdater/v1/devices/bench-1/status' -W 300 >"$work/status-$i.log" & sub=$!
+    sleep 0.3
     start=$(date +%s.%N)
     mosquitto_pub -p "$mqtt_port" -q 1 -t 'edgeupdater/v1/devices/bench-1/notice' -m "$notice"
-    wait "$waiter"
+    until grep -q -E "\"state\":\"committed\",\"rolloutId\":\"bench-$i\"" "$work/status-$i.log"; do
+        kill -0 "$sub" 2>/dev/null || { echo "error: no committed status for run $i; agent log:" >&2; tail -20 "$work/agent.out" >&2; exit 1; }
+        sleep 0.01
+    done
     end=$(date +%s.%N)
+    kill "$sub" 2>/dev/null || true
     t=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')
     times+=("$t")
     echo "run $i: notice -> committed $t s (image $isize bytes)"
