@@ -133,9 +133,10 @@ public sealed class SourceNode
     /// <summary>
     /// Scans a directory from disk without following symlinks: metadata with statx, xattrs with
     /// llistxattr/lgetxattr, hard links by (device, inode). File contents are read later, when written.
-    /// The returned root is named "" and carries the directory's own metadata.
+    /// The returned node is named <paramref name="name"/> ("" for an image root) and carries the
+    /// directory's own metadata.
     /// </summary>
-    public static SourceNode FromDirectory(string path, SourceScanOptions? options = null)
+    public static SourceNode FromDirectory(string path, SourceScanOptions? options = null, string name = "")
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new SourceScanOptions();
@@ -146,7 +147,7 @@ public sealed class SourceNode
             throw new SquashFsException(SquashFsErrorCategory.InvalidInput, $"'{path}' is not a directory.");
         }
 
-        var root = FromStat(string.Empty, full, rootStat, options, null);
+        var root = FromStat(name, full, rootStat, options, null);
         var links = new Dictionary<(uint, uint, ulong), object>();
         var pending = new Stack<(SourceNode Node, string Path, int Depth)>();
         pending.Push((root, full, 0));
