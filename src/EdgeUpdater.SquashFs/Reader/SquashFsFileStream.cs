@@ -21,7 +21,9 @@ internal sealed class SquashFsFileStream : Stream
         _inode = inode;
         _path = path;
         _map = image.GetFileBlocks(inode);
-        _length = checked((long)inode.FileSize);
+        _length = inode.FileSize <= long.MaxValue
+            ? (long)inode.FileSize
+            : throw SquashFsException.Overflow($"'{path}': file size {inode.FileSize} does not fit a stream.");
         _buffer = new byte[image.BlockSize];
     }
 
