@@ -45,46 +45,59 @@ level_of() {
     esac
 }
 
-# Runs a command and prints its wall time in seconds.
-wall() {
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s.%N)
-    echo "$end - $start" | bc
+# Runs a command; prints "wall cpu" seconds (cpu = user + sys of the command and its threads).
+measure() {
+    local out
+    out=$( { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null 2>&1; } 2>&1 | tail -1 )
+    echo "$out" | awk '{ printf "%.2f %.2f\n", $1, $2 + $3 }'
 }
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
+# Runs the bench driver, which reports "wall cpu" of its work (without runtime start-up).
+ours() { "${BENCH[@]}" "$@" 2>/dev/null | tail -1; }
+
+ratio() { echo "$1 $2" | awk '{ printf "%.2f", $1 / $2 }'; }
+cell() { echo "$1" | awk '{ printf "%s s (cpu %s s)", $1, $2 }'; }
+cpu() { echo "$1" | cut -d' ' -f2; }
+wallof() { echo "$1" | cut -d' ' -f1; }
 
 TREE_BYTES=$(du -sb "$ROOTFS" | cut -f1)
 TREE_FILES=$(find "$ROOTFS" -type f | wc -l)
-echo "tree: $ROOTFS, $TREE_BYTES bytes in $TREE_FILES files; $(nproc) cores"
+echo "tree: $ROOTFS, $TREE_BYTES bytes in $TREE_FILES files; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| compressor | mksquashfs -processors 1 | ours, 1 thread | ratio (goal <= 1.5) | mksquashfs, $(nproc) cores | ours, $(nproc) threads | unsquashfs -p 1 to tmpfs | ours: read all files | ours: extract to tmpfs | ratio read/unsquashfs (goal <= 1) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "Writer (wall, with cpu = user + sys):"
+echo
+echo "| compressor | mksquashfs -processors 1 | ours, 1 thread | cpu ratio (goal <= 1.5) | mksquashfs, $(nproc) processors | ours, $(nproc) threads | ours cpu/wall with $(nproc) threads |"
+echo "|---|---|---|---|---|---|---|"
+READS=()
 for comp in $COMPRESSORS; do
     level=$(level_of "$comp")
     extra=()
     case "$comp" in
         gzip|zstd) extra=(-Xcompression-level "$level") ;;
     esac
-    mk1=$(wall mksquashfs "$ROOTFS" "$SCRATCH/mk.sqfs" -comp "$comp" "${extra[@]}" -b $BLOCK -noappend -no-progress -processors 1)
-    mkn=$(wall mksquashfs "$ROOTFS" "$SCRATCH/mk.sqfs" -comp "$comp" "${extra[@]}" -b $BLOCK -noappend -no-progress)
-    rm -f "$SCRATCH/ours.sqfs"
-    ours1=$(wall "${BENCH[@]}" write "$ROOTFS" "$SCRATCH/ours.sqfs" "$comp" "$level" $BLOCK 1)
-    rm -f "$SCRATCH/ours.sqfs"
-    oursn=$(wall "${BENCH[@]}" write "$ROOTFS" "$SCRATCH/ours.sqfs" "$comp" "$level" $BLOCK "$(nproc)")
+    mk1=$(measure mksquashfs "$ROOTFS" "$SCRATCH/mk.sqfs" -comp "$comp" "${extra[@]}" -b $BLOCK -noappend -no-progress -processors 1)
+    mkn=$(measure mksquashfs "$ROOTFS" "$SCRATCH/mk.sqfs" -comp "$comp" "${extra[@]}" -b $BLOCK -noappend -no-progress)
+    ours1=$(ours write "$ROOTFS" "$SCRATCH/ours.sqfs" "$comp" "$level" $BLOCK 1)
+    oursn=$(ours write "$ROOTFS" "$SCRATCH/ours.sqfs" "$comp" "$level" $BLOCK "$(nproc)")
+    echo "| $comp $level | $(cell "$mk1") | $(cell "$ours1") | $(ratio "$(cpu "$ours1")" "$(cpu "$mk1")") | $(cell "$mkn") | $(cell "$oursn") | $(ratio "$(cpu "$oursn")" "$(wallof "$oursn")") |"
+
     cat "$SCRATCH/mk.sqfs" >/dev/null
     rm -rf "$SCRATCH/x"
-    unsq=$(wall unsquashfs -p 1 -no-progress -d "$SCRATCH/x" "$SCRATCH/mk.sqfs")
+    unsq=$(measure unsquashfs -p 1 -no-progress -d "$SCRATCH/x" "$SCRATCH/mk.sqfs")
     rm -rf "$SCRATCH/x"
-    read=$(wall "${BENCH[@]}" read "$SCRATCH/mk.sqfs")
-    extract=$(wall "${BENCH[@]}" extract "$SCRATCH/mk.sqfs" "$SCRATCH/x")
+    read=$(ours read "$SCRATCH/mk.sqfs")
+    extract=$(ours extract "$SCRATCH/mk.sqfs" "$SCRATCH/x")
     rm -rf "$SCRATCH/x"
-    echo "| $comp $level | ${mk1}s | ${ours1}s | $(ratio "$ours1" "$mk1") | ${mkn}s | ${oursn}s | ${unsq}s | ${read}s | ${extract}s | $(ratio "$read" "$unsq") / $(ratio "$extract" "$unsq") |"
-    "${BENCH[@]}" repro "$SCRATCH/mk.sqfs" >>"$WORK/repro.txt"
-    echo "  sizes: mksquashfs $(stat -c %s "$SCRATCH/mk.sqfs"), ours $(stat -c %s "$SCRATCH/ours.sqfs")" >>"$WORK/repro.txt"
+    READS+=("| $comp $level | $(cell "$unsq") | $(cell "$read") | $(ratio "$(wallof "$read")" "$(wallof "$unsq")") / $(ratio "$(cpu "$read")" "$(cpu "$unsq")") | $(cell "$extract") | $(ratio "$(wallof "$extract")" "$(wallof "$unsq")") |")
+    "${BENCH[@]}" repro "$SCRATCH/mk.sqfs" >>"$WORK/repro.txt" 2>/dev/null
+    echo "  sizes ($comp): mksquashfs $(stat -c %s "$SCRATCH/mk.sqfs") bytes, ours $(stat -c %s "$SCRATCH/ours.sqfs") bytes" >>"$WORK/repro.txt"
 done
+echo
+echo "Reader (image from mksquashfs, page cache warm):"
+echo
+echo "| compressor | unsquashfs -p 1 -d tmpfs | ours: read every file | ratio wall / cpu (goal <= 1) | ours: extract to tmpfs | ratio wall |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${READS[@]}"
 echo
 echo "Recompression of the mksquashfs images (every block from its uncompressed bytes):"
 cat "$WORK/repro.txt"

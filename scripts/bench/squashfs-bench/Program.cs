@@ -12,8 +12,14 @@ using EdgeUpdater.SquashFs.Writer;
 // squashfs-bench repro <image>                     share of blocks that recompress byte-identically
 var clock = Stopwatch.StartNew();
 var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-string Report(string what, long bytes) =>
-    string.Create(CultureInfo.InvariantCulture, $"{what}: {bytes} bytes in {clock.Elapsed.TotalSeconds:F2} s wall, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:F2} s cpu, {bytes / 1048576.0 / clock.Elapsed.TotalSeconds:F1} MiB/s");
+// Prints "wall cpu" seconds of the work itself (after runtime start-up), then a readable line on stderr.
+string Report(string what, long bytes)
+{
+    var wall = clock.Elapsed.TotalSeconds;
+    var used = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{what}: {bytes} bytes in {wall:F2} s wall, {used:F2} s cpu, {bytes / 1048576.0 / wall:F1} MiB/s"));
+    return string.Create(CultureInfo.InvariantCulture, $"{wall:F2} {used:F2}");
+}
 
 switch (args[0])
 {

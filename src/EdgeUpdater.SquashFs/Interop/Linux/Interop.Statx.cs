@@ -46,6 +46,15 @@ internal static unsafe partial class Statx
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Call(int dirfd, string path, int flags, uint mask, Result* result);
 
+    /// <summary>lstat-like without exceptions: false when the path does not exist (or cannot be stat'ed).</summary>
+    public static bool TryLStat(string path, out Result result)
+    {
+        Result local;
+        var ok = Call(AtFdCwd, path, AtSymlinkNoFollow, BasicStats, &local) == 0;
+        result = local;
+        return ok;
+    }
+
     /// <summary>lstat-like: does not follow a final symlink. Throws IOException with the errno text.</summary>
     public static Result LStat(string path)
     {
