@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using EdgeUpdater.SquashFs.Compression;
 using EdgeUpdater.SquashFs.Format;
 using EdgeUpdater.SquashFs.IO;
@@ -305,150 +305,186 @@ internal sealed class ImageBuild
 
     // ------------------------------------------------------------------ data
 
-    private async Task WriteDataAsync(CancellationToken cancellationToken)
+    private Task WriteDataAsync(CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(() => WriteData(cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>
+    /// Reads files on one thread, compresses on <see cref="SquashFsWriterOptions.Parallelism"/> threads and
+    /// writes in order on this one. Dedicated threads, not thread-pool tasks: CPU-bound workers would
+    /// otherwise starve the reader and writer of pool threads on a two-core machine.
+    /// </summary>
+    private void WriteData(CancellationToken cancellationToken)
     {
         var workers = Math.Max(1, _options.Parallelism);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var work = Channel.CreateBounded<BlockJob>(new BoundedChannelOptions(workers * 4) { SingleWriter = true });
-        var ordered = Channel.CreateBounded<BlockJob>(new BoundedChannelOptions((workers * 4) + 4) { SingleWriter = true, SingleReader = true });
-        var producer = Task.Run(() => ProduceAsync(work.Writer, ordered.Writer, cts.Token), cts.Token);
-        var compressors = Enumerable.Range(0, workers).Select(_ => Task.Run(() => CompressAsync(work.Reader, cts.Token), cts.Token)).ToList();
-        var consumer = Task.Run(() => ConsumeAsync(ordered.Reader, cts.Token), cts.Token);
-        var all = new List<Task>(compressors) { producer, consumer };
+        using var work = new BlockingCollection<BlockJob>(workers * 4);
+        using var ordered = new BlockingCollection<BlockJob>((workers * 4) + 4);
+        Exception? failure = null;
+        void Fail(Exception e)
+        {
+            Interlocked.CompareExchange(ref failure, e, null);
+            cts.Cancel();
+        }
+
+        var threads = new List<Thread>
+        {
+            new(() =>
+            {
+                try
+                {
+                    Produce(work, ordered, cts.Token);
+                }
+                catch (Exception e)
+                {
+                    Fail(e);
+                }
+                finally
+                {
+                    work.CompleteAdding();
+                    ordered.CompleteAdding();
+                }
+            }) { IsBackground = true, Name = "squashfs-reader" },
+        };
+        for (var i = 0; i < workers; i++)
+        {
+            threads.Add(new Thread(() =>
+            {
+                try
+                {
+                    Compress(work, cts.Token);
+                }
+                catch (Exception e)
+                {
+                    Fail(e);
+                }
+            }) { IsBackground = true, Name = "squashfs-compress" });
+        }
+
+        foreach (var thread in threads)
+        {
+            thread.Start();
+        }
+
         try
         {
-            while (all.Count > 0)
-            {
-                var done = await Task.WhenAny(all).ConfigureAwait(false);
-                all.Remove(done);
-                await done.ConfigureAwait(false);
-            }
+            Consume(ordered, cts.Token);
         }
-        catch
+        catch (Exception e)
         {
-            await cts.CancelAsync().ConfigureAwait(false);
-            try
-            {
-                await Task.WhenAll(all).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // The first failure is the one reported.
-            }
+            Fail(e);
+        }
 
-            throw;
+        foreach (var thread in threads)
+        {
+            thread.Join();
+        }
+
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
     }
 
-    private async Task ProduceAsync(ChannelWriter<BlockJob> work, ChannelWriter<BlockJob> ordered, CancellationToken cancellationToken)
+    private void Produce(BlockingCollection<BlockJob> work, BlockingCollection<BlockJob> ordered, CancellationToken cancellationToken)
     {
-        try
+        byte[]? fragment = null;
+        var fragmentUsed = 0;
+        void Emit(BlockJob job)
         {
-            byte[]? fragment = null;
-            var fragmentUsed = 0;
-            async Task Emit(BlockJob job)
+            ordered.Add(job, cancellationToken);
+            if (job.Kind != BlockKind.Sparse)
             {
-                await ordered.WriteAsync(job, cancellationToken).ConfigureAwait(false);
-                if (job.Kind != BlockKind.Sparse)
+                work.Add(job, cancellationToken);
+            }
+            else
+            {
+                job.Done.TrySetResult();
+            }
+        }
+
+        foreach (var info in DataFiles())
+        {
+            var length = info.Node.Length;
+            if (length == 0)
+            {
+                continue;
+            }
+
+            var tailInFragment = _options.Fragments && length % _blockSize != 0 && (length < _blockSize || _options.AlwaysFragments);
+            var blocks = tailInFragment ? length / _blockSize : (length + _blockSize - 1) / _blockSize;
+            using var stream = OpenContent(info);
+            for (long b = 0; b < blocks; b++)
+            {
+                var size = (int)Math.Min(_blockSize, length - (b * _blockSize));
+                var buffer = ArrayPool<byte>.Shared.Rent(_blockSize);
+                ReadExact(stream, buffer.AsSpan(0, size), info);
+                if (!buffer.AsSpan(0, size).ContainsAnyExcept((byte)0))
                 {
-                    await work.WriteAsync(job, cancellationToken).ConfigureAwait(false);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    Emit(new BlockJob(BlockKind.Sparse, info, null, size));
                 }
                 else
                 {
-                    job.Done.TrySetResult();
+                    Emit(new BlockJob(BlockKind.Data, info, buffer, size));
                 }
             }
 
-            foreach (var info in DataFiles())
+            if (tailInFragment)
             {
-                var length = info.Node.Length;
-                if (length == 0)
+                var tail = (int)(length % _blockSize);
+                if (fragment is not null && fragmentUsed + tail > _blockSize)
                 {
-                    continue;
+                    Emit(new BlockJob(BlockKind.Fragment, null, fragment, fragmentUsed));
+                    fragment = null;
                 }
 
-                var tailInFragment = _options.Fragments && length % _blockSize != 0 && (length < _blockSize || _options.AlwaysFragments);
-                var blocks = tailInFragment ? length / _blockSize : (length + _blockSize - 1) / _blockSize;
-                var stream = OpenContent(info);
-                await using (stream.ConfigureAwait(false))
+                if (fragment is null)
                 {
-                    for (long b = 0; b < blocks; b++)
-                    {
-                        var size = (int)Math.Min(_blockSize, length - (b * _blockSize));
-                        var buffer = ArrayPool<byte>.Shared.Rent(_blockSize);
-                        await ReadExactAsync(stream, buffer.AsMemory(0, size), info, cancellationToken).ConfigureAwait(false);
-                        var sparse = !buffer.AsSpan(0, size).ContainsAnyExcept((byte)0);
-                        if (sparse)
-                        {
-                            ArrayPool<byte>.Shared.Return(buffer);
-                            await Emit(new BlockJob(BlockKind.Sparse, info, null, size)).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            await Emit(new BlockJob(BlockKind.Data, info, buffer, size)).ConfigureAwait(false);
-                        }
-                    }
-
-                    if (tailInFragment)
-                    {
-                        var tail = (int)(length % _blockSize);
-                        if (fragment is not null && fragmentUsed + tail > _blockSize)
-                        {
-                            await Emit(new BlockJob(BlockKind.Fragment, null, fragment, fragmentUsed)).ConfigureAwait(false);
-                            fragment = null;
-                        }
-
-                        if (fragment is null)
-                        {
-                            fragment = ArrayPool<byte>.Shared.Rent(_blockSize);
-                            fragmentUsed = 0;
-                            _fragmentsPlanned++;
-                        }
-
-                        await ReadExactAsync(stream, fragment.AsMemory(fragmentUsed, tail), info, cancellationToken).ConfigureAwait(false);
-                        info.FragmentIndex = (uint)(_fragmentsPlanned - 1);
-                        info.FragmentOffset = (uint)fragmentUsed;
-                        fragmentUsed += tail;
-                    }
-
-                    var probe = new byte[1];
-                    if (await stream.ReadAsync(probe, cancellationToken).ConfigureAwait(false) != 0)
-                    {
-                        throw new SquashFsException(SquashFsErrorCategory.InvalidInput, $"File '{info.PathForMessages}' grew while it was read (expected {length} bytes).");
-                    }
+                    fragment = ArrayPool<byte>.Shared.Rent(_blockSize);
+                    fragmentUsed = 0;
+                    _fragmentsPlanned++;
                 }
+
+                ReadExact(stream, fragment.AsSpan(fragmentUsed, tail), info);
+                info.FragmentIndex = (uint)(_fragmentsPlanned - 1);
+                info.FragmentOffset = (uint)fragmentUsed;
+                fragmentUsed += tail;
             }
 
-            if (fragment is not null)
+            if (stream.ReadByte() >= 0)
             {
-                await Emit(new BlockJob(BlockKind.Fragment, null, fragment, fragmentUsed)).ConfigureAwait(false);
+                throw new SquashFsException(SquashFsErrorCategory.InvalidInput, $"File '{info.PathForMessages}' grew while it was read (expected {length} bytes).");
             }
         }
-        finally
+
+        if (fragment is not null)
         {
-            work.TryComplete();
-            ordered.TryComplete();
+            Emit(new BlockJob(BlockKind.Fragment, null, fragment, fragmentUsed));
         }
     }
 
     private long _fragmentsPlanned;
 
-    private static async Task ReadExactAsync(Stream stream, Memory<byte> buffer, NodeInfo info, CancellationToken cancellationToken)
+    private static void ReadExact(Stream stream, Span<byte> buffer, NodeInfo info)
     {
         try
         {
-            await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+            stream.ReadExactly(buffer);
         }
         catch (EndOfStreamException e)
         {
             throw new SquashFsException(SquashFsErrorCategory.InvalidInput, $"File '{info.PathForMessages}' shrank while it was read (expected {info.Node.Length} bytes).", e);
         }
+        catch (IOException e)
+        {
+            throw new SquashFsException(SquashFsErrorCategory.InvalidInput, $"Cannot read '{info.PathForMessages}': {e.Message}", e);
+        }
     }
 
-    private async Task CompressAsync(ChannelReader<BlockJob> work, CancellationToken cancellationToken)
+    private void Compress(BlockingCollection<BlockJob> work, CancellationToken cancellationToken)
     {
         using var codec = SquashFsCodec.Create(_options.Compressor, (uint)_blockSize, CodecRole.Data);
-        await foreach (var job in work.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var job in work.GetConsumingEnumerable(cancellationToken))
         {
             try
             {
@@ -474,11 +510,11 @@ internal sealed class ImageBuild
         }
     }
 
-    private async Task ConsumeAsync(ChannelReader<BlockJob> ordered, CancellationToken cancellationToken)
+    private void Consume(BlockingCollection<BlockJob> ordered, CancellationToken cancellationToken)
     {
-        await foreach (var job in ordered.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var job in ordered.GetConsumingEnumerable(cancellationToken))
         {
-            await job.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            job.Done.Task.Wait(cancellationToken);
             if (job.File is { } file && file.BlocksStart < 0)
             {
                 file.BlocksStart = _position;
@@ -491,8 +527,8 @@ internal sealed class ImageBuild
                 continue;
             }
 
-            var data = job.Compressed ? job.Output.AsMemory(0, job.OutputLength) : job.Input.AsMemory(0, job.Length);
-            await _sink.WriteAtAsync(_position, data, cancellationToken).ConfigureAwait(false);
+            var data = job.Compressed ? job.Output.AsSpan(0, job.OutputLength) : job.Input.AsSpan(0, job.Length);
+            _sink.WriteAt(_position, data);
             var size = (uint)data.Length | (job.Compressed ? 0 : Inode.UncompressedBlockBit);
             if (job.Kind == BlockKind.Fragment)
             {
@@ -877,7 +913,7 @@ internal sealed class ImageBuild
 
         public bool Compressed { get; set; }
 
-        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Done { get; } = new();
     }
 
     /// <summary>What the build knows about one node.</summary>
