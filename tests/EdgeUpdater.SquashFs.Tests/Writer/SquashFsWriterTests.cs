@@ -249,6 +249,26 @@ public sealed class SquashFsWriterTests
         Assert.Throws<SquashFsException>(() => SourceNode.Directory(string.Empty).Add(SourceNode.File("x/y", [])));
     }
 
+    [Fact]
+    public async Task A_file_that_changes_while_read_fails_the_build_cleanly()
+    {
+        var root = SourceNode.Directory(string.Empty);
+        for (var i = 0; i < 50; i++)
+        {
+            root.Add(SourceNode.File($"ok-{i:D2}", TestTreeBuilder.Content(200_000, i)));
+        }
+
+        root.Add(SourceNode.File("shrinks", 1_000_000, () => new MemoryStream(new byte[400_000])));
+        using var sink = new StreamImageSink(new MemoryStream());
+        var ex = await Assert.ThrowsAsync<SquashFsException>(() => SquashFsWriter.WriteAsync(root, sink, new SquashFsWriterOptions { Parallelism = 2 }).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(SquashFsErrorCategory.InvalidInput, ex.Category);
+        Assert.Contains("/shrinks", ex.Message, StringComparison.Ordinal);
+
+        root = SourceNode.Directory(string.Empty).Add(SourceNode.File("grows", 10, () => new MemoryStream(new byte[20])));
+        ex = await Assert.ThrowsAsync<SquashFsException>(() => SquashFsWriter.WriteAsync(root, sink));
+        Assert.Contains("grew", ex.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<byte[]> ReadAllAsync(Stream stream)
     {
         await using (stream)
