@@ -216,37 +216,37 @@ internal static class ImageCommands
         }
         catch (SquashFsException e) when (e.Category is SquashFsErrorCategory.NotFound or SquashFsErrorCategory.InvalidOperation)
         {
-            await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            await stderr.WriteLineAsync("edgeupdater: " + e.Message).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
         catch (SquashFsException e) when (e.Category == SquashFsErrorCategory.InvalidInput)
         {
-            await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            await stderr.WriteLineAsync("edgeupdater: " + e.Message).ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         catch (SquashFsException e)
         {
-            await stderr.WriteLineAsync($"error: invalid image ({e.Category}): {e.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"edgeupdater: invalid-image: {e.Message}").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
         catch (ImageException e) when (e.Category == ImageErrorCategory.NotFound)
         {
-            await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            await stderr.WriteLineAsync("edgeupdater: " + e.Message).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
         catch (ImageException e)
         {
-            await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            await stderr.WriteLineAsync("edgeupdater: " + e.Message).ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
         catch (UsageException e)
         {
-            await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            await stderr.WriteLineAsync("edgeupdater: " + e.Message).ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            await stderr.WriteLineAsync("error: " + e.Message).ConfigureAwait(false);
+            await stderr.WriteLineAsync("edgeupdater: " + e.Message).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
     }
