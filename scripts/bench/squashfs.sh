@@ -20,12 +20,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 WORK="scripts/bench/work"
-ROOTFS="$WORK/rootfs"
+# Tree A of scripts/bench/make-rootfs-pair.sh (shared with the delta benchmark) when it exists,
+# otherwise the same debootstrap cached here.
+SHARED="${EDGEUPDATER_BENCH_CACHE:-/var/cache/edgeupdater-bench}"
+if [ -f "$SHARED/A.done" ]; then ROOTFS="$SHARED/A"; else ROOTFS="$WORK/rootfs"; fi
 MIRROR="${BENCH_MIRROR:-http://deb.debian.org/debian}"
 COMPRESSORS="${BENCH_COMPRESSORS:-gzip zstd lz4 xz}"
 BLOCK=131072
 mkdir -p "$WORK"
-if [ ! -f "$WORK/rootfs.done" ]; then
+if [ "$ROOTFS" = "$WORK/rootfs" ] && [ ! -f "$WORK/rootfs.done" ]; then
     rm -rf "$ROOTFS"
     debootstrap --variant=minbase bookworm "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1
     touch "$WORK/rootfs.done"
