@@ -120,7 +120,6 @@ internal sealed class ImageBuild
     private void Prepare()
     {
         var hardLinks = new Dictionary<object, NodeInfo>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(SourceNode Node, int Depth)>();
         var rootInfo = new NodeInfo(_root, null);
         _info[_root] = rootInfo;
 
@@ -567,16 +566,16 @@ internal sealed class ImageBuild
         var directoryTableStart = _position;
         Append(directoryTable);
 
-        var fragmentTableStart = WriteIndexedTable(metadataCodec, _fragments.Count, 16, (w, i) =>
+        var fragmentTableStart = WriteIndexedTable(metadataCodec, _fragments.Count, (w, i) =>
         {
             w.WriteUInt64(_fragments[i].Start);
             w.WriteUInt32(_fragments[i].RawSize);
             w.WriteUInt32(_fragments[i].Unused);
         });
         var exportTableStart = _options.Exportable
-            ? WriteIndexedTable(metadataCodec, exportRefs.Length, 8, (w, i) => w.WriteUInt64(exportRefs[i].Value))
+            ? WriteIndexedTable(metadataCodec, exportRefs.Length, (w, i) => w.WriteUInt64(exportRefs[i].Value))
             : -1;
-        var idTableStart = WriteIndexedTable(metadataCodec, _ids.Count, 4, (w, i) => w.WriteUInt32(_ids[i]));
+        var idTableStart = WriteIndexedTable(metadataCodec, _ids.Count, (w, i) => w.WriteUInt32(_ids[i]));
         var xattrTableStart = WriteXattrTables(metadataCodec);
 
         var flags = SuperblockFlags.None;
@@ -653,7 +652,7 @@ internal sealed class ImageBuild
     }
 
     /// <summary>Writes an indexed table (blocks, then the index of block offsets); returns the index offset.</summary>
-    private long WriteIndexedTable(SquashFsCodec codec, int count, int entrySize, Action<MetadataWriter, int> writeEntry)
+    private long WriteIndexedTable(SquashFsCodec codec, int count, Action<MetadataWriter, int> writeEntry)
     {
         var writer = new MetadataWriter(codec);
         for (var i = 0; i < count; i++)
@@ -671,7 +670,6 @@ internal sealed class ImageBuild
 
         var indexStart = _position;
         Append(index);
-        _ = entrySize;
         return indexStart;
     }
 
