@@ -51,8 +51,9 @@ build_image() { # version
     echo 'root:x:0:0::/:/bin/sh' > "$src/root/etc/passwd"
     head -c 8M /dev/urandom > "$src/root/www/payload.bin"
     cat > "$src/config.json" <<JSON
-{"schema":1,"name":"app","version":"$1","entrypoint":["/bin/busybox","httpd","-f","-p","127.0.0.1:$port","-h","/www"],
- "user":"0","volumes":["/data"],"healthCheck":{"http":"http://127.0.0.1:$port/version.txt","intervalSeconds":1,"timeoutSeconds":2,"deadlineSeconds":30}}
+{"schemaVersion":1,"name":"app","version":"$1","entrypoint":["/bin/busybox","httpd","-f","-p","127.0.0.1:$port","-h","/www"],
+ "user":"0","volumes":[{"name":"data","path":"/data"}],
+ "healthCheck":{"type":"http","url":"http://127.0.0.1:$port/version.txt","intervalSeconds":1,"timeoutSeconds":2,"deadlineSeconds":30}}
 JSON
     mksquashfs "$src" "$work/bench-$1.sqfs" -noappend -quiet -no-progress -comp gzip >/dev/null
 }

@@ -77,7 +77,7 @@ internal sealed partial class AppRuntime : IAsyncDisposable
                 environment.Add("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
             }
 
-            var binds = config.Volumes.Select(v => new BindMount(VolumeSource(v), v)).ToList();
+            var binds = config.Volumes.Select(v => new BindMount(Path.Combine(_volumesDirectory, v.Name), v.Path)).ToList();
             foreach (var bind in binds.Where(b => !Directory.Exists(b.Source)))
             {
                 // A new volume belongs to the workload's user, so that it can write its data there.
@@ -182,8 +182,6 @@ internal sealed partial class AppRuntime : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         _lifetime.Dispose();
     }
-
-    private string VolumeSource(string volume) => Path.Combine(_volumesDirectory, volume.TrimStart('/'));
 
     private void Launch()
     {

@@ -1,5 +1,5 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using EdgeUpdater.Images;
+using ImagesConfig = EdgeUpdater.Images.ImageConfig;
 
 namespace EdgeUpdater.Agent.Activation;
 
@@ -22,16 +22,23 @@ internal sealed record HealthCheckSpec
 
     /// <summary>Time allowed for the first pass; null uses the agent's default.</summary>
     public int? DeadlineSeconds { get; set; }
+
+    /// <summary>Consecutive passing probes that make the image healthy.</summary>
+    public int SuccessThreshold { get; set; } = 1;
+
+    /// <summary>Consecutive failing probes that make it unhealthy before the deadline.</summary>
+    public int Retries { get; set; } = 3;
 }
 
+/// <summary>A persistent volume: kept under the agent's data directory by <see cref="Name"/>, mounted at <see cref="Path"/>.</summary>
+internal sealed record VolumeSpec(string Name, string Path);
+
 /// <summary>
-/// The parts of an image's <c>config.json</c> the agent acts on. Agent-side model until
-/// EdgeUpdater.Images (issue 2) lands with the schema; <see cref="ImageConfigParser"/> is the seam.
+/// The parts of an image's <c>config.json</c> the agent acts on, mapped from EdgeUpdater.Images'
+/// model (docs/image-config.md) by <see cref="ImageConfigParser"/>.
 /// </summary>
 internal sealed record ImageConfig
 {
-    public int Schema { get; set; } = 1;
-
     public string? Name { get; set; }
 
     public string? Version { get; set; }
@@ -47,15 +54,14 @@ internal sealed record ImageConfig
     public string WorkingDir { get; set; } = "/";
 
     /// <summary><c>name</c>, <c>uid</c> or <c>uid:gid</c>; resolved against the image's /etc/passwd and /etc/group.</summary>
-    public string User { get; set; } = "0";
+    public string User { get; set; } = "root";
 
-    /// <summary>Absolute paths inside the root that persist across updates and rollbacks.</summary>
-    public IReadOnlyList<string> Volumes { get; set; } = [];
+    /// <summary>Directories inside the root that persist across updates and rollbacks.</summary>
+    public IReadOnlyList<VolumeSpec> Volumes { get; set; } = [];
 
     public HealthCheckSpec? HealthCheck { get; set; }
 
     /// <summary>The full command line: entrypoint followed by cmd.</summary>
-    [JsonIgnore]
     public IReadOnlyList<string> Command => [.. Entrypoint, .. Cmd];
 }
 
@@ -77,72 +83,43 @@ internal sealed class ImageConfigException : Exception
     }
 }
 
-/// <summary>Parses and checks <c>config.json</c>. Seam to EdgeUpdater.Images: replaced by its parser when it lands.</summary>
+/// <summary>Parses <c>config.json</c> with EdgeUpdater.Images (schema and validation there) and maps what the agent needs.</summary>
 internal static class ImageConfigParser
 {
     public static ImageConfig Parse(ReadOnlySpan<byte> json, string source)
     {
-        ImageConfig config;
+        ImagesConfig config;
         try
         {
-            config = JsonSerializer.Deserialize(json, ImageConfigJsonContext.Default.ImageConfig)
-                ?? throw new ImageConfigException($"{source}: config.json holds null");
+            config = ImageConfigReader.Parse(json);
         }
-        catch (JsonException e)
+        catch (ImageException e)
         {
-            throw new ImageConfigException($"{source}: {e.Path ?? "$"}: {e.Message}", e);
+            throw new ImageConfigException($"{source}: {e.Message}", e);
         }
 
-        // Absent lists and maps mean empty; an explicit null in the file means the same.
-        config = config with
+        return new ImageConfig
         {
-            Entrypoint = config.Entrypoint ?? [],
-            Cmd = config.Cmd ?? [],
-            Env = config.Env ?? new Dictionary<string, string>(),
-            Volumes = config.Volumes ?? [],
-            WorkingDir = config.WorkingDir ?? "/",
-            User = config.User ?? "0",
-            Kind = config.Kind ?? "app",
+            Name = config.Name,
+            Version = config.Version,
+            Kind = config.Target == TargetKind.System ? "system" : "app",
+            Entrypoint = config.Entrypoint,
+            Cmd = config.Cmd,
+            Env = config.Env,
+            WorkingDir = config.WorkingDir,
+            User = config.User,
+            Volumes = [.. config.Volumes.Select(v => new VolumeSpec(v.Name, v.Path))],
+            HealthCheck = config.HealthCheck is { } health ? new HealthCheckSpec
+            {
+                Command = health.Type == HealthCheckType.Command ? health.Command : null,
+                Http = health.Type == HealthCheckType.Http ? health.Url : null,
+                Tcp = health.Type == HealthCheckType.Tcp ? $"{health.Host}:{health.Port}" : null,
+                IntervalSeconds = health.IntervalSeconds,
+                TimeoutSeconds = health.TimeoutSeconds,
+                DeadlineSeconds = health.DeadlineSeconds,
+                SuccessThreshold = health.SuccessThreshold,
+                Retries = health.Retries,
+            } : null,
         };
-        if (config.Kind is not ("app" or "system"))
-        {
-            throw new ImageConfigException($"{source}: kind: '{config.Kind}' is not 'app' or 'system'");
-        }
-
-        if (!config.WorkingDir.StartsWith('/'))
-        {
-            throw new ImageConfigException($"{source}: workingDir: '{config.WorkingDir}' is not absolute");
-        }
-
-        for (var i = 0; i < config.Volumes.Count; i++)
-        {
-            var volume = config.Volumes[i];
-            if (!volume.StartsWith('/') || volume == "/" || volume.Split('/').Contains(".."))
-            {
-                throw new ImageConfigException($"{source}: volumes[{i}]: '{volume}' must be an absolute path below / without '..'");
-            }
-        }
-
-        if (config.HealthCheck is { } health)
-        {
-            var probes = (health.Command is { Count: > 0 } ? 1 : 0) + (health.Http is null ? 0 : 1) + (health.Tcp is null ? 0 : 1);
-            if (probes != 1)
-            {
-                throw new ImageConfigException($"{source}: healthCheck: give exactly one of command, http, tcp (found {probes})");
-            }
-
-            if (health.IntervalSeconds < 1 || health.TimeoutSeconds < 1 || health.DeadlineSeconds is < 1)
-            {
-                throw new ImageConfigException($"{source}: healthCheck: intervalSeconds, timeoutSeconds and deadlineSeconds must be at least 1");
-            }
-        }
-
-        return config;
     }
-}
-
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, ReadCommentHandling = JsonCommentHandling.Skip)]
-[JsonSerializable(typeof(ImageConfig))]
-internal sealed partial class ImageConfigJsonContext : JsonSerializerContext
-{
 }

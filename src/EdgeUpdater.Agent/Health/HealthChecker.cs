@@ -13,7 +13,8 @@ internal sealed record HealthResult(bool Passed, string Detail)
 
 /// <summary>
 /// Runs an image's health check until it passes once or its deadline passes: a command (exit 0), an
-/// HTTP GET (2xx) or a TCP connect. The workload exiting during the check fails it at once. With no
+/// HTTP GET (2xx) or a TCP connect: <c>successThreshold</c> passes in a row make it healthy,
+/// <c>retries</c> failures in a row or the deadline unhealthy. The workload exiting fails it at once. With no
 /// health check, the workload must stay up for a grace period.
 /// </summary>
 internal sealed class HealthChecker
@@ -58,13 +59,17 @@ internal sealed class HealthChecker
         using var overall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         overall.CancelAfter(deadline);
         var attempts = 0;
+        var passes = 0;
+        var failures = 0;
         var last = "no probe finished";
         while (true)
         {
             attempts++;
             var probe = ProbeAsync(spec, timeout, runCommand, overall.Token);
-            var finished = await Task.WhenAny(probe, died).ConfigureAwait(false);
-            if (finished == died && died.IsCompletedSuccessfully && !cancellationToken.IsCancellationRequested)
+            await Task.WhenAny(probe, died).ConfigureAwait(false);
+
+            // Checked whichever finished first: a dead workload's probes fail fast too.
+            if (died.IsCompletedSuccessfully && !cancellationToken.IsCancellationRequested)
             {
                 return HealthResult.Fail($"workload exited with code {died.Result} during the health check");
             }
@@ -81,13 +86,32 @@ internal sealed class HealthChecker
 
             if (failure is null)
             {
-                return HealthResult.Pass($"{Describe(spec)} passed after {attempts} probe(s)");
+                failures = 0;
+                if (++passes >= spec.SuccessThreshold)
+                {
+                    return HealthResult.Pass($"{Describe(spec)} passed after {attempts} probe(s)");
+                }
+            }
+            else
+            {
+                passes = 0;
+                last = failure;
+                if (++failures >= spec.Retries)
+                {
+                    return HealthResult.Fail($"{Describe(spec)} failed {failures} time(s) in a row (last: {last})");
+                }
             }
 
-            last = failure;
+            var pause = Task.Delay(interval, overall.Token);
+            await Task.WhenAny(pause, died).ConfigureAwait(false);
+            if (died.IsCompletedSuccessfully && !cancellationToken.IsCancellationRequested)
+            {
+                return HealthResult.Fail($"workload exited with code {died.Result} during the health check");
+            }
+
             try
             {
-                await Task.Delay(interval, overall.Token).ConfigureAwait(false);
+                await pause.ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {

@@ -61,7 +61,7 @@ public sealed class AppUpdateTests
         await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, env.Publish(v2, "2.0.0"));
         var rolledBack = await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
 
-        Assert.True(rolledBack.LastError?.Contains("health command '/bin/sh -c exit 1' did not pass within 3 s", StringComparison.Ordinal), env.Sandbox.Output);
+        Assert.True(rolledBack.LastError?.Contains("health command '/bin/sh -c exit 1' failed 3 time(s) in a row (last: exit code 1)", StringComparison.Ordinal), rolledBack.LastError + "\n" + env.Sandbox.Output);
         await env.WaitForAsync(s => s.State == UpdateState.RolledBack && s.Targets[0].ActiveSlot == "a", StepTimeout, "rolled back and running slot a");
         Assert.Equal("1.0.0", await env.WaitForServedVersionAsync("1.0.0"));
         var state = env.Sandbox.ReadState().Target("app");
@@ -78,7 +78,9 @@ public sealed class AppUpdateTests
         var silentPort = FreePort.Next();
         var (v1, v2) = await env.BuildPairAsync(v2Health: new System.Text.Json.Nodes.JsonObject
         {
-            ["http"] = $"http://127.0.0.1:{silentPort}/",
+            ["type"] = "http",
+            ["url"] = $"http://127.0.0.1:{silentPort}/",
+            ["retries"] = 100,
             ["intervalSeconds"] = 1,
             ["timeoutSeconds"] = 1,
             ["deadlineSeconds"] = 3,

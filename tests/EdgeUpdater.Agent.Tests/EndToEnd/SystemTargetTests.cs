@@ -53,7 +53,7 @@ public sealed class SystemTargetTests
         Assert.Equal("b", await boot.PowerOnAsync());
         var trialAgent = env.Sandbox.StartAgent();
         var rolledBack = await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
-        Assert.Contains("health command '/bin/sh -c exit 1' did not pass", rolledBack.LastError, StringComparison.Ordinal);
+        Assert.Contains("health command '/bin/sh -c exit 1'", rolledBack.LastError, StringComparison.Ordinal);
         await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
         var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
         Assert.Equal(("a", false, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
@@ -98,6 +98,7 @@ public sealed class SystemTargetTests
         env.Sandbox.Config = env.Sandbox.Config with { Targets = [target] };
         var health = new System.Text.Json.Nodes.JsonObject
         {
+            ["type"] = "command",
             ["command"] = new System.Text.Json.Nodes.JsonArray("/bin/sh", "-c", healthExit),
             ["intervalSeconds"] = 1,
             ["deadlineSeconds"] = 2,

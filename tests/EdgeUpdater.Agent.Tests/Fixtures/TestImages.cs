@@ -28,14 +28,15 @@ internal sealed record TestImageOptions
     public string[]? Entrypoint { get; init; }
 }
 
-/// <summary>Builds small EdgeUpdater images (config.json + root/) with mksquashfs, around a static busybox.</summary>
+/// <summary>Builds small EdgeUpdater images (config.json per docs/image-config.md + root/) with mksquashfs, around busybox.</summary>
 internal static class TestImages
 {
     public const string Busybox = "/bin/busybox";
 
     public static JsonObject HttpHealth(int port, int deadlineSeconds = 20) => new()
     {
-        ["http"] = $"http://127.0.0.1:{port}/version.txt",
+        ["type"] = "http",
+        ["url"] = $"http://127.0.0.1:{port}/version.txt",
         ["intervalSeconds"] = 1,
         ["timeoutSeconds"] = 2,
         ["deadlineSeconds"] = deadlineSeconds,
@@ -43,6 +44,7 @@ internal static class TestImages
 
     public static JsonObject FailingCommandHealth(int deadlineSeconds = 3) => new()
     {
+        ["type"] = "command",
         ["command"] = new JsonArray("/bin/sh", "-c", "exit 1"),
         ["intervalSeconds"] = 1,
         ["deadlineSeconds"] = deadlineSeconds,
@@ -107,15 +109,15 @@ internal static class TestImages
         ];
         var config = new JsonObject
         {
-            ["schema"] = 1,
+            ["schemaVersion"] = 1,
             ["name"] = options.Name,
             ["version"] = options.Version,
-            ["kind"] = options.Kind,
+            ["target"] = options.Kind,
             ["entrypoint"] = new JsonArray([.. entrypoint.Select(e => (JsonNode)e)]),
             ["env"] = new JsonObject { ["VERSION"] = options.Version },
             ["workingDir"] = "/",
             ["user"] = options.User,
-            ["volumes"] = new JsonArray("/data"),
+            ["volumes"] = new JsonArray(new JsonObject { ["name"] = "data", ["path"] = "/data" }),
             ["healthCheck"] = options.HealthCheck?.DeepClone() ?? HttpHealth(options.HttpPort),
         };
         await File.WriteAllTextAsync(Path.Combine(source, "config.json"), config.ToJsonString());
