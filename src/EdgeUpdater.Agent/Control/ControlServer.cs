@@ -35,8 +35,12 @@ internal sealed partial class ControlServer : BackgroundService
     {
         var path = _config.ControlSocket;
         var directory = Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!Directory.Exists(directory))
+        {
+            // A directory of our own is made root-only; an existing one (say /run) is left as it is:
+            // the socket's own mode 0600 already keeps others out (connecting needs write permission).
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         if (File.Exists(path))
         {
             File.Delete(path);
