@@ -2,6 +2,7 @@
 # One package a line so that changes merge cleanly.
 EDGEUPDATER_APT_PACKAGES=(
     attr
+    busybox
     e2fsprogs
     grub-common
     iproute2
