@@ -149,6 +149,37 @@ public sealed class DeltaImages : IAsyncLifetime
         }
     }
 
+    /// <summary>The image of <paramref name="tree"/> written by this project's SquashFS writer, built on first use.</summary>
+    public async Task<string> GetWriterImageAsync(string tree, string compressor, bool fragments = true)
+    {
+        await _lock.WaitAsync();
+        try
+        {
+            var key = $"{tree}-writer-{compressor}-{(fragments ? "frag" : "nofrag")}";
+            if (_images.TryGetValue(key, out var existing))
+            {
+                return existing;
+            }
+
+            var image = _temp.Combine(key + ".sqfs");
+            var source = tree switch { "A" => TreeA, "B" => TreeB, _ => TreeC };
+            var id = compressor switch { "xz" => SquashFs.Format.CompressorId.Xz, "zstd" => SquashFs.Format.CompressorId.Zstd, "lz4" => SquashFs.Format.CompressorId.Lz4, _ => SquashFs.Format.CompressorId.Gzip };
+            await SquashFs.Writer.SquashFsWriter.WriteAsync(source, image, new SquashFs.Writer.SquashFsWriterOptions
+            {
+                Compressor = SquashFs.Compression.CompressorOptions.Default(id),
+                Fragments = fragments,
+                FixedTimestamp = 1_600_000_000,
+                Parallelism = 2,
+            });
+            _images[key] = image;
+            return image;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     public string NewPath(string name) => _temp.Combine(name + "-" + Guid.NewGuid().ToString("N")[..8]);
 
     public ValueTask DisposeAsync()

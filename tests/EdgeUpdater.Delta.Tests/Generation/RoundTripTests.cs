@@ -82,6 +82,38 @@ public sealed class RoundTripTests
         }
     }
 
+    [Theory]
+    [InlineData("gzip", true)]
+    [InlineData("xz", true)]
+    [InlineData("zstd", false)]
+    [InlineData("lz4", true)]
+    public async Task Images_from_our_writer_round_trip(string compressor, bool fragments)
+    {
+        var a = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("A", compressor, fragments));
+        var b = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("B", compressor, fragments));
+        var c = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("C", compressor, fragments));
+        foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
+        {
+            var (ab, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
+            DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, ab));
+            var (bc, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, bc));
+            _output.WriteLine($"writer {compressor} fragments={fragments} {level}: A to B {ab.Length} bytes, B to C {bc.Length} bytes; irreproducible {result.Statistics.IrreproducibleBlocks}, metadata literal {result.Statistics.MetadataBlocksLiteral}");
+        }
+    }
+
+    [Fact]
+    public async Task Images_from_mksquashfs_and_from_our_writer_mix()
+    {
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants.Single(v => v.Name == "xz")));
+        var b = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("B", "xz"));
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { MaxParallelism = 2 });
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        var (back, _) = await DeltaTestKit.GenerateAsync(b, a, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2 });
+        DeltaTestKit.AssertSameImage(a, await DeltaTestKit.ApplyAsync(b, back));
+    }
+
     [Fact]
     public async Task Lzo_images_which_cannot_be_recompressed_round_trip_with_literals()
     {
