@@ -116,14 +116,19 @@ wait_for() { # description, jq filter that must print true, seconds
     done
     echo "error: timed out waiting for: $1"; echo "--- device:"; device_field .; echo "--- agent log:"; tail -40 "$work/device/console.log"; exit 1
 }
+workload_says() { # what the workload serves, once it answers (it starts after the agent reports)
+    local i
+    for i in $(seq 1 50); do curl -fsS "http://127.0.0.1:$app_port/version.txt" 2>/dev/null && return 0; sleep 0.2; done
+    echo "(no answer on port $app_port)"
+}
 wait_for "device online and idle on 1.0.0" '.online and .state == "idle"' 60
-echo "   workload says: $(curl -fsS "http://127.0.0.1:$app_port/version.txt")"
+echo "   workload says: $(workload_says)"
 
 echo "== rollout: demo-app 2.0.0 to group demo"
 cli rollout start --manifest "$work/demo-app-2.0.0.manifest" --group demo
 wait_for "device committed on 2.0.0" '.state == "committed"' 120
 echo "   device: $(device_field '"state=" + .state + " version=" + (.targets[0].version // "?") + " slot=" + (.targets[0].activeSlot // "?")')"
-echo "   workload says: $(curl -fsS "http://127.0.0.1:$app_port/version.txt")"
+echo "   workload says: $(workload_says)"
 # How the update travelled, from the agent's own history (control socket): the line written when slot B
 # was verified says "from a delta: N bytes downloaded for a M-byte image (P %)" or "full image: ...".
 installed=$(cli device history --socket "$work/device/agent.sock" --json | jq -r '[.history[] | select(.event == "installed")] | last | .message // ""')

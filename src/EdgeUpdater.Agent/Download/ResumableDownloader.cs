@@ -126,7 +126,10 @@ internal sealed class ResumableDownloader
                 throw new DownloadException(DownloadFailure.NotFound, $"GET {request.Url}: 404 {Shorten(body)}");
             }
 
-            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && request.ExpectedLength == offset)
+            // Everything had arrived before the restart (the power went after the last checkpoint): the
+            // server says so with 416 and the resource's length (Content-Range: bytes */length).
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable
+                && (request.ExpectedLength == offset || (request.ExpectedLength is null && response.Content.Headers.ContentRange?.Length == offset)))
             {
                 return offset;
             }
