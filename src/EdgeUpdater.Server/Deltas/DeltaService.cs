@@ -84,21 +84,7 @@ internal sealed class DeltaService : IAsyncDisposable
 
         if (_cache.IsNone(fast))
         {
-            return new DeltaLookup.Refused(404, "not-worthwhile", "a delta would not be smaller than the image; fetch the full image");
-        }
-
-        if (!_generator.IsAvailable)
-        {
-            // Deltas placed in the cache by another replica (shared storage) are still served.
-            foreach (var level in requested == DeltaLevel.Fast ? [DeltaLevel.Fast] : (DeltaLevel[])[DeltaLevel.Best, DeltaLevel.Fast])
-            {
-                if (_cache.TryGet(fast.WithLevel(level), out var entry))
-                {
-                    return new DeltaLookup.Cached(entry, Final: true);
-                }
-            }
-
-            return new DeltaLookup.Refused(404, "delta-unavailable", "this server does not generate deltas; fetch the full image");
+            return new DeltaLookup.Refused(404, "not-worthwhile", "a delta would not be much smaller than the image; fetch the full image");
         }
 
         switch (requested)

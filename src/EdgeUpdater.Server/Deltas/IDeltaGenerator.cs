@@ -29,9 +29,6 @@ internal sealed record DeltaJob(string FromImagePath, string ToImagePath, string
 /// </summary>
 internal interface IDeltaGenerator
 {
-    /// <summary>False when this server cannot generate deltas; it then serves only deltas already cached.</summary>
-    bool IsAvailable { get; }
-
     /// <summary>Generates the delta. A throw means the output is garbage and is discarded.</summary>
     Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default);
 }

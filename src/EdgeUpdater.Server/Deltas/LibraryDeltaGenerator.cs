@@ -18,8 +18,6 @@ internal sealed class LibraryDeltaGenerator : IDeltaGenerator
         _settings = options.Deltas;
     }
 
-    public bool IsAvailable => true;
-
     public async Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default)
     {
         var options = new DeltaGeneratorOptions
