@@ -16,8 +16,9 @@ EDGEUPDATER_IMAGE_VERSION ?= "${DISTRO_VERSION}"
 EDGEUPDATER_IMAGE_CONFIG ?= ""
 
 # gzip is the codec U-Boot's, GRUB's and every kernel's SquashFS support all read; fixed-size blocks
-# are what the delta matches, so keep the block size stable between releases.
-EDGEUPDATER_SQUASHFS_ARGS ?= "-comp gzip -b 131072"
+# are what the delta matches, so keep the block size stable between releases. The fixed creation
+# time keeps rebuilds of the same rootfs byte-identical.
+EDGEUPDATER_SQUASHFS_ARGS ?= "-comp gzip -b 131072 -mkfs-time ${REPRODUCIBLE_TIMESTAMP_ROOTFS}"
 
 # Partition sizes (MiB) of the wic layouts in wic/. Both slots have the same size: the image must fit,
 # with room for the releases that follow.
@@ -58,11 +59,13 @@ edgeupdater_make_image() {
     if [ "$(basename "$config")" != "config.json" ]; then
         bbfatal "edgeupdater_make_image: the config file must be named config.json, got $config"
     fi
+    configdir=$(cd "$(dirname "$config")" && pwd)
     rm -f "$output"
+    # A tar that fails half way leaves a truncated archive, which mksquashfs refuses.
     tar --create --file=- --numeric-owner --sort=name --xattrs --xattrs-include='*' \
         --transform='s,^\.$,root,S' --transform='s,^\./,root/,S' \
-        --directory="$rootfs" . --directory="$(dirname "$config")" config.json \
-        | mksquashfs - "$output" -tar -noappend -quiet ${EDGEUPDATER_SQUASHFS_ARGS}
+        --directory="$rootfs" . --directory="$configdir" config.json \
+        | mksquashfs - "$output" -tar -noappend -quiet -no-progress -root-mode 0755 ${EDGEUPDATER_SQUASHFS_ARGS}
     size=$(stat -c %s "$output")
     limit=$(expr ${EDGEUPDATER_SLOT_SIZE_MB} \* 1048576)
     if [ "$size" -gt "$limit" ]; then
