@@ -25,8 +25,7 @@ internal static class EdgeUpdaterImage
         {
             // What BitBake would expand the class defaults to; the timestamp is image.bbclass's default.
             ["REPRODUCIBLE_TIMESTAMP_ROOTFS"] = "1520598896",
-            ["EDGEUPDATER_SQUASHFS_ARGS"] = layerClass.ValueOf("EDGEUPDATER_SQUASHFS_ARGS")!
-                .Replace("${REPRODUCIBLE_TIMESTAMP_ROOTFS}", "1520598896", StringComparison.Ordinal),
+            ["EDGEUPDATER_SQUASHFS_ARGS"] = layerClass.ValueOf("EDGEUPDATER_SQUASHFS_ARGS")!,
             ["EDGEUPDATER_SLOT_SIZE_MB"] = slotSizeMb?.ToString(System.Globalization.CultureInfo.InvariantCulture)
                 ?? layerClass.ValueOf("EDGEUPDATER_SLOT_SIZE_MB")!,
         };

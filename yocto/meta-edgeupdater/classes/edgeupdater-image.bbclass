@@ -16,9 +16,8 @@ EDGEUPDATER_IMAGE_VERSION ?= "${DISTRO_VERSION}"
 EDGEUPDATER_IMAGE_CONFIG ?= ""
 
 # gzip is the codec U-Boot's, GRUB's and every kernel's SquashFS support all read; fixed-size blocks
-# are what the delta matches, so keep the block size stable between releases. The fixed creation
-# time keeps rebuilds of the same rootfs byte-identical.
-EDGEUPDATER_SQUASHFS_ARGS ?= "-comp gzip -b 131072 -mkfs-time ${REPRODUCIBLE_TIMESTAMP_ROOTFS}"
+# are what the delta matches, so keep the block size stable between releases.
+EDGEUPDATER_SQUASHFS_ARGS ?= "-comp gzip -b 131072"
 
 # Partition sizes (MiB) of the wic layouts in wic/. Both slots have the same size: the image must fit,
 # with room for the releases that follow.
@@ -61,11 +60,16 @@ edgeupdater_make_image() {
     fi
     configdir=$(cd "$(dirname "$config")" && pwd)
     rm -f "$output"
-    # A tar that fails half way leaves a truncated archive, which mksquashfs refuses.
+    # A tar that fails half way leaves a truncated archive, which mksquashfs refuses. Times newer
+    # than the build's reproducible timestamp (config.json, written just now) are clamped to it, and
+    # SOURCE_DATE_EPOCH makes mksquashfs use it for the image and its root directory, so that the
+    # same rootfs always gives the same image bytes.
     tar --create --file=- --numeric-owner --sort=name --xattrs --xattrs-include='*' \
+        --mtime=@${REPRODUCIBLE_TIMESTAMP_ROOTFS} --clamp-mtime \
         --transform='s,^\.$,root,S' --transform='s,^\./,root/,S' \
         --directory="$rootfs" . --directory="$configdir" config.json \
-        | mksquashfs - "$output" -tar -noappend -quiet -no-progress -root-mode 0755 ${EDGEUPDATER_SQUASHFS_ARGS}
+        | SOURCE_DATE_EPOCH=${REPRODUCIBLE_TIMESTAMP_ROOTFS} mksquashfs - "$output" -tar -noappend \
+            -quiet -no-progress -root-mode 0755 -root-uid 0 -root-gid 0 ${EDGEUPDATER_SQUASHFS_ARGS}
     size=$(stat -c %s "$output")
     limit=$(expr ${EDGEUPDATER_SLOT_SIZE_MB} \* 1048576)
     if [ "$size" -gt "$limit" ]; then

@@ -29,7 +29,7 @@ S = "${WORKDIR}/edgeupdater-agent-${PV}-linux-${EDGEUPDATER_AGENT_ARCH}"
 python () {
     if not d.getVar('EDGEUPDATER_RELEASE_URI'):
         raise bb.parse.SkipRecipe("EDGEUPDATER_RELEASE_URI is not set: point it at the directory holding "
-                                  "edgeupdater-agent-%s-linux-*.tar.gz (https://... or file:///...); "
+                                  "edgeupdater-agent-%s-linux-*.tar.gz (a web or file: URL); "
                                   "see meta-edgeupdater/README.md" % d.getVar('PV'))
 }
 
