@@ -5,6 +5,7 @@ EDGEUPDATER_APT_PACKAGES=(
     e2fsprogs
     grub-common
     iproute2
+    jq
     kmod
     libubootenv-tool
     liblz4-1

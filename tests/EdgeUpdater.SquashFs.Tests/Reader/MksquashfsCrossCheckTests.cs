@@ -1,0 +1,102 @@
+using EdgeUpdater.SquashFs.Reader;
+using EdgeUpdater.Testing;
+using Xunit;
+
+namespace EdgeUpdater.SquashFs.Tests.Reader;
+
+/// <summary>Images made by mksquashfs, read by our reader, equal what unsquashfs extracts.</summary>
+[Collection(MksquashfsImagesGroup.Name)]
+public sealed class MksquashfsCrossCheckTests
+{
+    private readonly MksquashfsImages _images;
+
+    public MksquashfsCrossCheckTests(MksquashfsImages images)
+    {
+        _images = images;
+    }
+
+    public static TheoryData<string> VariantNames()
+    {
+        var data = new TheoryData<string>();
+        foreach (var v in MksquashfsImages.Variants)
+        {
+            data.Add(v.Name);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(VariantNames))]
+    public async Task Reader_sees_what_unsquashfs_extracts(string variantName)
+    {
+        var variant = MksquashfsImages.Variants.Single(v => v.Name == variantName);
+        var image = await _images.GetImageAsync(variant);
+        var extracted = Path.Combine(_images.NewDirectory("unsquashfs"), "root");
+        await ExternalTool.RunCheckedAsync("unsquashfs", ["-no-progress", "-d", extracted, image], TimeSpan.FromMinutes(2));
+        var expected = await TreeSnapshot.CaptureAsync(extracted);
+
+        using var sqfs = SquashFsImage.Open(image);
+        var actual = await ImageSnapshot.CaptureAsync(sqfs);
+
+        var noXattrs = variant.Arguments.Contains("-no-xattrs");
+        TreeSnapshot.AssertEqual(expected, actual, new TreeCompareOptions { Owners = _images.Privileged, Xattrs = !noXattrs && _images.Privileged, RootTime = true });
+        Assert.True(actual.Count > 300, $"only {actual.Count} entries read");
+    }
+
+    [Theory]
+    [MemberData(nameof(VariantNames))]
+    public async Task Reader_matches_the_source_tree(string variantName)
+    {
+        var variant = MksquashfsImages.Variants.Single(v => v.Name == variantName);
+        var image = await _images.GetImageAsync(variant);
+        var expected = await TreeSnapshot.CaptureAsync(_images.Source);
+        using var sqfs = SquashFsImage.Open(image);
+        var actual = await ImageSnapshot.CaptureAsync(sqfs);
+        var noXattrs = variant.Arguments.Contains("-no-xattrs");
+        TreeSnapshot.AssertEqual(expected, actual, new TreeCompareOptions { Xattrs = !noXattrs });
+    }
+
+    [Fact]
+    public async Task Lookup_stat_and_seekable_stream()
+    {
+        var image = await _images.GetImageAsync(MksquashfsImages.Variants[0]);
+        using var sqfs = SquashFsImage.Open(image);
+        var tool = sqfs.GetEntry("/usr/bin/tool");
+        Assert.True(tool.IsFile);
+        var bytes = await File.ReadAllBytesAsync(Path.Combine(_images.Source, "usr/bin/tool"));
+        Assert.Equal(bytes.Length, tool.Size);
+        await using var stream = tool.OpenRead();
+        stream.Position = 131072 - 10;
+        var buffer = new byte[40];
+        stream.ReadExactly(buffer);
+        Assert.Equal(bytes.AsSpan(131072 - 10, 40).ToArray(), buffer);
+        Assert.Equal("tool", sqfs.GetEntry("usr/bin/tool-alias").LinkTarget);
+        Assert.Null(sqfs.TryGetEntry("/usr/bin/missing"));
+        Assert.Null(sqfs.TryGetEntry("/etc/hostname/below-a-file"));
+        var ex = Assert.Throws<SquashFsException>(() => sqfs.GetEntry("/nope"));
+        Assert.Equal(SquashFsErrorCategory.NotFound, ex.Category);
+        Assert.Contains("/nope", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Block_map_covers_every_stored_byte_of_the_data_area()
+    {
+        var image = await _images.GetImageAsync(MksquashfsImages.Variants[0]);
+        using var sqfs = SquashFsImage.Open(image);
+        var blocks = sqfs.EnumerateStoredBlocks();
+        Assert.Contains(blocks, b => b.Kind == StoredBlockKind.Fragment);
+        Assert.Contains(blocks, b => b.Kind == StoredBlockKind.Data);
+        var expectedStart = sqfs.CompressorOptionsBlock?.End ?? 96;
+        foreach (var block in blocks)
+        {
+            Assert.Equal(expectedStart, block.Offset);
+            expectedStart = block.Offset + block.StoredSize;
+        }
+
+        var inodeTable = sqfs.ReadMetadataTable(Metadata.MetadataTableKind.Inodes);
+        Assert.Equal(expectedStart, inodeTable.Start);
+        var sparse = sqfs.GetFileBlocks(sqfs.GetEntry("/var/lib/sparse.img").Inode);
+        Assert.Contains(sparse.Blocks, b => b.IsSparse);
+    }
+}
