@@ -2,11 +2,16 @@
 # One package a line so that changes merge cleanly.
 EDGEUPDATER_APT_PACKAGES=(
     attr
+    binutils-aarch64-linux-gnu
+    busybox
+    clang
     e2fsprogs
     grub-common
     iproute2
     jq
     kmod
+    libc6-dev-arm64-cross
+    libgcc-12-dev-arm64-cross
     libubootenv-tool
     liblz4-1
     liblzma5
@@ -19,6 +24,7 @@ EDGEUPDATER_APT_PACKAGES=(
     openssl
     postgresql
     procps
+    qemu-user-static
     shellcheck
     squashfs-tools
     systemd
