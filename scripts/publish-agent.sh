@@ -19,6 +19,7 @@
 # Logs of each publish go to DIR/publish-linux-<arch>.log (scripts/ci/agent-aot-check.sh reads them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/deps.sh
 source scripts/lib/deps.sh
 
 arches=(arm64 x64)
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# shellcheck disable=SC2119 # the packages are the list in deps.sh, not this script's arguments
 edgeupdater_install_deps
 
 project=src/EdgeUpdater.Agent/EdgeUpdater.Agent.csproj
