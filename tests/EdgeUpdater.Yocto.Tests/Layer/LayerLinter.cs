@@ -16,7 +16,7 @@ internal sealed partial class LayerLinter
     public const string CommonMitLicenseMd5 = "0835ade698e0bcf8506ecda2f7b4f302";
 
     /// <summary>Classes of openembedded-core (scarthgap) the layer may inherit.</summary>
-    private static readonly HashSet<string> CoreClasses = ["features_check", "systemd", "deploy", "kernel-arch", "image", "core-image"];
+    private static readonly HashSet<string> CoreClasses = ["features_check", "systemd", "deploy", "kernel-arch", "image", "core-image", "allarch"];
 
     private readonly string _layer;
     private readonly string _repository;
@@ -372,7 +372,9 @@ internal sealed partial class LayerLinter
                      .Where(f => f.Contains("/files/", StringComparison.Ordinal)))
         {
             var name = file[(file.LastIndexOf("/files/", StringComparison.Ordinal) + "/files/".Length)..];
-            if (!references.Contains(name))
+            // file://dir/ fetches a whole directory.
+            var inReferencedDirectory = references.Any(r => r.EndsWith('/') && name.StartsWith(r, StringComparison.Ordinal));
+            if (!references.Contains(name) && !inReferencedDirectory)
             {
                 yield return $"{Relative(file)}: no recipe's SRC_URI (or documented fragment variable) names file://{name}";
             }

@@ -127,9 +127,9 @@ python edgeupdater_check_root_key() {
     marker = os.path.join(d.getVar('IMAGE_ROOTFS'), d.getVar('sysconfdir').lstrip('/'),
                           'edgeupdater', 'EXAMPLE-ROOT-KEY')
     if os.path.exists(marker):
-        bb.warn("%s trusts the EXAMPLE EdgeUpdater root key, whose private half is public. Any update "
-                "signed with it will be installed. Set EDGEUPDATER_ROOT_KEYS to your own public key "
-                "(see meta-edgeupdater/README.md)." % d.getVar('PN'))
+        bb.warn("%s pins the EXAMPLE EdgeUpdater root key of meta-edgeupdater: its devices trust nobody "
+                "you control. Replace agent.json and trust/ of edgeupdater-conf with your own root key "
+                "and key set (meta-edgeupdater/README.md)." % d.getVar('PN'))
 }
 
 ROOTFS_POSTPROCESS_COMMAND += "edgeupdater_install_initramfs edgeupdater_add_boot_fstab edgeupdater_check_root_key"
