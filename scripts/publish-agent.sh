@@ -46,8 +46,8 @@ done
 edgeupdater_install_deps
 
 project=src/EdgeUpdater.Agent/EdgeUpdater.Agent.csproj
-unit=src/EdgeUpdater.Agent/systemd/edgeupdater-agent.service
-example_config=src/EdgeUpdater.Agent/agent.example.json
+unit=scripts/release/edgeupdater-agent.service
+example_config=scripts/release/agent.example.json
 recipe_dir=yocto/meta-edgeupdater/recipes-core/edgeupdater
 for file in "$project" "$unit" "$example_config" LICENSE; do
     [ -f "$file" ] || { echo "error: $file is missing; the release tarball ships it" >&2; exit 1; }
