@@ -5,6 +5,7 @@ EDGEUPDATER_APT_PACKAGES=(
     binutils-aarch64-linux-gnu
     busybox
     clang
+    curl
     e2fsprogs
     grub-common
     iproute2
