@@ -105,6 +105,6 @@ for arch in arm64 x64; do
 
     awk -v rid="$rid" -v size="$size" -v tarball="$(stat -c %s "$out/$name.tar.gz")" -v packages="$package_count" \
         -v project="$(printf '%s\n' "$project" | grep -c . || true)" \
-        'BEGIN { printf "%s: binary %d bytes (%.1f MiB), tarball %d bytes, package warnings %d (explained), project warnings %d\n", rid, size, size / 1048576, tarball, packages, project }'
+        'BEGIN { printf "%s: binary %d bytes (%.1f MiB), tarball %d bytes, package warnings %d, project warnings %d\n", rid, size, size / 1048576, tarball, packages, project }'
 done
 exit $status
