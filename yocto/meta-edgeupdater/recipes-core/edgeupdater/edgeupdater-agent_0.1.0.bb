@@ -59,10 +59,13 @@ SYSTEMD_AUTO_ENABLE = "enable"
 
 FILES:${PN} += "${libexecdir}/edgeupdater ${systemd_system_unitdir}/boot-complete.target.d"
 
-# OpenSSL is loaded at run time (random numbers, TLS); the configuration comes from a separate
-# recipe so that products replace it (edgeupdater-conf); mount and loop devices for app targets.
-RDEPENDS:${PN} = "libssl3 libcrypto3 edgeupdater-conf util-linux-mount util-linux-losetup"
-RRECOMMENDS:${PN} = "kernel-module-squashfs kernel-module-overlay kernel-module-loop"
+# Loaded at run time with dlopen, so the packager cannot see them: OpenSSL (.NET's random numbers and
+# TLS) and the SquashFS codecs (zlib always: images are gzip by default; the others only for images
+# or deltas that use them). The configuration is a separate recipe that products replace
+# (edgeupdater-conf). Mounts, loop devices and namespaces are system calls, not tools; the
+# bootloader tools come with edgeupdater-boot-uboot (libubootenv-bin) or -grub (grub-editenv).
+RDEPENDS:${PN} = "libssl3 libcrypto3 zlib edgeupdater-conf"
+RRECOMMENDS:${PN} = "liblzma libzstd liblz4 lzo kernel-module-squashfs kernel-module-overlay kernel-module-loop"
 
 # Prebuilt and already stripped by the .NET publish; its libsodium.so is private to it.
 INHIBIT_PACKAGE_STRIP = "1"
