@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CI smoke test of the arm64 agent: the linux-arm64 Native AOT binary of the release tarball runs under
-# qemu-aarch64 (qemu-user-static, Debian's arm64 cross libc, an unpacked arm64 libssl3) against a real
+# qemu-aarch64 (qemu-user-static, Debian's arm64 cross libc, unpacked arm64 OpenSSL and codec
+# libraries) against a real
 # mosquitto and the real edgeupdater-server on loopback, and must:
 #   1. adopt its factory image (slot a) and report it to the server over MQTT;
 #   2. on a rollout, fetch the key set chain and the signed manifest and verify them, download the
@@ -38,24 +39,30 @@ fi
 agent=$(cd "$out" && pwd)/edgeupdater-agent-$version-linux-arm64/edgeupdater-agent
 [ -x "$agent" ] || { echo "error: $agent is missing (scripts/publish-agent.sh --arch arm64)" >&2; exit 1; }
 
-# OpenSSL for arm64, unpacked (never installed: that would pull in libc6:arm64 beside the cross libc).
-ssl=artifacts/cache/arm64-libssl3
-if [ ! -e "$ssl/usr/lib/aarch64-linux-gnu/libssl.so.3" ]; then
+# The arm64 libraries the agent loads with dlopen (OpenSSL, the SquashFS codecs), unpacked, never
+# installed: installing them would pull in libc6:arm64 beside the cross libc.
+arm64_packages=(libssl3 zlib1g liblzma5 libzstd1 liblz4-1 liblzo2-2)
+cache=artifacts/cache/arm64-libs
+if [ ! -e "$cache/.complete" ]; then
     mkdir -p artifacts/cache
     download=$(mktemp -d)
-    if ! (cd "$download" && apt-get download libssl3:arm64 >/dev/null 2>&1); then
+    names=("${arm64_packages[@]/%/:arm64}")
+    if ! (cd "$download" && apt-get download "${names[@]}" >/dev/null 2>&1); then
         dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
         apt-get update -qq
-        (cd "$download" && apt-get download libssl3:arm64 >/dev/null)
+        (cd "$download" && apt-get download "${names[@]}" >/dev/null)
     fi
-    rm -rf "$ssl"
-    dpkg -x "$download"/libssl3_*_arm64.deb "$ssl"
+    rm -rf "$cache"
+    for deb in "$download"/*_arm64.deb; do
+        dpkg -x "$deb" "$cache"
+    done
+    touch "$cache/.complete"
     rm -rf "$download"
 fi
-ssl=$(cd "$ssl" && pwd)/usr/lib/aarch64-linux-gnu
+arm64_libs=$(cd "$cache" && pwd)/usr/lib/aarch64-linux-gnu:$(cd "$cache" && pwd)/lib/aarch64-linux-gnu
 
 run_agent() {
-    LD_LIBRARY_PATH=$ssl qemu-aarch64-static -L /usr/aarch64-linux-gnu "$agent" run --config "$device/agent.json" \
+    LD_LIBRARY_PATH=$arm64_libs qemu-aarch64-static -L /usr/aarch64-linux-gnu "$agent" run --config "$device/agent.json" \
         >>"$FLEET_DIR/agent.log" 2>&1 &
     FLEET_PIDS+=($!)
     agent_pid=$!
