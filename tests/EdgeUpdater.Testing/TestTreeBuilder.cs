@@ -7,7 +7,7 @@ namespace EdgeUpdater.Testing;
 /// </summary>
 public sealed class TestTreeBuilder
 {
-    private readonly List<Func<Task>> _actions = [];
+    private readonly List<(int Phase, int Depth, Func<Task> Run)> _actions = [];
     private readonly List<(string Path, long Time)> _times = [];
     private readonly List<string> _owners = [];
 
@@ -26,7 +26,7 @@ public sealed class TestTreeBuilder
     /// <summary>A regular file with the given content.</summary>
     public TestTreeBuilder File(string path, byte[] content, int mode = 420, long mtime = 1_600_000_000)
     {
-        _actions.Add(async () =>
+        Add(1, path, async () =>
         {
             var full = Full(path);
             await System.IO.File.WriteAllBytesAsync(full, content);
@@ -44,7 +44,7 @@ public sealed class TestTreeBuilder
     public TestTreeBuilder Sparse(string path, long size, IEnumerable<(long Offset, int Length)> data, long mtime = 1_600_000_000)
     {
         var ranges = data.ToList();
-        _actions.Add(async () =>
+        Add(1, path, async () =>
         {
             await using (var stream = new FileStream(Full(path), FileMode.Create))
             {
@@ -65,7 +65,7 @@ public sealed class TestTreeBuilder
     /// <summary>A directory.</summary>
     public TestTreeBuilder Directory(string path, int mode = 493, long mtime = 1_600_000_000)
     {
-        _actions.Add(() =>
+        Add(0, path, () =>
         {
             System.IO.Directory.CreateDirectory(Full(path));
             Chmod(Full(path), mode);
@@ -76,9 +76,10 @@ public sealed class TestTreeBuilder
     }
 
     /// <summary>A symbolic link.</summary>
-    public TestTreeBuilder Symlink(string path, string target)
+    public TestTreeBuilder Symlink(string path, string target, long mtime = 1_600_000_000)
     {
-        _actions.Add(() =>
+        _times.Add((path, mtime));
+        Add(1, path, () =>
         {
             System.IO.File.CreateSymbolicLink(Full(path), target);
             return Task.CompletedTask;
@@ -89,14 +90,14 @@ public sealed class TestTreeBuilder
     /// <summary>A hard link to an existing file.</summary>
     public TestTreeBuilder HardLink(string path, string existing)
     {
-        _actions.Add(() => ExternalTool.RunCheckedAsync("ln", [Full(existing), Full(path)]));
+        Add(2, path, () => ExternalTool.RunCheckedAsync("ln", [Full(existing), Full(path)]));
         return this;
     }
 
     /// <summary>A FIFO.</summary>
     public TestTreeBuilder Fifo(string path, long mtime = 1_600_000_000)
     {
-        _actions.Add(() => ExternalTool.RunCheckedAsync("mkfifo", ["-m", "0640", Full(path)]));
+        Add(1, path, () => ExternalTool.RunCheckedAsync("mkfifo", ["-m", "0640", Full(path)]));
         _times.Add((path, mtime));
         return this;
     }
@@ -105,7 +106,7 @@ public sealed class TestTreeBuilder
     public TestTreeBuilder Device(string path, char type, int major, int minor, long mtime = 1_600_000_000)
     {
         NeedsRoot = true;
-        _actions.Add(() => ExternalTool.RunCheckedAsync("mknod", ["-m", "0660", Full(path), type.ToString(), major.ToString(System.Globalization.CultureInfo.InvariantCulture), minor.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
+        Add(1, path, () => ExternalTool.RunCheckedAsync("mknod", ["-m", "0660", Full(path), type.ToString(), major.ToString(System.Globalization.CultureInfo.InvariantCulture), minor.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
         _times.Add((path, mtime));
         return this;
     }
@@ -114,7 +115,7 @@ public sealed class TestTreeBuilder
     public TestTreeBuilder Xattr(string path, string name, byte[] value)
     {
         NeedsRoot |= !name.StartsWith("user.", StringComparison.Ordinal);
-        _actions.Add(() => ExternalTool.RunCheckedAsync("setfattr", ["-h", "-n", name, "-v", "0x" + Convert.ToHexString(value), Full(path)]));
+        Add(3, path, () => ExternalTool.RunCheckedAsync("setfattr", ["-h", "-n", name, "-v", "0x" + Convert.ToHexString(value), Full(path)]));
         return this;
     }
 
@@ -126,12 +127,27 @@ public sealed class TestTreeBuilder
         return this;
     }
 
-    /// <summary>Creates everything, then applies owners and mtimes.</summary>
-    public async Task BuildAsync()
+    /// <summary>Time given to the root directory.</summary>
+    public long RootTime { get; set; } = 1_600_000_000;
+
+    /// <summary>
+    /// Creates everything (in the order given, or when <paramref name="shuffleSeed"/> is set in a
+    /// shuffled order that still creates parents before children), then applies owners and mtimes.
+    /// </summary>
+    public async Task BuildAsync(int? shuffleSeed = null)
     {
-        foreach (var action in _actions)
+        IEnumerable<(int Phase, int Depth, Func<Task> Run)> actions = _actions;
+        if (shuffleSeed is { } seed)
         {
-            await action();
+            var random = new Random(seed);
+            actions = _actions.Select(a => (Action: a, Key: random.Next()))
+                .OrderBy(a => a.Action.Phase).ThenBy(a => a.Action.Phase == 0 ? a.Action.Depth : 0).ThenBy(a => a.Key)
+                .Select(a => a.Action).ToList();
+        }
+
+        foreach (var action in actions)
+        {
+            await action.Run();
         }
 
         foreach (var owner in _owners)
@@ -140,12 +156,14 @@ public sealed class TestTreeBuilder
             await ExternalTool.RunCheckedAsync("chown", ["-h", parts[0], parts[1]]);
         }
 
+        System.IO.Directory.SetLastWriteTimeUtc(Root, DateTimeOffset.FromUnixTimeSeconds(RootTime).UtcDateTime);
+
         // Deepest first so that setting a child's time does not disturb its parent's afterwards.
         foreach (var (path, time) in _times.OrderByDescending(t => t.Path.Length))
         {
             var full = Full(path);
             var when = DateTimeOffset.FromUnixTimeSeconds(time).UtcDateTime;
-            if (System.IO.Directory.Exists(full))
+            if (System.IO.Directory.Exists(full) && new DirectoryInfo(full).LinkTarget is null)
             {
                 System.IO.Directory.SetLastWriteTimeUtc(full, when);
             }
@@ -242,6 +260,8 @@ public sealed class TestTreeBuilder
             System.IO.File.SetUnixFileMode(path, (UnixFileMode)mode);
         }
     }
+
+    private void Add(int phase, string path, Func<Task> run) => _actions.Add((phase, path.Count(c => c == '/'), run));
 
     private string Full(string path) => System.IO.Path.Combine(Root, path);
 }

@@ -29,13 +29,13 @@ internal static class ReleaseCommands
         var image = new Argument<string>("image") { Description = "The image file the manifest describes (its SHA-256 and size are taken from it)." };
         var keys = new Option<string[]>("--key") { Description = "Release private key file(s) that sign.", Required = true, AllowMultipleArgumentsPerToken = true };
         var keySets = new Option<string[]>("--keyset") { Description = "The current key set (or its chain, newest last): signers must be valid release keys in the newest and meet its threshold.", AllowMultipleArgumentsPerToken = true };
-        var name = new Option<string?>("--name") { Description = "Image name." };
-        var version = new Option<string?>("--version") { Description = "Image version (semantic version, e.g. 1.4.0 or 2.0.0-rc.1)." };
-        var kind = new Option<string?>("--target-kind") { Description = "system (A/B root filesystem) or app (overlay-mounted application)." };
+        var name = new Option<string?>("--name") { Description = "Image name (default: config.json's name)." };
+        var version = new Option<string?>("--version") { Description = "Image version, semantic (default: config.json's version)." };
+        var kind = new Option<string?>("--target-kind") { Description = "system (A/B root filesystem) or app (overlay-mounted application) (default: config.json's target)." };
         kind.AcceptOnlyFromAmong("system", "app");
         var target = new Option<string?>("--target") { Description = "Target name on the device, when it differs from the image name." };
-        var hardware = new Option<string[]>("--hardware") { Description = "Compatible hardware id(s).", Required = true, AllowMultipleArgumentsPerToken = true };
-        var arch = new Option<string[]>("--arch") { Description = "Compatible architecture(s), e.g. arm64, x64.", Required = true, AllowMultipleArgumentsPerToken = true };
+        var hardware = new Option<string[]>("--hardware") { Description = "Compatible hardware id(s) (default: config.json's compatible.hardware).", AllowMultipleArgumentsPerToken = true };
+        var arch = new Option<string[]>("--arch") { Description = "Compatible architecture(s), e.g. arm64, x64 (default: config.json's compatible.architectures).", AllowMultipleArgumentsPerToken = true };
         var expires = new Option<string>("--expires") { Description = "Expiry (date or duration).", DefaultValueFactory = _ => DefaultManifestLifetime };
         var minAgent = new Option<string?>("--min-agent-version") { Description = "Lowest agent version that may install the image." };
         var allowDowngrade = new Option<bool>("--allow-downgrade") { Description = "Allow installing over a newer or equal version." };
@@ -51,18 +51,27 @@ internal static class ReleaseCommands
             var now = KeyMaterial.Now();
             var imagePath = parse.GetValue(image)!;
 
-            // Name, version and kind come from the options for now; taking defaults from an EdgeUpdater
-            // image's config.json waits for the Images library.
+            // An EdgeUpdater image supplies defaults from its config.json; options override them, and
+            // any other file (a raw system image, say) needs them given.
+            var config = TryReadImageConfig(imagePath);
+            var hardwareIds = parse.GetValue(hardware) is { Length: > 0 } h ? h : config?.Compatible.Hardware.ToArray() ?? [];
+            var architectures = parse.GetValue(arch) is { Length: > 0 } a ? a : config?.Compatible.Architectures.ToArray() ?? [];
+            var kindName = parse.GetValue(kind) ?? config?.Target switch
+            {
+                EdgeUpdater.Images.TargetKind.System => "system",
+                EdgeUpdater.Images.TargetKind.App => "app",
+                _ => null,
+            };
             var manifest = new ReleaseManifest
             {
-                Name = parse.GetValue(name) ?? throw new CommandUsageException("--name is required"),
-                Version = SemanticVersion.Parse(parse.GetValue(version) ?? throw new CommandUsageException("--version is required")),
-                TargetKind = (parse.GetValue(kind) ?? throw new CommandUsageException("--target-kind is required (system or app)")) == "system" ? TargetKind.System : TargetKind.App,
+                Name = parse.GetValue(name) ?? config?.Name ?? throw new CommandUsageException("--name is required (the file is not an EdgeUpdater image with a config.json)"),
+                Version = SemanticVersion.Parse(parse.GetValue(version) ?? config?.Version ?? throw new CommandUsageException("--version is required (the file is not an EdgeUpdater image with a config.json)")),
+                TargetKind = (kindName ?? throw new CommandUsageException("--target-kind is required (system or app)")) == "system" ? TargetKind.System : TargetKind.App,
                 Target = parse.GetValue(target),
                 ImageSha256 = string.Empty,
                 ImageSize = 0,
-                Hardware = parse.GetValue(hardware)!,
-                Architectures = parse.GetValue(arch)!,
+                Hardware = hardwareIds.Length > 0 ? hardwareIds : throw new CommandUsageException("--hardware is required (config.json names no compatible hardware)"),
+                Architectures = architectures.Length > 0 ? architectures : throw new CommandUsageException("--arch is required (config.json names no compatible architectures)"),
                 Created = now,
                 Expires = KeyMaterial.ParseWhen(parse.GetValue(expires)!, now, "--expires"),
                 MinAgentVersion = parse.GetValue(minAgent) is { } min ? SemanticVersion.Parse(min) : null,
@@ -167,6 +176,20 @@ internal static class ReleaseCommands
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    private static EdgeUpdater.Images.ImageConfig? TryReadImageConfig(string imagePath)
+    {
+        try
+        {
+            using var image = EdgeUpdater.Images.EdgeUpdaterImage.Open(imagePath);
+            return image.Config;
+        }
+        catch (Exception e) when (e is EdgeUpdater.SquashFs.SquashFsException or EdgeUpdater.Images.ImageException)
+        {
+            // Not an EdgeUpdater image: every manifest field must then come from the options.
+            return null;
+        }
     }
 
     private static SemanticVersion? ParseOptionalVersion(string? text) => text is null ? null : SemanticVersion.Parse(text);

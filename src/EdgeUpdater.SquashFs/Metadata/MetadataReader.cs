@@ -14,9 +14,7 @@ internal sealed class MetadataReader
     private readonly CodecPool _codecs;
     private readonly long _imageEnd;
     private readonly ReadBudget _budget;
-    private readonly Dictionary<long, DecodedBlock> _cache = [];
-    private readonly Lock _lock = new();
-    private readonly int _cacheCapacity;
+    private readonly Reader.LruCache<long, DecodedBlock> _cache;
 
     public MetadataReader(IImageSource source, CodecPool codecs, long imageEnd, ReadBudget budget, int cacheCapacity)
     {
@@ -24,36 +22,24 @@ internal sealed class MetadataReader
         _codecs = codecs;
         _imageEnd = imageEnd;
         _budget = budget;
-        _cacheCapacity = Math.Max(4, cacheCapacity);
+        _cache = new Reader.LruCache<long, DecodedBlock>(Math.Max(4, cacheCapacity));
     }
 
     /// <summary>Reads the block whose header is at <paramref name="offset"/>; it must end at or before <paramref name="limit"/>.</summary>
     public DecodedBlock ReadBlock(long offset, long limit, string table)
     {
-        lock (_lock)
+        if (_cache.TryGet(offset, out var cached))
         {
-            if (_cache.TryGetValue(offset, out var cached))
+            if (cached.Info.End > limit)
             {
-                if (cached.Info.End > limit)
-                {
-                    throw SquashFsException.OutOfBounds($"{table}: metadata block at offset {offset} ends at {cached.Info.End}, past the table end {limit}.");
-                }
-
-                return cached;
+                throw SquashFsException.OutOfBounds($"{table}: metadata block at offset {offset} ends at {cached.Info.End}, past the table end {limit}.");
             }
+
+            return cached;
         }
 
         var block = Decode(offset, Math.Min(limit, _imageEnd), table);
-        lock (_lock)
-        {
-            if (_cache.Count >= _cacheCapacity)
-            {
-                _cache.Clear();
-            }
-
-            _cache[offset] = block;
-        }
-
+        _cache.Add(offset, block);
         return block;
     }
 

@@ -9,7 +9,7 @@ internal sealed class SquashFsFileStream : Stream
     private readonly Inode _inode;
     private readonly string _path;
     private readonly FileBlockMap _map;
-    private readonly byte[] _buffer;
+    private byte[] _buffer;
     private readonly long _length;
     private long _bufferedBlock = -1;
     private int _bufferedLength;
@@ -21,8 +21,10 @@ internal sealed class SquashFsFileStream : Stream
         _inode = inode;
         _path = path;
         _map = image.GetFileBlocks(inode);
-        _length = checked((long)inode.FileSize);
-        _buffer = new byte[image.BlockSize];
+        _length = inode.FileSize <= long.MaxValue
+            ? (long)inode.FileSize
+            : throw SquashFsException.Overflow($"'{path}': file size {inode.FileSize} does not fit a stream.");
+        _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(image.BlockSize);
     }
 
     public override bool CanRead => true;
@@ -47,11 +49,20 @@ internal sealed class SquashFsFileStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        ObjectDisposedException.ThrowIf(_buffer.Length == 0, this);
         var total = 0;
         while (!buffer.IsEmpty && _position < _length)
         {
             var blockIndex = _position / _image.BlockSize;
             var inBlock = (int)(_position % _image.BlockSize);
+            if (inBlock == 0 && blockIndex != _bufferedBlock && blockIndex < _map.Blocks.Count && TryReadBlockDirect(blockIndex, buffer, out var direct))
+            {
+                buffer = buffer[direct..];
+                _position += direct;
+                total += direct;
+                continue;
+            }
+
             LoadBlock(blockIndex);
             var n = Math.Min(buffer.Length, _bufferedLength - inBlock);
             if (n <= 0)
@@ -93,9 +104,41 @@ internal sealed class SquashFsFileStream : Stream
     {
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _buffer.Length > 0)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+            _bufferedBlock = -1;
+        }
+
+        base.Dispose(disposing);
+    }
+
     public override void SetLength(long value) => throw new NotSupportedException("SquashFS files are read-only.");
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("SquashFS files are read-only.");
+
+    /// <summary>Decompresses a whole block straight into the caller's buffer when it has room (no copy).</summary>
+    private bool TryReadBlockDirect(long blockIndex, Span<byte> destination, out int read)
+    {
+        read = 0;
+        var expected = (int)Math.Min(_image.BlockSize, _length - (blockIndex * _image.BlockSize));
+        var block = _map.Blocks[(int)blockIndex];
+        if (destination.Length < expected || block.IsSparse)
+        {
+            return false;
+        }
+
+        read = _image.ReadBlockData(block.Offset, block.StoredSize, block.IsCompressed, destination[..expected], $"'{_path}' block {blockIndex}");
+        if (read != expected)
+        {
+            throw SquashFsException.Corrupted($"'{_path}': block {blockIndex} at offset {block.Offset} decompressed to {read} bytes; {expected} expected.");
+        }
+
+        return true;
+    }
 
     private void LoadBlock(long blockIndex)
     {

@@ -26,8 +26,7 @@ public sealed partial class SquashFsImage : IDisposable
     private readonly long _end;
     private readonly long _inodeTableEnd;
     private readonly long _directoryTableEnd;
-    private readonly Lock _lock = new();
-    private readonly Dictionary<uint, byte[]> _fragmentCache = [];
+    private readonly LruCache<uint, byte[]> _fragmentCache;
     private uint[]? _ids;
     private XattrHeader? _xattrHeader;
 
@@ -90,6 +89,7 @@ public sealed partial class SquashFsImage : IDisposable
         }.Where(v => v > sb.DirectoryTableStart && v <= sb.BytesUsed).Select(v => (long)v).DefaultIfEmpty(_end).Min();
 
         _budget = new ReadBudget(options.MaxMetadataBytes);
+        _fragmentCache = new LruCache<uint, byte[]>(Math.Max(1, (int)Math.Min(int.MaxValue, options.FragmentCacheBytes / sb.BlockSize)));
         var compressorOptions = CompressorOptions.Default(sb.Compressor);
         _codecs = new CodecPool(() => SquashFsCodec.Create(compressorOptions, sb.BlockSize));
         _metadata = new MetadataReader(source, _codecs, _end, _budget, options.MetadataCacheBlocks);
@@ -656,28 +656,17 @@ public sealed partial class SquashFsImage : IDisposable
     /// <summary>Reads and decompresses a fragment block (cached).</summary>
     internal byte[] ReadFragmentBlock(uint index, out int length)
     {
-        lock (_lock)
+        if (_fragmentCache.TryGet(index, out var cached))
         {
-            if (_fragmentCache.TryGetValue(index, out var cached))
-            {
-                length = BinaryPrimitives.ReadInt32LittleEndian(cached.AsSpan(cached.Length - 4));
-                return cached;
-            }
+            length = BinaryPrimitives.ReadInt32LittleEndian(cached.AsSpan(cached.Length - 4));
+            return cached;
         }
 
         var entry = ReadFragmentEntry(index);
         var data = new byte[Superblock.BlockSize + 4];
         length = ReadBlockData((long)entry.Start, entry.StoredSize, entry.IsCompressed, data.AsSpan(0, (int)Superblock.BlockSize), $"fragment block {index}");
         BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(data.Length - 4), length);
-        lock (_lock)
-        {
-            if (_fragmentCache.Count >= Math.Max(1, Options.FragmentCacheBlocks))
-            {
-                _fragmentCache.Clear();
-            }
-
-            _fragmentCache[index] = data;
-        }
+        _fragmentCache.Add(index, data);
 
         return data;
     }

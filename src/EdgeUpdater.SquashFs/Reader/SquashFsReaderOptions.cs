@@ -18,6 +18,6 @@ public sealed record SquashFsReaderOptions
     /// <summary>Decompressed metadata blocks kept in memory (default 128, 1 MiB).</summary>
     public int MetadataCacheBlocks { get; init; } = 128;
 
-    /// <summary>Decompressed fragment blocks kept in memory (default 8).</summary>
-    public int FragmentCacheBlocks { get; init; } = 8;
+    /// <summary>Memory for decompressed fragment blocks, least recently used dropped first (default 16 MiB: 128 blocks of 128 KiB).</summary>
+    public long FragmentCacheBytes { get; init; } = 16L << 20;
 }

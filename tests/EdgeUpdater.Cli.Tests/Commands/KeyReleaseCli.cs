@@ -18,6 +18,7 @@ internal static class KeyReleaseCli
         var root = new RootCommand("edgeupdater (test)");
         root.Subcommands.Add(KeyCommands.Create());
         root.Subcommands.Add(ReleaseCommands.Create());
+        root.Subcommands.Add(ImageCommands.Create());
         using var output = new StringWriter();
         using var error = new StringWriter();
         var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);

@@ -13,7 +13,7 @@ public sealed class ReleaseCommandsTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string P(string name) => _dir.Combine(name);
+    private string P(params string[] names) => _dir.Combine(names);
 
     private async Task<string> KeyIdOf(string publicKey)
         => VerificationKey.FromPem(await File.ReadAllTextAsync(P(publicKey), TestContext.Current.CancellationToken)).KeyId;
@@ -50,6 +50,31 @@ public sealed class ReleaseCommandsTests : IDisposable
         Assert.Contains(await KeyIdOf("release.pub"), result.Output, StringComparison.Ordinal);
         var manifest = JsonNode.Parse(await File.ReadAllTextAsync(P("app.manifest"), TestContext.Current.CancellationToken))!;
         Assert.Equal("application/vnd.edgeupdater.release-manifest+json", manifest["payloadType"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Sign_takes_name_version_kind_and_compatibility_from_an_images_config_json()
+    {
+        await SetUpAsync();
+        Directory.CreateDirectory(P("tree", "root", "etc"));
+        await File.WriteAllTextAsync(P("tree", "root", "etc", "motd"), "hello\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(P("config.json"), """
+            {"name": "pump-fw", "version": "3.1.0", "target": "system",
+             "compatible": {"hardware": ["rpi4"], "architectures": ["arm64"]}}
+            """, TestContext.Current.CancellationToken);
+        await KeyReleaseCli.SucceedAsync("image", "build", P("tree", "root"), "--config", P("config.json"), "-o", P("fw.sqfs"));
+
+        await KeyReleaseCli.SucceedAsync("release", "sign", P("fw.sqfs"), "--key", P("release.key"), "--keyset", P("v1.keyset"), "-o", P("fw.manifest"));
+        var verified = await KeyReleaseCli.SucceedAsync("release", "verify", P("fw.manifest"), "--root", P("root1.pub"), "--keyset", P("v1.keyset"), "--image", P("fw.sqfs"));
+        Assert.Contains("verified pump-fw 3.1.0 (system)", verified.Output, StringComparison.Ordinal);
+        Assert.Contains("hardware:  rpi4; architectures: arm64", verified.Output, StringComparison.Ordinal);
+
+        // Options override config.json; a plain file has no defaults to offer.
+        await KeyReleaseCli.SucceedAsync("release", "sign", P("fw.sqfs"), "--key", P("release.key"), "--keyset", P("v1.keyset"), "--version", "3.1.1", "--arch", "x64", "-o", P("fw2.manifest"));
+        var overridden = await KeyReleaseCli.SucceedAsync("release", "verify", P("fw2.manifest"), "--root", P("root1.pub"), "--keyset", P("v1.keyset"));
+        Assert.Contains("verified pump-fw 3.1.1 (system)", overridden.Output, StringComparison.Ordinal);
+        Assert.Contains("architectures: x64", overridden.Output, StringComparison.Ordinal);
+        await KeyReleaseCli.FailAsync(ExitCodes.Usage, "--name is required", "release", "sign", P("app.sqfs"), "--key", P("release.key"), "--keyset", P("v1.keyset"), "--hardware", "rpi4", "--arch", "arm64", "-o", P("x.manifest"));
     }
 
     [Fact]

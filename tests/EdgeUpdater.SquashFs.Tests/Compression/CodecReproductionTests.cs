@@ -104,6 +104,20 @@ public sealed class CodecReproductionTests
                 continue;
             }
 
+            if (table.Blocks.Count > 0)
+            {
+                // The whole table re-encodes byte-identically with MetadataWriter (same 8 KiB cuts).
+                var writer = new Metadata.MetadataWriter(metadata);
+                writer.Write(table.Data);
+                var rebuilt = writer.Finish();
+                var stored = new byte[table.Blocks[^1].End - table.Blocks[0].Offset];
+                image.ReadStoredBytes(table.Blocks[0].Offset, stored);
+                if (!rebuilt.AsSpan().SequenceEqual(stored))
+                {
+                    failures.Add($"{table.Kind}: re-encoding the table with MetadataWriter gives {rebuilt.Length} bytes, stored {stored.Length}, content differs");
+                }
+            }
+
             long position = 0;
             foreach (var block in table.Blocks)
             {

@@ -57,6 +57,26 @@ public sealed class MksquashfsCrossCheckTests
         TreeSnapshot.AssertEqual(expected, actual, new TreeCompareOptions { Xattrs = !noXattrs });
     }
 
+    [Theory]
+    [MemberData(nameof(VariantNames))]
+    public async Task Inode_table_re_encodes_byte_identically(string variantName)
+    {
+        var variant = MksquashfsImages.Variants.Single(v => v.Name == variantName);
+        using var sqfs = SquashFsImage.Open(await _images.GetImageAsync(variant));
+        var table = sqfs.ReadMetadataTable(Metadata.MetadataTableKind.Inodes);
+        var records = sqfs.ReadInodeTable();
+        using var encoded = new MemoryStream();
+        foreach (var record in records)
+        {
+            Assert.Equal(encoded.Length, record.TableOffset);
+            Assert.Equal(record.Inode.InodeNumber, sqfs.ReadInode(record.Reference).InodeNumber);
+            encoded.Write(record.Inode.ToArray());
+        }
+
+        Assert.Equal(table.Data, encoded.ToArray());
+        Assert.Equal((int)sqfs.Superblock.InodeCount, records.Count);
+    }
+
     [Fact]
     public async Task Lookup_stat_and_seekable_stream()
     {

@@ -1,0 +1,67 @@
+using EdgeUpdater.Agent.Activation;
+using EdgeUpdater.Agent.Bootloader;
+using EdgeUpdater.Agent.Config;
+using EdgeUpdater.Agent.Slots;
+
+namespace EdgeUpdater.Agent.Coordinator;
+
+/// <summary>The live parts of one configured target: its slots, and its app runtime or bootloader.</summary>
+internal sealed class TargetRuntime
+{
+    public TargetRuntime(TargetConfig config, string directory, AppRuntime? app, IBootloader? bootloader)
+    {
+        Config = config;
+        Directory = directory;
+        App = app;
+        Bootloader = bootloader;
+        A = new Slot("a", config.Slots!.A!);
+        B = new Slot("b", config.Slots!.B!);
+        Mount = app?.Mount ?? new ImageMount(directory);
+    }
+
+    public TargetConfig Config { get; }
+
+    public string Name => Config.Name!;
+
+    public bool IsApp => Config.Kind == "app";
+
+    /// <summary>The target's directory under the state directory.</summary>
+    public string Directory { get; }
+
+    public AppRuntime? App { get; }
+
+    public IBootloader? Bootloader { get; }
+
+    /// <summary>Where images are mounted to read their config.json (the app runtime's own mount for app targets).</summary>
+    public ImageMount Mount { get; }
+
+    public Slot A { get; }
+
+    public Slot B { get; }
+
+    public Slot Slot(string name) => name == "a" ? A : B;
+
+    /// <summary>Download area for deltas.</summary>
+    public string DeltaPath => Path.Combine(Directory, "download.delta");
+
+    /// <summary>System targets: the slot the kernel command line says was booted, or null.</summary>
+    public string? ReadBootedSlot()
+    {
+        try
+        {
+            foreach (var word in File.ReadAllText(Config.KernelCommandLine).Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (word.StartsWith("edgeupdater.slot=", StringComparison.Ordinal))
+                {
+                    var slot = word["edgeupdater.slot=".Length..];
+                    return slot is "a" or "b" ? slot : null;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,499 @@
+using System.Security.Cryptography;
+using EdgeUpdater.Agent.Download;
+using EdgeUpdater.Agent.Install;
+using EdgeUpdater.Agent.Manifest;
+using EdgeUpdater.Agent.Slots;
+using EdgeUpdater.Agent.State;
+using EdgeUpdater.Protocol;
+
+namespace EdgeUpdater.Agent.Coordinator;
+
+/// <summary>Verify, download, write and check: everything up to a verified inactive slot.</summary>
+internal sealed partial class UpdateCoordinator
+{
+    private async Task HandleNoticeAsync(UpdateNotice notice, CancellationToken cancellationToken)
+    {
+        if (!_targets.ContainsKey(notice.Target))
+        {
+            LogTargetWarning(notice.Target, "notice for a target this device does not have; ignored");
+            return;
+        }
+
+        var target = _state.Target(notice.Target);
+        if (target.RejectedManifests.Contains(notice.ManifestSha256))
+        {
+            LogTarget(target.Name, $"notice for manifest {notice.ManifestSha256} ignored: it was refused or rolled back here before");
+            return;
+        }
+
+        if (target.Slot(target.CommittedSlot).ImageSha256 == notice.ImageSha256 && target.Pending is null)
+        {
+            LogTarget(target.Name, $"notice for {notice.Version} ignored: it is the image running now");
+            return;
+        }
+
+        if (target.Pending is { } pending)
+        {
+            if (pending.ManifestSha256 == notice.ManifestSha256)
+            {
+                await RunPipelineAsync(target.Name, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            if (target.Phase is UpdateState.Trial or UpdateState.Installed)
+            {
+                LogTarget(target.Name, $"notice for {notice.Version} ignored while {pending.Version} is being activated");
+                return;
+            }
+
+            LogTarget(target.Name, $"notice for {notice.Version} supersedes the unfinished update to {pending.Version}");
+        }
+
+        target = target with
+        {
+            Phase = UpdateState.Verifying,
+            RolloutId = notice.RolloutId,
+            CommandId = null,
+            LastError = null,
+            Pending = new PendingUpdate
+            {
+                Origin = UpdateOrigin.Server,
+                RolloutId = notice.RolloutId,
+                ManifestSha256 = notice.ManifestSha256,
+                Name = notice.Name,
+                Version = notice.Version,
+                ImageSha256 = notice.ImageSha256,
+                ImageSize = notice.ImageSize,
+                Slot = TargetState.Other(target.CommittedSlot),
+            },
+        };
+        Persist(target, "verifying", $"notice for {notice.Version}", UpdateState.Verifying);
+        await RunPipelineAsync(target.Name, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task HandleLocalInstallAsync(LocalInstallRequest request, CancellationToken cancellationToken)
+    {
+        var name = ResolveTarget(request.Target, out var error);
+        if (name is null)
+        {
+            request.Accepted.TrySetResult(error);
+            return;
+        }
+
+        var target = _state.Target(name);
+        if (target.Phase is UpdateState.Trial or UpdateState.Installed)
+        {
+            request.Accepted.TrySetResult($"target '{name}' is activating {target.Pending?.Version}; try again when it is done");
+            return;
+        }
+
+        if (!File.Exists(request.PayloadPath) || !File.Exists(request.ManifestPath))
+        {
+            request.Accepted.TrySetResult($"'{request.PayloadPath}' or '{request.ManifestPath}' does not exist on the device");
+            return;
+        }
+
+        var manifestBytes = await File.ReadAllBytesAsync(request.ManifestPath, cancellationToken).ConfigureAwait(false);
+        target = target with
+        {
+            Phase = UpdateState.Verifying,
+            RolloutId = null,
+            CommandId = null,
+            LastError = null,
+            Pending = new PendingUpdate
+            {
+                Origin = UpdateOrigin.Local,
+                ManifestSha256 = Convert.ToHexStringLower(SHA256.HashData(manifestBytes)),
+                Name = "(local)",
+                Version = "(unverified)",
+                ImageSha256 = string.Empty,
+                Slot = TargetState.Other(target.CommittedSlot),
+                LocalPayloadPath = request.PayloadPath,
+                LocalManifestPath = request.ManifestPath,
+            },
+        };
+        Persist(target, "verifying", $"local install from {request.PayloadPath}", UpdateState.Verifying);
+        request.Accepted.TrySetResult(null);
+        await RunPipelineAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Drives a target's pending update from its persisted phase as far as it goes now.</summary>
+    private async Task RunPipelineAsync(string name, CancellationToken cancellationToken)
+    {
+        var runtime = _targets[name];
+        while (true)
+        {
+            var target = _state.Target(name);
+            if (target.Pending is not { } pending)
+            {
+                return;
+            }
+
+            try
+            {
+                switch (target.Phase)
+                {
+                    case UpdateState.Verifying:
+                        await VerifyAsync(runtime, target, pending, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case UpdateState.Downloading:
+                        await DownloadAsync(runtime, target, pending, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case UpdateState.Installing:
+                        await InstallAsync(runtime, target, pending, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case UpdateState.Installed:
+                        await ActivateAsync(runtime, cancellationToken).ConfigureAwait(false);
+                        return;
+                    case UpdateState.Trial:
+                        await ResumeTrialAsync(runtime, cancellationToken).ConfigureAwait(false);
+                        return;
+                    default:
+                        return;
+                }
+            }
+            catch (ReleaseRejectedException e)
+            {
+                Abandon(target, $"manifest refused ({e.Reason}): {e.Message}", reject: true);
+                return;
+            }
+            catch (InsufficientSpaceException e)
+            {
+                Abandon(target, $"not enough space: {e.Message}", reject: false);
+                return;
+            }
+            catch (DeltaApplyException e) when (pending.DeltaBaseSha256 is not null && pending.Origin == UpdateOrigin.Server)
+            {
+                LogTargetWarning(name, $"delta unusable ({e.Message}); downloading the full image");
+                FallBackToFullImage(target, $"delta unusable: {e.Message}");
+            }
+            catch (Exception e) when (e is DownloadException or HttpRequestException or IOException or RetryableUpdateException)
+            {
+                RetryOrAbandon(target, e.Message);
+                return;
+            }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException or Activation.ImageConfigException or UnauthorizedAccessException)
+            {
+                Abandon(target, e.Message, reject: pending.Origin == UpdateOrigin.Server);
+                return;
+            }
+        }
+    }
+
+    private async Task VerifyAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
+    {
+        byte[] envelope;
+        if (pending.Origin == UpdateOrigin.Local)
+        {
+            envelope = await File.ReadAllBytesAsync(pending.LocalManifestPath!, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var url = new Uri(ServerBase, HttpRoutes.Manifest(pending.ManifestSha256));
+            using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new DownloadException(
+                    (int)response.StatusCode >= 500 ? DownloadFailure.Server : DownloadFailure.NotFound,
+                    $"GET {url}: HTTP {(int)response.StatusCode}");
+            }
+
+            envelope = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            var actual = Convert.ToHexStringLower(SHA256.HashData(envelope));
+            if (actual != pending.ManifestSha256)
+            {
+                throw new ReleaseRejectedException("malformed", $"the manifest served for {pending.ManifestSha256} hashes to {actual}");
+            }
+        }
+
+        var installed = target.Slot(target.CommittedSlot);
+        var hasInstalled = installed.State is SlotState.Good or SlotState.Verified;
+        var chain = _keySets is null ? null : await _keySets.GetAsync(_http, _config.Server?.Url is null ? null : ServerBase, cancellationToken).ConfigureAwait(false);
+        var release = _verifier.Verify(envelope, new ReleaseVerificationContext
+        {
+            KeySetChain = chain,
+            Hardware = _config.Hardware!,
+            Architecture = _config.Architecture ?? AgentIdentity.Architecture,
+            TargetName = runtime.Name,
+            TargetKind = runtime.Config.Kind!,
+            MinimumKeySetVersion = _state.KeySetVersion,
+            InstalledVersion = hasInstalled ? installed.Version : null,
+            InstalledManifestCreatedAt = hasInstalled ? installed.ManifestCreatedAt : null,
+        });
+        if (pending.Origin == UpdateOrigin.Server && release.ImageSha256 != pending.ImageSha256)
+        {
+            LogTargetWarning(runtime.Name, $"notice named image {pending.ImageSha256}, the signed manifest names {release.ImageSha256}; following the manifest");
+        }
+
+        if (hasInstalled && release.ImageSha256 == installed.ImageSha256)
+        {
+            LogTarget(runtime.Name, $"{release.Version} is already the running image");
+            Persist(target with { Phase = UpdateState.Idle, Pending = null }, "idle");
+            return;
+        }
+
+        var slotName = TargetState.Other(target.CommittedSlot);
+        if (slotName == RunningSlot(target))
+        {
+            throw new InvalidOperationException($"refusing to write slot {slotName}: it is the running slot");
+        }
+
+        var slot = runtime.Slot(slotName);
+        slot.EnsureRoomFor(release.ImageSize, slot.IsBlockDevice ? 0 : _config.Download.ReserveBytes);
+        var committed = target.Slot(target.CommittedSlot);
+        string? deltaBase = null;
+        if (pending.Origin == UpdateOrigin.Local)
+        {
+            if (!LocalPayload.IsImage(pending.LocalPayloadPath!))
+            {
+                if (_deltaApplier is null)
+                {
+                    throw new NotSupportedException($"{pending.LocalPayloadPath} is not a SquashFS image; installing deltas waits for the delta library");
+                }
+
+                deltaBase = committed.ImageSha256;
+            }
+        }
+        else if (_deltaApplier is not null && _config.Download.PreferDelta && committed.State == SlotState.Good && committed.ImageSha256 is not null)
+        {
+            deltaBase = committed.ImageSha256;
+        }
+
+        // A newly written image starts from its pristine root: the slot's old upper layer goes.
+        runtime.App?.Mount.ResetUpper(slotName);
+        if (File.Exists(runtime.DeltaPath))
+        {
+            File.Delete(runtime.DeltaPath);
+        }
+
+        var verified = pending with
+        {
+            Verified = true,
+            Name = release.Name,
+            Version = release.Version,
+            ImageSha256 = release.ImageSha256,
+            ImageSize = release.ImageSize,
+            ManifestCreatedAt = release.CreatedAt,
+            Slot = slotName,
+            DeltaBaseSha256 = deltaBase,
+            DownloadOffset = 0,
+            ETag = null,
+        };
+        var writing = new SlotRecord
+        {
+            State = SlotState.Writing,
+            Name = release.Name,
+            Version = release.Version,
+            ImageSha256 = release.ImageSha256,
+            ImageSize = release.ImageSize,
+            ManifestSha256 = pending.ManifestSha256,
+            ManifestCreatedAt = release.CreatedAt,
+            UpdatedAt = DateTimeOffset.UtcNow,
+        };
+        _progress[runtime.Name] = 0;
+        if (release.KeySetVersion > _state.KeySetVersion)
+        {
+            _state = _state with { KeySetVersion = release.KeySetVersion };
+        }
+
+        Persist(target.WithSlot(slotName, writing) with { Phase = UpdateState.Downloading, Pending = verified }, "downloading", $"manifest for {release.Version} verified; writing slot {slotName}", UpdateState.Downloading);
+    }
+
+    private Uri ServerBase => new(_config.Server?.Url?.TrimEnd('/') + "/" ?? throw new InvalidOperationException("server.url is not configured"));
+
+    private async Task DownloadAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
+    {
+        var slot = runtime.Slot(pending.Slot);
+        if (pending.Origin == UpdateOrigin.Local)
+        {
+            if (pending.DeltaBaseSha256 is null)
+            {
+                await LocalPayload.CopyAsync(pending.LocalPayloadPath!, slot.Path, truncate: !slot.IsBlockDevice, cancellationToken).ConfigureAwait(false);
+            }
+
+            Persist(target with { Phase = UpdateState.Installing }, "installing");
+            return;
+        }
+
+        var delta = pending.DeltaBaseSha256 is not null;
+        var request = new DownloadRequest
+        {
+            Url = delta
+                ? new Uri(ServerBase, HttpRoutes.Delta(pending.DeltaBaseSha256!, pending.ImageSha256) + "?codecs=" + Uri.EscapeDataString(_deltaApplier!.Codecs))
+                : new Uri(ServerBase, HttpRoutes.Image(pending.ImageSha256)),
+            Destination = delta ? runtime.DeltaPath : slot.Path,
+            Offset = pending.DownloadOffset,
+            ETag = pending.ETag,
+            ExpectedLength = delta ? null : pending.ImageSize,
+            Truncate = delta || !slot.IsBlockDevice,
+        };
+        var lastPercent = -1;
+        try
+        {
+            await _downloader.DownloadAsync(
+                request,
+                (offset, etag) =>
+                {
+                    var current = _state.Target(runtime.Name);
+                    if (current.Pending is not null)
+                    {
+                        Persist(current with { Pending = current.Pending with { DownloadOffset = offset, ETag = etag } }, "download-progress");
+                    }
+
+                    return Task.CompletedTask;
+                },
+                offset =>
+                {
+                    var percent = pending.ImageSize > 0 && !delta ? (int)(offset * 100 / pending.ImageSize) : 0;
+                    if (percent != lastPercent && percent % 10 == 0)
+                    {
+                        lastPercent = percent;
+                        _progress[runtime.Name] = percent;
+                        PublishStatus();
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (DownloadException e) when (delta && e.Failure == DownloadFailure.NotFound)
+        {
+            LogTarget(runtime.Name, $"no delta from the running image ({e.Message}); downloading the full image");
+            FallBackToFullImage(_state.Target(runtime.Name), null);
+            return;
+        }
+        catch (DownloadException e) when (e.Failure == DownloadFailure.LengthMismatch)
+        {
+            var current = _state.Target(runtime.Name);
+            Persist(current with { Pending = current.Pending! with { DownloadOffset = 0, ETag = null } }, "download-restart");
+            throw;
+        }
+
+        _progress[runtime.Name] = 100;
+        var done = _state.Target(runtime.Name);
+        Persist(done with { Phase = UpdateState.Installing }, "installing");
+    }
+
+    private async Task InstallAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
+    {
+        var slot = runtime.Slot(pending.Slot);
+        if (pending.DeltaBaseSha256 is not null)
+        {
+            var baseSlot = runtime.Slot(target.CommittedSlot);
+            var deltaPath = pending.Origin == UpdateOrigin.Local ? pending.LocalPayloadPath! : runtime.DeltaPath;
+            await _deltaApplier!.ApplyAsync(baseSlot.Path, target.Slot(target.CommittedSlot).ImageSize, deltaPath, slot.Path, cancellationToken).ConfigureAwait(false);
+            if (!slot.IsBlockDevice)
+            {
+                using var handle = File.OpenHandle(slot.Path, FileMode.Open, FileAccess.ReadWrite);
+                RandomAccess.SetLength(handle, pending.ImageSize);
+            }
+        }
+
+        string actual;
+        try
+        {
+            actual = await slot.HashAsync(pending.ImageSize, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException e)
+        {
+            actual = $"(short: {e.Message})";
+        }
+
+        if (actual != pending.ImageSha256)
+        {
+            var message = $"image hash mismatch in slot {pending.Slot}: the manifest says {pending.ImageSha256}, the slot holds {actual}";
+            LogTargetWarning(runtime.Name, message);
+            var bad = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Bad, UpdatedAt = DateTimeOffset.UtcNow });
+            if (pending.DeltaBaseSha256 is not null && pending.Origin == UpdateOrigin.Server)
+            {
+                FallBackToFullImage(bad, message);
+                return;
+            }
+
+            if (pending.Origin == UpdateOrigin.Local)
+            {
+                Abandon(bad, message, reject: false);
+                return;
+            }
+
+            // Download again from the start; the slot stays unusable (writing) until a hash matches.
+            var again = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Writing, UpdatedAt = DateTimeOffset.UtcNow });
+            Persist(again with { Phase = UpdateState.Downloading, Pending = pending with { DownloadOffset = 0, ETag = null } }, "hash-mismatch");
+            throw new RetryableUpdateException(message);
+        }
+
+        var verifiedSlot = target.Slot(pending.Slot) with { State = SlotState.Verified, UpdatedAt = DateTimeOffset.UtcNow };
+        if (File.Exists(runtime.DeltaPath))
+        {
+            File.Delete(runtime.DeltaPath);
+        }
+
+        Persist(target.WithSlot(pending.Slot, verifiedSlot) with { Phase = UpdateState.Installed, LastError = null }, "installed", $"slot {pending.Slot} verified ({pending.ImageSha256})", UpdateState.Installed);
+    }
+
+    private void FallBackToFullImage(TargetState target, string? reason)
+    {
+        var pending = target.Pending!;
+        Persist(
+            target with
+            {
+                Phase = UpdateState.Downloading,
+                LastError = reason,
+                Pending = pending with { DeltaBaseSha256 = null, DownloadOffset = 0, ETag = null },
+            },
+            "downloading-full");
+    }
+
+    private void RetryOrAbandon(TargetState failed, string message)
+    {
+        var target = _state.Target(failed.Name);
+        var pending = target.Pending!;
+        var attempt = pending.Attempt + 1;
+        if (attempt >= _config.Download.MaxAttempts || pending.Origin == UpdateOrigin.Local)
+        {
+            Abandon(target, $"abandoned after {attempt} attempt(s): {message}", reject: false);
+            return;
+        }
+
+        var delay = Backoff(attempt);
+        LogTargetWarning(target.Name, $"attempt {attempt} of {_config.Download.MaxAttempts} failed: {message}; retrying in {delay.TotalSeconds:0} s");
+        Persist(target with { Pending = pending with { Attempt = attempt }, LastError = $"attempt {attempt} failed, retrying in {delay.TotalSeconds:0} s: {message}" }, "retry");
+        ScheduleResume(target.Name, delay);
+    }
+
+    /// <summary>Gives the update up before activation: the running slot was never touched; the written slot is marked bad.</summary>
+    private void Abandon(TargetState failed, string reason, bool reject)
+    {
+        var target = _state.Target(failed.Name);
+        var pending = target.Pending;
+        LogTargetError(target.Name, $"update to {pending?.Version} failed: {reason}", null);
+        if (pending is not null && target.Slot(pending.Slot).State == SlotState.Writing)
+        {
+            target = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Bad, UpdatedAt = DateTimeOffset.UtcNow });
+        }
+
+        if (reject && pending is not null && pending.Origin == UpdateOrigin.Server)
+        {
+            target = target.Reject(pending.ManifestSha256);
+        }
+
+        _progress.Remove(target.Name);
+        Persist(target with { Phase = UpdateState.Failed, LastError = reason, Pending = null }, "failed", reason, UpdateState.Failed, pending);
+    }
+}
+
+/// <summary>A failure worth another attempt after a backoff (corrupt download).</summary>
+internal sealed class RetryableUpdateException : Exception
+{
+    public RetryableUpdateException(string message)
+        : base(message)
+    {
+    }
+
+    public RetryableUpdateException()
+    {
+    }
+
+    public RetryableUpdateException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace EdgeUpdater.Agent.Download;
+
+/// <summary>Why a download stopped.</summary>
+internal enum DownloadFailure
+{
+    /// <summary>404: the server has no such resource (for a delta: fall back to the full image).</summary>
+    NotFound,
+
+    /// <summary>Connection refused, reset or timed out: retry later, resuming.</summary>
+    Network,
+
+    /// <summary>5xx or an unexpected answer: retry later.</summary>
+    Server,
+
+    /// <summary>The body is longer or shorter than the manifest says: start over.</summary>
+    LengthMismatch,
+}
+
+/// <summary>A download failed; <see cref="Failure"/> says whether and how to retry.</summary>
+internal sealed class DownloadException : Exception
+{
+    public DownloadException(DownloadFailure failure, string message, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        Failure = failure;
+    }
+
+    public DownloadException()
+    {
+    }
+
+    public DownloadException(string message)
+        : base(message)
+    {
+    }
+
+    public DownloadException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public DownloadFailure Failure { get; }
+}
+
+/// <summary>Where to put the bytes and how much is already there.</summary>
+internal sealed record DownloadRequest
+{
+    public required Uri Url { get; init; }
+
+    public required string Destination { get; init; }
+
+    /// <summary>Bytes already at the start of <see cref="Destination"/>, fsync'd.</summary>
+    public long Offset { get; init; }
+
+    /// <summary>ETag those bytes came with; sent as If-Range so a changed resource restarts from zero.</summary>
+    public string? ETag { get; init; }
+
+    public long? ExpectedLength { get; init; }
+
+    /// <summary>Cut a regular file to the downloaded length at the end (not for block devices).</summary>
+    public bool Truncate { get; init; } = true;
+}
+
+/// <summary>
+/// HTTP download with Range resume. Progress is made durable in steps (fsync, then the checkpoint
+/// callback persists the offset), so a drop or a restart resumes from the last checkpoint.
+/// </summary>
+internal sealed class ResumableDownloader
+{
+    private const int BufferSize = 64 * 1024;
+    private const long CheckpointBytes = 4 * 1024 * 1024;
+    private readonly HttpClient _http;
+    private readonly long _maxBytesPerSecond;
+
+    public ResumableDownloader(HttpClient http, long maxBytesPerSecond)
+    {
+        _http = http;
+        _maxBytesPerSecond = maxBytesPerSecond;
+    }
+
+    /// <summary>Downloads to the end; returns the length. <paramref name="checkpoint"/> receives durable (offset, etag) pairs.</summary>
+    public async Task<long> DownloadAsync(DownloadRequest request, Func<long, string?, Task> checkpoint, Action<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Get, request.Url);
+        // Without an ETag the bytes cannot be matched to what is there (a delta streamed while being
+        // generated, docs/protocol.md): start over rather than splice two different bodies.
+        var offset = request.ETag is null ? 0 : request.Offset;
+        if (offset > 0)
+        {
+            message.Headers.Range = new RangeHeaderValue(offset, null);
+            if (request.ETag is not null && EntityTagHeaderValue.TryParse(request.ETag, out var tag))
+            {
+                message.Headers.IfRange = new RangeConditionHeaderValue(tag);
+            }
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: {e.Message}", e);
+        }
+        catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: timed out", e);
+        }
+
+        using (response)
+        {
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                throw new DownloadException(DownloadFailure.NotFound, $"GET {request.Url}: 404 {Shorten(body)}");
+            }
+
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && request.ExpectedLength == offset)
+            {
+                return offset;
+            }
+
+            if (response.StatusCode == HttpStatusCode.PartialContent)
+            {
+                var start = response.Content.Headers.ContentRange?.From;
+                if (start != offset)
+                {
+                    throw new DownloadException(DownloadFailure.Server, $"GET {request.Url}: asked for bytes from {offset}, got a range from {start?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "nowhere"}");
+                }
+            }
+            else if (response.StatusCode == HttpStatusCode.OK)
+            {
+                // The server ignored the range or If-Range found a changed resource: start over.
+                offset = 0;
+            }
+            else
+            {
+                throw new DownloadException(DownloadFailure.Server, $"GET {request.Url}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
+            }
+
+            var etag = response.Headers.ETag?.ToString() ?? request.ETag;
+            var total = offset + (response.Content.Headers.ContentLength ?? 0);
+            if (request.ExpectedLength is { } expected && response.Content.Headers.ContentLength is not null && total != expected)
+            {
+                throw new DownloadException(DownloadFailure.LengthMismatch, $"GET {request.Url}: the server offers {total} bytes, the manifest says {expected}");
+            }
+
+            return await CopyAsync(request, response, offset, etag, checkpoint, progress, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<long> CopyAsync(DownloadRequest request, HttpResponseMessage response, long offset, string? etag, Func<long, string?, Task> checkpoint, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        var output = new FileStream(request.Destination, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+        await using (output.ConfigureAwait(false))
+        {
+            output.Seek(offset, SeekOrigin.Begin);
+            var durable = offset;
+            var buffer = new byte[BufferSize];
+            var clock = Stopwatch.StartNew();
+            long sinceStart = 0;
+            try
+            {
+                var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                await using (body.ConfigureAwait(false))
+                {
+                    while (true)
+                    {
+                        var read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                        if (read == 0)
+                        {
+                            break;
+                        }
+
+                        if (request.ExpectedLength is { } limit && offset + read > limit)
+                        {
+                            throw new DownloadException(DownloadFailure.LengthMismatch, $"GET {request.Url}: more than the {limit} bytes the manifest says");
+                        }
+
+                        await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                        offset += read;
+                        sinceStart += read;
+                        progress?.Invoke(offset);
+                        if (offset - durable >= CheckpointBytes)
+                        {
+                            output.Flush(flushToDisk: true);
+                            durable = offset;
+                            await checkpoint(durable, etag).ConfigureAwait(false);
+                        }
+
+                        await ThrottleAsync(sinceStart, clock.Elapsed, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException && e is not DownloadException)
+            {
+                // Keep what arrived: make it durable so the next attempt resumes there.
+                output.Flush(flushToDisk: true);
+                await checkpoint(offset, etag).ConfigureAwait(false);
+                throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: connection lost after {offset} bytes: {e.Message}", e);
+            }
+            catch (OperationCanceledException)
+            {
+                output.Flush(flushToDisk: true);
+                await checkpoint(offset, etag).ConfigureAwait(false);
+                throw;
+            }
+
+            if (request.ExpectedLength is { } expected && offset != expected)
+            {
+                output.Flush(flushToDisk: true);
+                await checkpoint(offset, etag).ConfigureAwait(false);
+                throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: body ended after {offset} of {expected} bytes");
+            }
+
+            if (request.Truncate)
+            {
+                output.SetLength(offset);
+            }
+
+            output.Flush(flushToDisk: true);
+            await checkpoint(offset, etag).ConfigureAwait(false);
+            return offset;
+        }
+    }
+
+    private async Task ThrottleAsync(long bytes, TimeSpan elapsed, CancellationToken cancellationToken)
+    {
+        if (_maxBytesPerSecond <= 0)
+        {
+            return;
+        }
+
+        var due = TimeSpan.FromSeconds((double)bytes / _maxBytesPerSecond);
+        if (due > elapsed)
+        {
+            await Task.Delay(due - elapsed, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static string Shorten(string text) => text.Length > 200 ? text[..200] : text;
+}

@@ -1,0 +1,133 @@
+using EdgeUpdater.Agent.Bootloader;
+using EdgeUpdater.Agent.State;
+using EdgeUpdater.Agent.Tests.Fixtures;
+using EdgeUpdater.Protocol;
+using EdgeUpdater.Testing;
+using Xunit;
+
+namespace EdgeUpdater.Agent.Tests.EndToEnd;
+
+/// <summary>
+/// Test 5 of the issue: system targets with a real GRUB env file and a real U-Boot env file, the reboot
+/// command replaced by a restart of the agent, and the boot script's counting simulated in between.
+/// </summary>
+[Trait("requirement", "root")]
+public sealed class SystemTargetTests
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(45);
+
+    [Theory]
+    [InlineData("grub")]
+    [InlineData("uboot")]
+    public async Task Trial_boot_that_passes_its_health_check_is_committed(string backend)
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, backend, "exit 0");
+        await StartTrialAsync(env, boot);
+
+        Assert.Equal("b", await boot.PowerOnAsync());
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.True(environment.UpgradeAvailable);
+        Assert.Equal(1, environment.BootCount);
+        env.Sandbox.StartAgent();
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed");
+
+        Assert.Equal("b", committed.Targets[0].ActiveSlot);
+        Assert.Equal("2.0.0", committed.Targets[0].Version);
+        environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("b", false, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
+        Assert.Equal("b", env.Sandbox.ReadState().Target("rootfs").CommittedSlot);
+    }
+
+    [Theory]
+    [InlineData("grub")]
+    [InlineData("uboot")]
+    public async Task Trial_boot_that_fails_its_health_check_is_rolled_back_and_rebooted(string backend)
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, backend, "exit 1");
+        await StartTrialAsync(env, boot);
+
+        Assert.Equal("b", await boot.PowerOnAsync());
+        var trialAgent = env.Sandbox.StartAgent();
+        var rolledBack = await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
+        Assert.Contains("health command '/bin/sh -c exit 1'", rolledBack.LastError, StringComparison.Ordinal);
+        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", false, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
+
+        await trialAgent.KillAsync();
+        Assert.Equal("a", await boot.PowerOnAsync());
+        env.Probe.Clear();
+        env.Sandbox.StartAgent();
+        var back = await env.WaitForAsync(s => s.State == UpdateState.RolledBack && s.Targets[0].ActiveSlot == "a", StepTimeout, "rolled-back, running slot a");
+        Assert.Equal("1.0.0", back.Targets[0].Version);
+        var state = env.Sandbox.ReadState().Target("rootfs");
+        Assert.Equal(("a", SlotState.Good, SlotState.Bad), (state.CommittedSlot, state.A.State, state.B.State));
+    }
+
+    [Theory]
+    [InlineData("grub")]
+    [InlineData("uboot")]
+    public async Task Trial_that_never_reaches_the_agent_is_rolled_back_by_the_boot_counter(string backend)
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, backend, "exit 0");
+        await StartTrialAsync(env, boot);
+
+        // Three trial boots hang before the agent starts; the fourth power-on falls back.
+        Assert.Equal(["b", "b", "b", "a"], [await boot.PowerOnAsync(), await boot.PowerOnAsync(), await boot.PowerOnAsync(), await boot.PowerOnAsync()]);
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", false, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
+
+        env.Sandbox.StartAgent();
+        var rolledBack = await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
+        Assert.Contains("boot counter exhausted", rolledBack.LastError, StringComparison.Ordinal);
+        Assert.Equal("a", rolledBack.Targets[0].ActiveSlot);
+        var state = env.Sandbox.ReadState().Target("rootfs");
+        Assert.Equal(("a", SlotState.Bad), (state.CommittedSlot, state.B.State));
+    }
+
+    private static async Task<SimulatedBootloader> SetUpAsync(DeviceEnvironment env, string backend, string healthExit)
+    {
+        var boot = await SimulatedBootloader.CreateAsync(Path.Combine(env.Sandbox.Root, "boot"), backend);
+        var target = boot.Target(env.Sandbox.SlotsDirectory);
+        env.Sandbox.Config = env.Sandbox.Config with { Targets = [target] };
+        var health = new System.Text.Json.Nodes.JsonObject
+        {
+            ["type"] = "command",
+            ["command"] = new System.Text.Json.Nodes.JsonArray("/bin/sh", "-c", healthExit),
+            ["intervalSeconds"] = 1,
+            ["deadlineSeconds"] = 2,
+        };
+        var v1 = await TestImages.BuildAsync(env.Sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", Kind = "system", HealthCheck = health });
+        var v2 = await TestImages.BuildAsync(env.Sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", Kind = "system", HealthCheck = health });
+        File.Copy(v1, target.Slots!.A!);
+        env.Sandbox.Publish = (image, version) =>
+        {
+            var manifest = env.Signer.Sign(image, version, kind: "system", target: "rootfs");
+            env.Server.AddRelease(manifest, image);
+            return manifest;
+        };
+        env.Sandbox.NextImage = v2;
+        return boot;
+    }
+
+    /// <summary>Agent on slot a receives the notice, writes slot b, arms the trial and asks for a reboot; the reboot kills it.</summary>
+    private static async Task StartTrialAsync(DeviceEnvironment env, SimulatedBootloader boot)
+    {
+        var agent = env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.Targets.Any(t => t.Version == "1.0.0"), StepTimeout, "with 1.0.0 running");
+        var manifest = env.Sandbox.Publish!(env.Sandbox.NextImage!, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest, target: "rootfs");
+        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+        var environment = await boot.Bootloader.ReadAsync();
+        Assert.Equal(("b", true, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
+        Assert.Equal(UpdateState.Trial, env.Sandbox.ReadState().Target("rootfs").Phase);
+        await agent.KillAsync();
+        env.Probe.Clear();
+    }
+}

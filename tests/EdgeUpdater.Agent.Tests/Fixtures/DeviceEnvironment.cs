@@ -1,0 +1,112 @@
+using EdgeUpdater.Protocol;
+using EdgeUpdater.Testing;
+
+namespace EdgeUpdater.Agent.Tests.Fixtures;
+
+/// <summary>Broker, repository, signer, sandbox and status probe for one test.</summary>
+internal sealed class DeviceEnvironment : IAsyncDisposable
+{
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    private DeviceEnvironment(MosquittoBroker broker, RepositoryServer server, StatusProbe probe, ReleaseSigner signer, AgentSandbox sandbox)
+    {
+        Broker = broker;
+        Server = server;
+        Probe = probe;
+        Signer = signer;
+        Sandbox = sandbox;
+        HttpPort = FreePort.Next();
+    }
+
+    public MosquittoBroker Broker { get; }
+
+    public RepositoryServer Server { get; }
+
+    public StatusProbe Probe { get; private set; }
+
+    public ReleaseSigner Signer { get; }
+
+    public AgentSandbox Sandbox { get; }
+
+    public int HttpPort { get; }
+
+    public static async Task<DeviceEnvironment> CreateAsync(Func<AgentSandbox, AgentSandbox>? customize = null)
+    {
+        var broker = await MosquittoBroker.StartAsync();
+        var server = await RepositoryServer.StartAsync();
+        var probe = await StatusProbe.ConnectAsync(broker.Port);
+        var signer = new ReleaseSigner();
+        var sandbox = new AgentSandbox("127.0.0.1", broker.Port, server.Url, signer);
+        return new DeviceEnvironment(broker, server, probe, signer, customize?.Invoke(sandbox) ?? sandbox);
+    }
+
+    public async Task<(string V1, string V2)> BuildPairAsync(System.Text.Json.Nodes.JsonObject? v2Health = null, int v2Filler = 0)
+    {
+        var v1 = await TestImages.BuildAsync(Sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", HttpPort = HttpPort });
+        var v2 = await TestImages.BuildAsync(Sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", HttpPort = HttpPort, HealthCheck = v2Health, FillerBytes = v2Filler });
+        return (v1, v2);
+    }
+
+    public SignedManifest Publish(string image, string version, bool allowDowngrade = false)
+    {
+        var manifest = Signer.Sign(image, version, allowDowngrade: allowDowngrade);
+        Server.AddRelease(manifest, image);
+        return manifest;
+    }
+
+    /// <summary>A fresh probe (after a broker restart); the retained status arrives on it first.</summary>
+    public async Task ReconnectProbeAsync()
+    {
+        await Probe.DisposeAsync();
+        Probe = await StatusProbe.ConnectAsync(Broker.Port);
+    }
+
+    /// <summary>Waits for a status; on time-out the message carries everything the agents printed.</summary>
+    public async Task<DeviceStatus> WaitForAsync(Func<DeviceStatus, bool> predicate, TimeSpan timeout, string what)
+    {
+        try
+        {
+            return await Probe.WaitForAsync(predicate, timeout, what);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\nagent output:\n{Sandbox.Output}", e);
+        }
+    }
+
+    /// <summary>Waits until the running workload serves <paramref name="expected"/> at /version.txt; returns what it served last.</summary>
+    public async Task<string> WaitForServedVersionAsync(string expected, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        var last = "(nothing)";
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await _http.GetStringAsync(new Uri($"http://127.0.0.1:{HttpPort}/version.txt"));
+                if (last == expected)
+                {
+                    return last;
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return last;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Sandbox.DisposeAsync();
+        await Probe.DisposeAsync();
+        await Server.DisposeAsync();
+        await Broker.DisposeAsync();
+        Signer.Dispose();
+        _http.Dispose();
+    }
+}
