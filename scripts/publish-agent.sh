@@ -11,7 +11,7 @@
 #       LICENSE
 #       SHA256SUMS                   sha256sum --check format, for every file above
 #
-# The tarballs are reproducible (sorted, owner 0, mtime of the last commit, gzip -n), and so is the
+# The tarballs are reproducible (sorted, owner 0, mtime of the last commit of its inputs, gzip -n), and so is the
 # binary for a given SDK and package set, which keeps the Yocto recipe's SRC_URI sums stable.
 #
 # Usage: scripts/publish-agent.sh [--arch arm64|x64|all] [--out DIR] [--update-recipe]
@@ -55,7 +55,10 @@ done
 
 version=$(sed -n 's|.*<Version>\(.*\)</Version>.*|\1|p' Directory.Build.props | head -n 1)
 [ -n "$version" ] || { echo "error: no <Version> in Directory.Build.props" >&2; exit 1; }
-epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
+# The time of the last commit that changed what goes into the tarball, not of HEAD: a commit that
+# only updates the recipe's sums must not change the tarball it sums.
+epoch=$(git log -1 --format=%ct -- src global.json Directory.Build.props Directory.Packages.props LICENSE \
+    scripts/release scripts/publish-agent.sh 2>/dev/null || echo 0)
 host=$(uname -m)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
