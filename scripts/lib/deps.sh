@@ -25,6 +25,7 @@ EDGEUPDATER_APT_PACKAGES=(
     openssl
     postgresql
     procps
+    python3
     qemu-user-static
     shellcheck
     squashfs-tools

@@ -92,8 +92,8 @@ fleet_make_image() {
     head -c 262144 /dev/zero | tr '\0' 'x' > "$source/root/etc/common"
     head -c 65536 /dev/urandom > "$source/root/etc/random-$version"
     cat > "$source/config.json" <<EOF
-{"schema": 1, "name": "$name", "version": "$version", "kind": "$kind",
- "healthCheck": {"command": ["/bin/sh", "-c", "exit 0"], "intervalSeconds": 1, "deadlineSeconds": 30}}
+{"name": "$name", "version": "$version", "target": "$kind",
+ "healthCheck": {"type": "command", "command": ["/bin/sh", "-c", "exit 0"], "intervalSeconds": 1, "deadlineSeconds": 30}}
 EOF
     local image=$FLEET_DIR/images/$name-$version.edgeupdater
     mksquashfs "$source" "$image" -noappend -quiet -no-progress -comp gzip -b 131072 >/dev/null || fleet_fail "mksquashfs $image"

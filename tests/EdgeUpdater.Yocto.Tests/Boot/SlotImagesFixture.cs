@@ -46,7 +46,7 @@ public sealed class SlotImagesFixture : IAsyncLifetime
         }
 
         var image = _directory.Combine(name + ".edgeupdater");
-        (await EdgeUpdaterImage.BuildAsync(rootfs, $"{{\"name\": \"slot-test\", \"version\": \"1.0.0-{name}\"}}\n", image))
+        (await LayerImageCommand.BuildAsync(rootfs, $"{{\"name\": \"slot-test\", \"version\": \"1.0.0-{name}\"}}\n", image))
             .EnsureSuccess("edgeupdater_make_image");
         return await SquashFsListing.ReadAsync(image);
     }

@@ -21,7 +21,7 @@ public sealed class ImageClassTests : IDisposable
     {
         var rootfs = await MakeRootfsAsync();
         var image = _directory.Combine("out.edgeupdater");
-        (await EdgeUpdaterImage.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", image, cancellationToken: Token)).EnsureSuccess("edgeupdater_make_image");
+        (await LayerImageCommand.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", image, cancellationToken: Token)).EnsureSuccess("edgeupdater_make_image");
 
         // -lln: numeric owners, so the check does not depend on this machine's /etc/passwd.
         var listing = await ExternalTool.RunCheckedAsync("unsquashfs", ["-lln", "-d", string.Empty, image], cancellationToken: Token);
@@ -48,6 +48,12 @@ public sealed class ImageClassTests : IDisposable
         var config = await ExternalTool.RunCheckedAsync("unsquashfs", ["-cat", image, "config.json"], cancellationToken: Token);
         Assert.Equal("{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", config.StandardOutput);
 
+        // The project's own reader accepts it as an EdgeUpdater image (layout and config.json).
+        using (var opened = EdgeUpdater.Images.EdgeUpdaterImage.Open(image))
+        {
+            Assert.Equal(("demo", "1.0.0"), (opened.Config.Name, opened.Config.Version));
+        }
+
         // Hard links stay one inode; the image root is 0755 like any root directory.
         var extracted = _directory.Combine("extracted");
         await ExternalTool.RunCheckedAsync("unsquashfs", ["-d", extracted, "-no-xattrs", image], cancellationToken: Token);
@@ -63,9 +69,9 @@ public sealed class ImageClassTests : IDisposable
         var rootfs = await MakeRootfsAsync();
         var first = _directory.Combine("first.edgeupdater");
         var second = _directory.Combine("second.edgeupdater");
-        (await EdgeUpdaterImage.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", first, cancellationToken: Token)).EnsureSuccess("first build");
+        (await LayerImageCommand.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", first, cancellationToken: Token)).EnsureSuccess("first build");
         await Task.Delay(1100, Token); // a second later: a clock-dependent creation time would differ
-        (await EdgeUpdaterImage.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", second, cancellationToken: Token)).EnsureSuccess("second build");
+        (await LayerImageCommand.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", second, cancellationToken: Token)).EnsureSuccess("second build");
         Assert.Equal(await File.ReadAllBytesAsync(first, Token), await File.ReadAllBytesAsync(second, Token));
     }
 
@@ -83,7 +89,7 @@ public sealed class ImageClassTests : IDisposable
             }
         }
 
-        var result = await EdgeUpdaterImage.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", _directory.Combine("big.edgeupdater"), slotSizeMb: 1, cancellationToken: Token);
+        var result = await LayerImageCommand.BuildAsync(rootfs, "{\"name\": \"demo\", \"version\": \"1.0.0\"}\n", _directory.Combine("big.edgeupdater"), slotSizeMb: 1, cancellationToken: Token);
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("the slots hold 1 MiB", result.StandardError, StringComparison.Ordinal);
     }

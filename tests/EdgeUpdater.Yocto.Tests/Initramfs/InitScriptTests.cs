@@ -205,7 +205,7 @@ public sealed class InitScriptTests : IClassFixture<InitScriptTests.Disk>
                 await File.WriteAllTextAsync(init, "#!/bin/sh\necho init\n");
                 File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);
                 images[slot] = _directory.Combine(slot + ".edgeupdater");
-                (await EdgeUpdaterImage.BuildAsync(rootfs, "{\"name\": \"init-test\", \"version\": \"1.0.0\"}\n", images[slot])).EnsureSuccess("edgeupdater_make_image");
+                (await LayerImageCommand.BuildAsync(rootfs, "{\"name\": \"init-test\", \"version\": \"1.0.0\"}\n", images[slot])).EnsureSuccess("edgeupdater_make_image");
             }
 
             var plainTree = _directory.Combine("plain");

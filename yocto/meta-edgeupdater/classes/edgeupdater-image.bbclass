@@ -9,10 +9,13 @@
 # slot A. The rootfs also gets the EdgeUpdater initramfs under /boot, so that the boot scripts load
 # kernel and initramfs from the slot they boot and both change with every update.
 
-# config.json: name and version, plus every field of the JSON object in EDGEUPDATER_IMAGE_CONFIG
-# (a file path) when set; see docs/image-config.md for the schema.
+# config.json (docs/image-config.md): every field of the JSON object in EDGEUPDATER_IMAGE_CONFIG (a
+# file path) when set, completed with name, version, target "system" and the machine and architecture
+# it is compatible with, where that file does not say otherwise. The name ([a-z0-9][a-z0-9._-]*) and
+# version (SemVer) are what `edgeupdater release sign` puts into the manifest.
 EDGEUPDATER_IMAGE_NAME ?= "${IMAGE_BASENAME}"
 EDGEUPDATER_IMAGE_VERSION ?= "${DISTRO_VERSION}"
+EDGEUPDATER_IMAGE_HARDWARE ?= "${MACHINE}"
 EDGEUPDATER_IMAGE_CONFIG ?= ""
 
 # gzip is the codec U-Boot's, GRUB's and every kernel's SquashFS support all read; fixed-size blocks
@@ -93,6 +96,16 @@ python edgeupdater_write_config() {
             bb.fatal("EDGEUPDATER_IMAGE_CONFIG %s: a JSON object was expected" % source)
     config.setdefault('name', d.getVar('EDGEUPDATER_IMAGE_NAME'))
     config.setdefault('version', d.getVar('EDGEUPDATER_IMAGE_VERSION'))
+    config.setdefault('target', 'system')
+    compatible = config.setdefault('compatible', {})
+    hardware = (d.getVar('EDGEUPDATER_IMAGE_HARDWARE') or '').split()
+    if hardware:
+        compatible.setdefault('hardware', hardware)
+    # The agent's names for the CPU architectures (docs/image-config.md).
+    architectures = {'aarch64': 'arm64', 'arm': 'arm', 'x86_64': 'x64', 'i686': 'x86', 'i586': 'x86', 'riscv64': 'riscv64'}
+    architecture = architectures.get(d.getVar('TARGET_ARCH'))
+    if architecture:
+        compatible.setdefault('architectures', [architecture])
 
     path = os.path.join(d.getVar('WORKDIR'), 'edgeupdater-image', 'config.json')
     bb.utils.mkdirhier(os.path.dirname(path))
@@ -101,7 +114,7 @@ python edgeupdater_write_config() {
         f.write('\n')
 }
 do_image_edgeupdater[prefuncs] += "edgeupdater_write_config"
-do_image_edgeupdater[vardeps] += "EDGEUPDATER_IMAGE_NAME EDGEUPDATER_IMAGE_VERSION EDGEUPDATER_IMAGE_CONFIG"
+do_image_edgeupdater[vardeps] += "EDGEUPDATER_IMAGE_NAME EDGEUPDATER_IMAGE_VERSION EDGEUPDATER_IMAGE_HARDWARE EDGEUPDATER_IMAGE_CONFIG"
 do_image_edgeupdater[file-checksums] += "${@'%s:True' % d.getVar('EDGEUPDATER_IMAGE_CONFIG') if d.getVar('EDGEUPDATER_IMAGE_CONFIG') else ''}"
 
 # Kernel and initramfs travel inside the slot image; the boot partition holds only the boot script.

@@ -4,7 +4,7 @@ using EdgeUpdater.Yocto.Tests.Layer;
 namespace EdgeUpdater.Yocto.Tests.Images;
 
 /// <summary>Builds EdgeUpdater images with the layer's own image command (classes/edgeupdater-image.bbclass).</summary>
-internal static class EdgeUpdaterImage
+internal static class LayerImageCommand
 {
     public static string ClassPath => LayerPaths.InLayer("classes", "edgeupdater-image.bbclass");
 
