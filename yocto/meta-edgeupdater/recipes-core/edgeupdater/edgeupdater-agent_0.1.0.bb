@@ -21,8 +21,8 @@ EDGEUPDATER_RELEASE_URI ??= ""
 
 SRC_URI = "${EDGEUPDATER_RELEASE_URI}/edgeupdater-agent-${PV}-linux-${EDGEUPDATER_AGENT_ARCH}.tar.gz;name=${EDGEUPDATER_AGENT_ARCH}"
 # Written by scripts/publish-agent.sh --update-recipe for the tarballs it built.
-SRC_URI[arm64.sha256sum] = "80ca8ac523fba581198c91a55fb5bdc1e1e82a53b2e093e849ec11101ffd4de7"
-SRC_URI[x64.sha256sum] = "73a06682d70795782b883d130bd479653ba79de52261a4ad1362b5e85ea33bcf"
+SRC_URI[arm64.sha256sum] = "4c9e6efd65a92a983ee6bafffb0aacb03349fa423333157997f66968bca6aa86"
+SRC_URI[x64.sha256sum] = "6f9585fa710bc0506105808632ebf1ec415fd765c9bc366729429f85247ae183"
 
 S = "${WORKDIR}/edgeupdater-agent-${PV}-linux-${EDGEUPDATER_AGENT_ARCH}"
 
