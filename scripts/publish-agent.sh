@@ -55,10 +55,12 @@ done
 
 version=$(sed -n 's|.*<Version>\(.*\)</Version>.*|\1|p' Directory.Build.props | head -n 1)
 [ -n "$version" ] || { echo "error: no <Version> in Directory.Build.props" >&2; exit 1; }
-# The time of the last commit that changed what goes into the tarball, not of HEAD: a commit that
-# only updates the recipe's sums must not change the tarball it sums.
-epoch=$(git log -1 --format=%ct -- src global.json Directory.Build.props Directory.Packages.props LICENSE \
-    scripts/release scripts/publish-agent.sh 2>/dev/null || echo 0)
+# The last commit that changed what goes into the tarball, not HEAD: a commit that only updates the
+# recipe's sums must change neither the tarball's times nor the commit id the SDK writes into the
+# binary's informational version.
+inputs=(src global.json Directory.Build.props Directory.Packages.props LICENSE scripts/release scripts/publish-agent.sh)
+epoch=$(git log -1 --format=%ct -- "${inputs[@]}" 2>/dev/null || echo 0)
+revision=$(git log -1 --format=%H -- "${inputs[@]}" 2>/dev/null || echo unknown)
 host=$(uname -m)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -88,7 +90,7 @@ for arch in "${arches[@]}"; do
     # from project code and lists the package ones with the reason they are harmless.
     if ! dotnet publish "$project" -c Release -r "$rid" -nologo \
         -p:PublishAot=true -p:IlcTreatWarningsAsErrors=false -p:TrimmerSingleWarn=false \
-        -p:DebugType=none -p:GenerateDocumentationFile=false \
+        -p:DebugType=none -p:GenerateDocumentationFile=false -p:SourceRevisionId="$revision" \
         "${extra[@]}" -o "$publish" >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "error: dotnet publish for $rid failed (full log: $log)" >&2
