@@ -21,8 +21,8 @@ EDGEUPDATER_RELEASE_URI ??= ""
 
 SRC_URI = "${EDGEUPDATER_RELEASE_URI}/edgeupdater-agent-${PV}-linux-${EDGEUPDATER_AGENT_ARCH}.tar.gz;name=${EDGEUPDATER_AGENT_ARCH}"
 # Written by scripts/publish-agent.sh --update-recipe for the tarballs it built.
-SRC_URI[arm64.sha256sum] = "4c9e6efd65a92a983ee6bafffb0aacb03349fa423333157997f66968bca6aa86"
-SRC_URI[x64.sha256sum] = "6f9585fa710bc0506105808632ebf1ec415fd765c9bc366729429f85247ae183"
+SRC_URI[arm64.sha256sum] = "056c40563c6e9ba73cf9fb7b6e6d5dd1a5ccb987b9e572c70c8c9abd50fcb11c"
+SRC_URI[x64.sha256sum] = "f820357516622940b868b55a4d15b342a1f58c444b34cf28f4cfa7483c2cf1ee"
 
 S = "${WORKDIR}/edgeupdater-agent-${PV}-linux-${EDGEUPDATER_AGENT_ARCH}"
 
