@@ -103,6 +103,15 @@ for arch in arm64 x64; do
     fi
     rm -rf "$check"
 
+    recipe=yocto/meta-edgeupdater/recipes-core/edgeupdater/edgeupdater-agent_$version.bb
+    sha=$(sha256sum "$out/$name.tar.gz" | cut -d' ' -f1)
+    if [ -f "$recipe" ] && grep -q "^SRC_URI\[$arch.sha256sum\] = \"$sha\"" "$recipe"; then
+        pinned="the Yocto recipe pins this tarball"
+    else
+        # Not a failure: the recipe pins the last release; a release runs publish-agent.sh --update-recipe.
+        pinned="the Yocto recipe pins another build (scripts/publish-agent.sh --update-recipe at release time)"
+    fi
+    echo "$rid: tarball sha256 $sha; $pinned"
     awk -v rid="$rid" -v size="$size" -v tarball="$(stat -c %s "$out/$name.tar.gz")" -v packages="$package_count" \
         -v project="$(printf '%s\n' "$project" | grep -c . || true)" \
         'BEGIN { printf "%s: binary %d bytes (%.1f MiB), tarball %d bytes, package warnings %d, project warnings %d\n", rid, size, size / 1048576, tarball, packages, project }'
