@@ -1,4 +1,8 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using EdgeUpdater.Delta;
+using EdgeUpdater.SquashFs;
 
 namespace EdgeUpdater.Cli.Commands;
 
@@ -9,6 +13,131 @@ internal static class DeltaCommands
     public static Command Create()
     {
         var command = new Command("delta", "Create, apply and inspect SquashFS-aware deltas.");
+        command.Subcommands.Add(CreateCreate());
+        command.Subcommands.Add(CreateApply());
+        command.Subcommands.Add(CreateInfo());
         return command;
+    }
+
+    private static Command CreateCreate()
+    {
+        var old = new Argument<string>("old") { Description = "The image the device has (A)." };
+        var @new = new Argument<string>("new") { Description = "The image to rebuild (B)." };
+        var output = new Option<string>("--output", "-o") { Description = "Where to write the delta.", Required = true };
+        var level = new Option<string>("--level") { Description = "fast (inline) or best (background).", DefaultValueFactory = _ => "best" };
+        level.AcceptOnlyFromAmong("fast", "best");
+        var codecs = new Option<string?>("--codecs") { Description = "Comma-separated codec identities the device has (default: this machine's)." };
+        var generic = new Option<bool>("--generic") { Description = "Use the generic mode even for SquashFS images." };
+        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new DeltaGeneratorOptions
+            {
+                Level = parse.GetValue(level) == "fast" ? DeltaLevel.Fast : DeltaLevel.Best,
+                DeviceCodecs = parse.GetValue(codecs) is { } list ? DeltaCodecs.Parse(list) : null,
+                ForceGeneric = parse.GetValue(generic),
+            };
+            return await RunAsync(async () =>
+            {
+                var target = parse.GetRequiredValue(output);
+                var temp = target + ".part";
+                var watch = Stopwatch.StartNew();
+                DeltaGenerationResult result;
+                await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                {
+                    result = await DeltaGenerator.GenerateAsync(parse.GetRequiredValue(old), parse.GetRequiredValue(@new), stream, options, cancellationToken).ConfigureAwait(false);
+                }
+
+                File.Move(temp, target, overwrite: true);
+                var s = result.Statistics;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal)"));
+                if (Environment.GetEnvironmentVariable("EDGEUPDATER_DELTA_PHASES") == "1")
+                {
+                    Console.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));
+                }
+                return ExitCodes.Ok;
+            }).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static Command CreateApply()
+    {
+        var old = new Argument<string>("old") { Description = "The image the delta was made from (file or block device)." };
+        var delta = new Argument<string>("delta") { Description = "The delta file, or - for standard input." };
+        var output = new Option<string>("--output", "-o") { Description = "Where to write the new image (file or block device).", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted apply from its checkpoint (<output>.checkpoint)." };
+        var noVerifyBase = new Option<bool>("--no-verify-base") { Description = "Check the base only by size (the result is still verified)." };
+        var command = new Command("apply", "Rebuild the new image from <old> and <delta>, verified by SHA-256.") { old, delta, output, resume, noVerifyBase };
+        command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
+        {
+            var target = parse.GetRequiredValue(output);
+            var options = new DeltaApplyOptions
+            {
+                CheckpointPath = target + ".checkpoint",
+                Resume = parse.GetValue(resume),
+                VerifyBase = !parse.GetValue(noVerifyBase),
+            };
+            var deltaPath = parse.GetRequiredValue(delta);
+            using var baseSource = new SquashFs.IO.FileImageSource(parse.GetRequiredValue(old));
+            await using var input = deltaPath == "-" ? Console.OpenStandardInput() : new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            using var sink = new FileDeltaTarget(target);
+            var watch = Stopwatch.StartNew();
+            var result = await DeltaApplier.ApplyAsync(baseSource, input, sink, options, cancellationToken).ConfigureAwait(false);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {result.Header.TargetSize} bytes, SHA-256 {Convert.ToHexStringLower(result.Header.TargetSha256)} verified in {watch.Elapsed.TotalSeconds:F2} s{(result.ResumedFrom > 0 ? $" (resumed at {result.ResumedFrom})" : "")}"));
+            return ExitCodes.Ok;
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static Command CreateInfo()
+    {
+        var delta = new Argument<string>("delta") { Description = "The delta file." };
+        var command = new Command("info", "Show what a delta is made of: sizes by operation kind and share copied, rebuilt, literal.") { delta };
+        command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
+        {
+            await using var input = File.OpenRead(parse.GetRequiredValue(delta));
+            var info = await DeltaInspector.InspectAsync(input, cancellationToken).ConfigureAwait(false);
+            var h = info.Header;
+            var total = Math.Max(1, h.TargetSize);
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine(string.Create(inv, $"format {h.Version}, mode {h.Mode.ToString().ToLowerInvariant()}, level {h.Level.ToString().ToLowerInvariant()}, codec {(h.CodecIdentity.Length > 0 ? h.CodecIdentity : "none")}"));
+            Console.WriteLine(string.Create(inv, $"base   {h.BaseSize} bytes sha256 {Convert.ToHexStringLower(h.BaseSha256)}"));
+            Console.WriteLine(string.Create(inv, $"target {h.TargetSize} bytes sha256 {Convert.ToHexStringLower(h.TargetSha256)}"));
+            Console.WriteLine(string.Create(inv, $"delta  {info.DeltaBytes} bytes: {string.Join(", ", info.DeltaBytesBySection.Select(p => $"{p.Key} {p.Value}"))}"));
+            void Line(string name, long bytes) => Console.WriteLine(string.Create(inv, $"  {name,-12} {bytes,14} bytes {100.0 * bytes / total,6:F2}%"));
+            Console.WriteLine("target bytes by origin:");
+            Line("copied", info.CopiedBytes);
+            Line("rebuilt", info.RebuiltBytes);
+            Line("literal", info.LiteralBytes);
+            Line("zeros", info.ZeroBytes);
+            Line("metadata", info.MetadataBytes);
+            Console.WriteLine(string.Create(inv, $"  {info.RecompressedBlocks} blocks recompressed on the device"));
+            return ExitCodes.Ok;
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(Func<Task<int>> action)
+    {
+        try
+        {
+            return await action().ConfigureAwait(false);
+        }
+        catch (DeltaException e)
+        {
+            await Console.Error.WriteLineAsync($"error ({e.Category}): {e.Message}").ConfigureAwait(false);
+            return e.Category is DeltaErrorCategory.WrongBase or DeltaErrorCategory.VerificationFailed ? ExitCodes.VerificationFailed : ExitCodes.InvalidInput;
+        }
+        catch (SquashFsException e)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
     }
 }

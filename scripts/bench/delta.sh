@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Delta benchmark: squashes the cached A/B/C Debian trees (scripts/bench/make-rootfs-pair.sh) with
+# mksquashfs (gzip, xz, zstd) and compares, in the same run, EdgeUpdater's fast and best deltas with
+# xdelta3 -e -9, bsdiff, zstd --patch-from --long=31 (-3, -19) and casync (bytes of new chunks):
+# delta size, generation time, apply time, peak RSS, for A->B and B->C. Prints a Markdown table.
+#   scripts/bench/delta.sh [compressors...]      (default: xz gzip zstd)
+# Environment: EDGEUPDATER_BENCH_CACHE (trees), EDGEUPDATER_BENCH_WORK (scratch, default /var/tmp/edgeupdater-delta-bench),
+# EDGEUPDATER_BENCH_BSDIFF="xz" limits bsdiff (about 90 s per pair unloaded) to those compressors; "none" skips it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+cache=${EDGEUPDATER_BENCH_CACHE:-/var/cache/edgeupdater-bench}
+work=${EDGEUPDATER_BENCH_WORK:-/var/tmp/edgeupdater-delta-bench}
+compressors=("$@")
+[ ${#compressors[@]} -gt 0 ] || compressors=(xz gzip zstd)
+source scripts/lib/deps.sh
+edgeupdater_install_deps xdelta3 bsdiff zstd casync time
+[ -f "$cache/C.done" ] || scripts/bench/make-rootfs-pair.sh
+mkdir -p "$work"
+
+# The CLI, published with Native AOT when possible (no JIT or runtime start-up in the timings).
+if [ ! -x "$work/cli/edgeupdater" ] || [ -n "$(find src -newer "$work/cli/edgeupdater" -name '*.cs' -print -quit)" ]; then
+    rm -rf "$work/cli"
+    if ! dotnet publish src/EdgeUpdater.Cli -c Release -r linux-x64 -p:PublishAot=true -o "$work/cli" -nologo -v q >/dev/null 2>&1; then
+        dotnet publish src/EdgeUpdater.Cli -c Release -r linux-x64 --self-contained -p:PublishReadyToRun=true -o "$work/cli" -nologo -v q >/dev/null
+    fi
+fi
+eu="$work/cli/edgeupdater"
+
+measure() { # command... -> "seconds rss_kib"; the command's stdout goes to $work/out
+    /usr/bin/time -o "$work/time" -f '%e %M' "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; return 1; }
+    tail -n1 "$work/time"
+}
+
+row() { # pair compressor tool size gen_s gen_kib apply_s apply_kib
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"
+}
+
+echo "| pair | comp | tool | delta bytes | create s | create RSS KiB | apply s | apply RSS KiB |"
+echo "|---|---|---|---:|---:|---:|---:|---:|"
+for comp in "${compressors[@]}"; do
+    for t in A B C; do
+        [ -f "$work/$t-$comp.sqfs" ] || mksquashfs "$cache/$t" "$work/$t-$comp.sqfs" -comp "$comp" -noappend -no-progress -quiet -processors 2 >/dev/null
+    done
+    for pair in AB BC; do
+        old="$work/${pair:0:1}-$comp.sqfs"; new="$work/${pair:1:1}-$comp.sqfs"; d="$work/$pair-$comp"
+        cat "$old" "$new" >/dev/null   # page cache warm for everyone
+        for level in fast best; do
+            read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.$level.eud" --level "$level")
+            cp "$work/out" "$d.$level.create"
+            read -r as am < <(measure "$eu" delta apply "$old" "$d.$level.eud" -o "$d.$level.out")
+            cmp -s "$d.$level.out" "$new" || { echo "edgeupdater $level did not rebuild $new" >&2; exit 1; }
+            row "$pair" "$comp" "edgeupdater $level" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
+            "$eu" delta info "$d.$level.eud" > "$d.$level.info"
+        done
+        read -r gs gm < <(measure xdelta3 -e -9 -f -s "$old" "$new" "$d.xd3")
+        read -r as am < <(measure xdelta3 -d -f -s "$old" "$d.xd3" "$d.xd3.out")
+        row "$pair" "$comp" "xdelta3 -9" "$(stat -c %s "$d.xd3")" "$gs" "$gm" "$as" "$am"
+        for zl in 3 19; do
+            read -r gs gm < <(measure zstd -q -f -$zl --long=31 --patch-from="$old" "$new" -o "$d.z$zl")
+            read -r as am < <(measure zstd -q -d -f --long=31 --patch-from="$old" "$d.z$zl" -o "$d.z$zl.out")
+            row "$pair" "$comp" "zstd -$zl --long=31 --patch-from" "$(stat -c %s "$d.z$zl")" "$gs" "$gm" "$as" "$am"
+        done
+        if [[ " ${EDGEUPDATER_BENCH_BSDIFF:-${compressors[*]}} " == *" $comp "* ]]; then
+            read -r gs gm < <(measure bsdiff "$old" "$new" "$d.bsdiff")
+            read -r as am < <(measure bspatch "$old" "$d.bsdiff.out" "$d.bsdiff")
+            row "$pair" "$comp" "bsdiff" "$(stat -c %s "$d.bsdiff")" "$gs" "$gm" "$as" "$am"
+        fi
+        # casync: the bytes of the new image's chunks that the old image's store does not have.
+        rm -rf "$d.castr-old" "$d.castr-new"
+        casync make --store="$d.castr-old" "$d.old.caibx" "$old" >/dev/null 2>&1
+        read -r gs gm < <(measure casync make --store="$d.castr-new" "$d.new.caibx" "$new")
+        newbytes=$(comm -13 <(cd "$d.castr-old" && find . -name '*.cacnk' | sort) <(cd "$d.castr-new" && find . -name '*.cacnk' | sort) | (cd "$d.castr-new" && xargs -r stat -c %s) | awk '{s+=$1} END {print s+0}')
+        row "$pair" "$comp" "casync (new chunks)" "$newbytes" "$gs" "$gm" "-" "-"
+    done
+done
+
+echo
+echo "Generator summaries (best): blocks rebuilt by recompression vs. changed blocks not reproducible:"
+for comp in "${compressors[@]}"; do
+    for pair in AB BC; do
+        printf '%s %s: ' "$comp" "$pair"; cat "$work/$pair-$comp.best.create"
+    done
+    printf '%s AB info:\n' "$comp"; cat "$work/AB-$comp.best.info"
+done

@@ -1,0 +1,72 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using EdgeUpdater.Delta.Format;
+
+namespace EdgeUpdater.Delta.Apply;
+
+/// <summary>
+/// Where an interrupted apply can continue: the delta offset of the next section and the new-image offset
+/// reached, tied to the delta by both image hashes. Stored atomically (temp file, fsync, rename).
+/// </summary>
+internal sealed record Checkpoint(byte[] BaseSha256, byte[] TargetSha256, long DeltaOffset, long TargetOffset)
+{
+    private static ReadOnlySpan<byte> Magic => "EUCKPT1\n"u8;
+
+    private const int Size = 8 + 32 + 32 + 8 + 8 + 8;
+
+    public static Checkpoint? Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length != Size || !bytes.AsSpan(0, 8).SequenceEqual(Magic)
+            || XxHash3.HashToUInt64(bytes.AsSpan(0, Size - 8)) != BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(Size - 8)))
+        {
+            throw new DeltaException(DeltaErrorCategory.CheckpointMismatch, $"The checkpoint {path} is damaged ({bytes.Length} bytes); delete it to start over.");
+        }
+
+        return new Checkpoint(bytes.AsSpan(8, 32).ToArray(), bytes.AsSpan(40, 32).ToArray(), (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(72)), (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(80)));
+    }
+
+    public void Save(string path)
+    {
+        var writer = new ByteWriter(Size);
+        writer.Bytes(Magic);
+        writer.Bytes(BaseSha256);
+        writer.Bytes(TargetSha256);
+        writer.U64((ulong)DeltaOffset);
+        writer.U64((ulong)TargetOffset);
+        writer.U64(XxHash3.HashToUInt64(writer.WrittenSpan));
+        var temp = path + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(writer.WrittenSpan);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, path, overwrite: true);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            // fsync the directory so that the rename itself survives a power cut.
+            try
+            {
+                using var handle = File.OpenHandle(directory, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                RandomAccess.FlushToDisk(handle);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Some runtimes and file systems refuse a directory handle; the rename is still atomic.
+            }
+        }
+    }
+
+    public static void Delete(string path)
+    {
+        File.Delete(path);
+        File.Delete(path + ".tmp");
+    }
+}

@@ -1,0 +1,637 @@
+using System.Security.Cryptography;
+using EdgeUpdater.Delta.Apply;
+using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.Generation;
+using EdgeUpdater.Delta.Metadata;
+using EdgeUpdater.Delta.Patching;
+using EdgeUpdater.SquashFs;
+using EdgeUpdater.SquashFs.Compression;
+using EdgeUpdater.SquashFs.Format;
+using EdgeUpdater.SquashFs.IO;
+using EdgeUpdater.SquashFs.Reader;
+
+namespace EdgeUpdater.Delta;
+
+/// <summary>
+/// Applies a delta: reads the delta sequentially (file, pipe, HTTP response), the base image by random
+/// access, writes the new image sequentially, and verifies its SHA-256 at the end. Memory is bounded by
+/// the format's limits (sections, content, reference, metadata tables), not by the image size.
+/// </summary>
+public static class DeltaApplier
+{
+    /// <summary>
+    /// Rebuilds the new image from <paramref name="baseImage"/> and <paramref name="delta"/> into
+    /// <paramref name="output"/>. Throws <see cref="DeltaException"/> on any problem; the output is then
+    /// not the new image (its checkpoint, if any, stays for a resume).
+    /// </summary>
+    public static async Task<DeltaApplyResult> ApplyAsync(IImageSource baseImage, Stream delta, IImageSink output, DeltaApplyOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(baseImage);
+        ArgumentNullException.ThrowIfNull(delta);
+        ArgumentNullException.ThrowIfNull(output);
+        options ??= new DeltaApplyOptions();
+        var (header, headerLength) = await DeltaHeader.ReadAsync(delta, cancellationToken).ConfigureAwait(false);
+        if (baseImage.Length < header.BaseSize)
+        {
+            throw new DeltaException(DeltaErrorCategory.WrongBase, $"The base image has {baseImage.Length} bytes; the delta was made from an image of {header.BaseSize} bytes.");
+        }
+
+        var source = new BoundedImageSource(baseImage, header.BaseSize);
+        using var verifyCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var baseCheck = options.VerifyBase ? Task.Run(() => CheckBase(source, header, verifyCancel.Token), verifyCancel.Token) : Task.CompletedTask;
+        if (options.VerifyBaseBeforeWriting)
+        {
+            await baseCheck.ConfigureAwait(false);
+        }
+
+        using var state = new ApplyState(header, source, output, options, baseCheck);
+        try
+        {
+            state.Prepare();
+            var resumedFrom = 0L;
+            var deltaOffset = headerLength;
+            if (options.Resume && options.CheckpointPath is not null && Checkpoint.Load(options.CheckpointPath) is { } checkpoint)
+            {
+                if (!checkpoint.BaseSha256.AsSpan().SequenceEqual(header.BaseSha256) || !checkpoint.TargetSha256.AsSpan().SequenceEqual(header.TargetSha256)
+                    || checkpoint.DeltaOffset < headerLength || checkpoint.TargetOffset > header.TargetSize)
+                {
+                    throw new DeltaException(DeltaErrorCategory.CheckpointMismatch, $"The checkpoint {options.CheckpointPath} belongs to another delta; delete it to start over.");
+                }
+
+                if (output is not IImageSource readable)
+                {
+                    throw new DeltaException(DeltaErrorCategory.Unsupported, "Resuming needs an output that can be read back (FileDeltaTarget).");
+                }
+
+                await StreamUtil.SkipAsync(delta, checkpoint.DeltaOffset - headerLength, cancellationToken).ConfigureAwait(false);
+                state.ResumeFrom(readable, checkpoint.TargetOffset, cancellationToken);
+                deltaOffset = checkpoint.DeltaOffset;
+                resumedFrom = checkpoint.TargetOffset;
+            }
+            else
+            {
+                output.SetLength(0);
+            }
+
+            using var sections = new SectionReader(delta, deltaOffset);
+            while (true)
+            {
+                var section = await sections.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var payload = section.Payload.AsMemory(0, section.Length);
+                switch (section.Kind)
+                {
+                    case SectionKind.Content:
+                        state.LoadContent(payload.Span, section.DeltaOffset);
+                        break;
+                    case SectionKind.Ops:
+                        state.RunOps(payload, section.DeltaOffset, cancellationToken);
+                        break;
+                    case SectionKind.Metadata:
+                        state.RunMetadata(payload.Span, section.DeltaOffset);
+                        break;
+                    case SectionKind.End:
+                        state.Finish(payload.Span, section.DeltaOffset);
+                        var trailing = new byte[1];
+                        if (await delta.ReadAsync(trailing, cancellationToken).ConfigureAwait(false) != 0)
+                        {
+                            throw DeltaException.Corrupted($"Bytes follow the end section at delta offset {sections.Offset}.");
+                        }
+
+                        if (options.CheckpointPath is not null)
+                        {
+                            Checkpoint.Delete(options.CheckpointPath);
+                        }
+
+                        return new DeltaApplyResult(header, resumedFrom);
+                }
+
+                state.MaybeCheckpoint(sections.Offset);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        catch (Exception e) when (e is DeltaException or SquashFsException or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
+        {
+            // Whatever went wrong, a wrong base explains it best: let the base check finish and say so.
+            if (options.VerifyBase && e is not DeltaException { Category: DeltaErrorCategory.WrongBase })
+            {
+                await baseCheck.ConfigureAwait(false);
+            }
+
+            if (e is DeltaException)
+            {
+                throw;
+            }
+
+            // A delta crafted with valid checksums can still carry values no generator writes.
+            throw new DeltaException(DeltaErrorCategory.Corrupted, $"Rebuilding the new image failed: {e.Message}", e);
+        }
+        finally
+        {
+            await verifyCancel.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await baseCheck.ConfigureAwait(false);
+            }
+            catch (Exception) when (!baseCheck.IsCompletedSuccessfully)
+            {
+                // Observed: either reported above or irrelevant after another failure.
+            }
+        }
+    }
+
+    private static void CheckBase(IImageSource source, DeltaHeader header, CancellationToken cancellationToken)
+    {
+        var actual = DeltaGenerator.Sha256Of(source, cancellationToken);
+        if (!actual.AsSpan().SequenceEqual(header.BaseSha256))
+        {
+            throw new DeltaException(DeltaErrorCategory.WrongBase, $"The base image's SHA-256 is {Convert.ToHexStringLower(actual)}; the delta was made from {Convert.ToHexStringLower(header.BaseSha256)}.");
+        }
+    }
+
+    /// <summary>Applies between files: the base image (file or block device), the delta file and the output (file or block device).</summary>
+    public static async Task<DeltaApplyResult> ApplyAsync(string basePath, string deltaPath, string outputPath, DeltaApplyOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        using var baseSource = new FileImageSource(basePath);
+        await using var delta = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        using var output = new FileDeltaTarget(outputPath);
+        return await ApplyAsync(baseSource, delta, output, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Everything one apply holds: the writer, the content buffer, codecs, the base image.</summary>
+    private sealed class ApplyState : IImageWriter, IDisposable
+    {
+        private const int WriteBuffer = 1 << 20;
+
+        private readonly DeltaHeader _header;
+        private readonly IImageSource _base;
+        private readonly IImageSink _output;
+        private readonly DeltaApplyOptions _options;
+        private readonly Task _baseCheck;
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        private readonly ZstdPatcher _zstd = new();
+        private readonly byte[] _buffer = new byte[WriteBuffer];
+        private readonly System.Collections.Concurrent.ConcurrentBag<(SquashFsCodec Codec, byte[] Scratch)> _workers = [];
+        private readonly byte[] _chunk = new byte[WriteBuffer];
+        private byte[] _compressed = [];
+        private CompressorOptions? _compressorOptions;
+        private SquashFsImage? _oldImage;
+        private CodecRenter? _metadataCodecs;
+        private byte[] _content = [];
+        private byte[] _reference = [];
+        private byte[] _decoded = [];
+        private int _contentLength;
+        private int _contentPosition;
+        private int _buffered;
+        private long _position;
+        private long _lastCheckpoint;
+
+        public ApplyState(DeltaHeader header, IImageSource baseSource, IImageSink output, DeltaApplyOptions options, Task baseCheck)
+        {
+            _baseCheck = baseCheck;
+            _header = header;
+            _base = baseSource;
+            _output = output;
+            _options = options;
+        }
+
+        public long Position => _position + _buffered;
+
+        /// <summary>Opens the base image and the codecs; refuses a codec that differs from the generator's before anything is written.</summary>
+        public void Prepare()
+        {
+            if (_header.Mode != DeltaMode.SquashFs)
+            {
+                return;
+            }
+
+            try
+            {
+                _oldImage = SquashFsImage.Open(_base, leaveOpen: true);
+            }
+            catch (SquashFsException e)
+            {
+                throw new DeltaException(DeltaErrorCategory.WrongBase, $"The base image is not the SquashFS image the delta was made from: {e.Message}", e);
+            }
+
+            _decoded = new byte[_oldImage.BlockSize];
+            if (!_header.UsesRecompression)
+            {
+                return;
+            }
+
+            var compressor = (CompressorId)_header.Compressor;
+            try
+            {
+                if (_header.BlockSize is < 4096 or > 1 << 20 || !System.Numerics.BitOperations.IsPow2(_header.BlockSize))
+                {
+                    throw DeltaException.Corrupted($"The delta header's block size {_header.BlockSize} is not a power of two between 4 KiB and 1 MiB.");
+                }
+
+                _compressorOptions = CompressorOptions.Parse(compressor, _header.CompressorOptions, _header.BlockSize);
+                var codec = SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Data);
+                _workers.Add((codec, new byte[_header.BlockSize]));
+                var options = _compressorOptions;
+                _metadataCodecs = new CodecRenter(() => SquashFsCodec.Create(options, _header.BlockSize, CodecRole.Metadata));
+                if (codec.Identity != _header.CodecIdentity)
+                {
+                    throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"The delta needs recompression with {_header.CodecIdentity}; this device has {codec.Identity}. Ask the server for a delta with codecs={DeltaCodecs.LocalIdentitiesQuery()}.");
+                }
+            }
+            catch (SquashFsException e)
+            {
+                throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"The delta needs recompression with {_header.CodecIdentity} ({compressor}); this device cannot: {e.Message}", e);
+            }
+        }
+
+        public void ResumeFrom(IImageSource written, long offset, CancellationToken cancellationToken)
+        {
+            var buffer = new byte[WriteBuffer];
+            for (long p = 0; p < offset; p += buffer.Length)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var n = (int)Math.Min(buffer.Length, offset - p);
+                written.ReadAt(p, buffer.AsSpan(0, n));
+                _hash.AppendData(buffer, 0, n);
+            }
+
+            _output.SetLength(offset);
+            _position = offset;
+            _lastCheckpoint = offset;
+        }
+
+        public void Write(ReadOnlySpan<byte> bytes)
+        {
+            if (bytes.Length > _header.TargetSize - Position)
+            {
+                throw DeltaException.OutOfBounds($"An operation writes {bytes.Length} bytes at new-image offset {Position}, past the new image's size {_header.TargetSize}.");
+            }
+
+            while (!bytes.IsEmpty)
+            {
+                var n = Math.Min(bytes.Length, _buffer.Length - _buffered);
+                bytes[..n].CopyTo(_buffer.AsSpan(_buffered));
+                _buffered += n;
+                bytes = bytes[n..];
+                if (_buffered == _buffer.Length)
+                {
+                    FlushBuffer();
+                }
+            }
+        }
+
+        private void FlushBuffer()
+        {
+            if (_buffered == 0)
+            {
+                return;
+            }
+
+            _output.WriteAt(_position, _buffer.AsSpan(0, _buffered));
+            _hash.AppendData(_buffer, 0, _buffered);
+            _position += _buffered;
+            _buffered = 0;
+        }
+
+        public void LoadContent(ReadOnlySpan<byte> payload, long sectionOffset)
+        {
+            if (_contentPosition != _contentLength)
+            {
+                throw DeltaException.Corrupted($"Content section at delta offset {sectionOffset}: {_contentLength - _contentPosition} bytes of the previous content were never used.");
+            }
+
+            var reader = new ByteReader(payload, $"content section at delta offset {sectionOffset}");
+            var maxBlock = _oldImage is null ? 0u : (uint)_oldImage.BlockSize;
+            var items = ContentFrame.ReadItems(ref reader, out var contentLength, _header.BaseSize, maxBlock);
+            var frame = reader.Blob(DeltaFormat.MaxSectionLength, "content frame");
+            if (!reader.AtEnd)
+            {
+                throw DeltaException.Corrupted($"Content section at delta offset {sectionOffset}: {reader.Remaining} bytes follow the frame.");
+            }
+
+            var referenceLength = items.Sum(i => i.Length);
+            EnsureCapacity(ref _reference, referenceLength);
+            var position = 0;
+            long cachedOffset = -1;
+            var cachedLength = 0;
+            foreach (var item in items)
+            {
+                var destination = _reference.AsSpan(position, item.Length);
+                if (item.IsRaw)
+                {
+                    _base.ReadAt(item.Offset, destination);
+                }
+                else
+                {
+                    if (_oldImage is null)
+                    {
+                        throw DeltaException.Corrupted($"Content section at delta offset {sectionOffset} refers to base blocks, but the delta is generic.");
+                    }
+
+                    if (cachedOffset != item.Offset)
+                    {
+                        cachedLength = _oldImage.ReadBlockData(item.Offset, item.StoredSize, item.Compressed, _decoded, "base block");
+                        cachedOffset = item.Offset;
+                    }
+
+                    var available = Math.Min(item.Length, Math.Max(0, cachedLength - item.Start));
+                    _decoded.AsSpan(item.Start, available).CopyTo(destination);
+                    destination[available..].Clear();
+                }
+
+                position += item.Length;
+            }
+
+            EnsureCapacity(ref _content, contentLength);
+            _zstd.Decode(_reference.AsSpan(0, referenceLength), frame, _content.AsSpan(0, contentLength), $"content section at delta offset {sectionOffset}");
+            _contentLength = contentLength;
+            _contentPosition = 0;
+        }
+
+        private static void EnsureCapacity(ref byte[] buffer, int length)
+        {
+            if (buffer.Length < length)
+            {
+                buffer = new byte[length];
+            }
+        }
+
+        private readonly record struct Op(OpCode Code, long A, long Length, int PayloadStart, BlockFlags Flags, uint Check, int ContentStart);
+
+        public void RunOps(ReadOnlyMemory<byte> payload, long sectionOffset, CancellationToken cancellationToken)
+        {
+            var where = $"ops section at delta offset {sectionOffset}";
+            var ops = new List<Op>();
+            var reader = new ByteReader(payload.Span, where);
+            long lastCopyEnd = 0;
+            var contentPosition = _contentPosition;
+            long produced = 0;
+            var blockJobs = new List<int>();
+            while (!reader.AtEnd)
+            {
+                var code = (OpCode)reader.U8();
+                switch (code)
+                {
+                    case OpCode.Copy:
+                        var a = lastCopyEnd + reader.VarS();
+                        var length = reader.VarLong(_header.TargetSize, "copy length");
+                        if (a < 0 || a > _header.BaseSize - length)
+                        {
+                            throw DeltaException.OutOfBounds($"{where}: copy of {length} bytes from base offset {a} lies outside the base image ({_header.BaseSize} bytes).");
+                        }
+
+                        lastCopyEnd = a + length;
+                        ops.Add(new Op(code, a, length, 0, 0, 0, 0));
+                        produced += length;
+                        break;
+                    case OpCode.Literal:
+                        var literalLength = reader.VarInt(DeltaFormat.MaxSectionLength, "literal length");
+                        ops.Add(new Op(code, 0, literalLength, reader.Position, 0, 0, 0));
+                        reader.Bytes(literalLength);
+                        produced += literalLength;
+                        break;
+                    case OpCode.Zeros:
+                        var zeros = reader.VarLong(_header.TargetSize, "zero run length");
+                        ops.Add(new Op(code, 0, zeros, 0, 0, 0, 0));
+                        produced += zeros;
+                        break;
+                    case OpCode.XorBase:
+                        var xorBase = reader.VarLong(_header.BaseSize, "xor base offset");
+                        var xorLength = reader.VarInt(DeltaFormat.MaxSectionLength, "xor length");
+                        if (xorBase > _header.BaseSize - xorLength)
+                        {
+                            throw DeltaException.OutOfBounds($"{where}: xor of {xorLength} bytes at base offset {xorBase} lies outside the base image ({_header.BaseSize} bytes).");
+                        }
+
+                        ops.Add(new Op(code, xorBase, xorLength, reader.Position, 0, 0, 0));
+                        reader.Bytes(xorLength);
+                        produced += xorLength;
+                        break;
+                    case OpCode.Block:
+                        var flags = (BlockFlags)reader.U8();
+                        var contentLength = reader.VarInt(DeltaFormat.MaxContentLength, "block content length");
+                        var storedLength = reader.VarInt(DeltaFormat.MaxContentLength, "block stored length");
+                        var check = reader.U32();
+                        if ((flags & ~(BlockFlags.Uncompressed | BlockFlags.Fragment)) != 0)
+                        {
+                            throw DeltaException.Corrupted($"{where}: block flags 0x{(byte)flags:x} are unknown.");
+                        }
+
+                        if (contentLength > _contentLength - contentPosition)
+                        {
+                            throw DeltaException.OutOfBounds($"{where}: a block takes {contentLength} content bytes at content offset {contentPosition}; the content section has {_contentLength}.");
+                        }
+
+                        var uncompressed = (flags & BlockFlags.Uncompressed) != 0;
+                        if (uncompressed ? storedLength != contentLength : (storedLength >= contentLength || contentLength > _header.BlockSize))
+                        {
+                            throw DeltaException.Corrupted($"{where}: block of {contentLength} content bytes claims {storedLength} stored bytes ({(uncompressed ? "uncompressed" : "compressed")}, block size {_header.BlockSize}).");
+                        }
+
+                        if (!uncompressed)
+                        {
+                            blockJobs.Add(ops.Count);
+                        }
+
+                        ops.Add(new Op(code, contentLength, storedLength, 0, flags, check, contentPosition));
+                        contentPosition += contentLength;
+                        produced += storedLength;
+                        break;
+                    default:
+                        throw DeltaException.Corrupted($"{where}: op code {(byte)code} at offset {reader.Position - 1} is unknown (1-5).");
+                }
+
+                if (produced > _header.TargetSize - Position)
+                {
+                    throw DeltaException.OutOfBounds($"{where}: the operations write past the new image's size {_header.TargetSize}.");
+                }
+            }
+
+            if (contentPosition != _contentLength)
+            {
+                throw DeltaException.Corrupted($"{where}: {_contentLength - contentPosition} content bytes are left unused at the end of the section.");
+            }
+
+            CompressBlocks(ops, blockJobs, where, cancellationToken);
+            var span = payload.Span;
+            var chunk = _chunk;
+            foreach (var op in ops)
+            {
+                switch (op.Code)
+                {
+                    case OpCode.Copy:
+                        for (long done = 0; done < op.Length;)
+                        {
+                            var n = (int)Math.Min(chunk.Length, op.Length - done);
+                            _base.ReadAt(op.A + done, chunk.AsSpan(0, n));
+                            Write(chunk.AsSpan(0, n));
+                            done += n;
+                        }
+
+                        break;
+                    case OpCode.Literal:
+                        Write(span.Slice(op.PayloadStart, (int)op.Length));
+                        break;
+                    case OpCode.Zeros:
+                        Array.Clear(chunk);
+                        for (long done = 0; done < op.Length;)
+                        {
+                            var n = (int)Math.Min(chunk.Length, op.Length - done);
+                            Write(chunk.AsSpan(0, n));
+                            done += n;
+                        }
+
+                        break;
+                    case OpCode.XorBase:
+                        var xor = new byte[op.Length];
+                        _base.ReadAt(op.A, xor);
+                        var mask = span.Slice(op.PayloadStart, (int)op.Length);
+                        for (var i = 0; i < xor.Length; i++)
+                        {
+                            xor[i] ^= mask[i];
+                        }
+
+                        Write(xor);
+                        break;
+                    case OpCode.Block:
+                        ReadOnlySpan<byte> stored;
+                        if ((op.Flags & BlockFlags.Uncompressed) != 0)
+                        {
+                            stored = _content.AsSpan(op.ContentStart, (int)op.Length);
+                        }
+                        else
+                        {
+                            stored = _compressed.AsSpan(op.ContentStart, (int)op.Length);
+                        }
+
+                        if (OpsBuilder.BlockCheck(stored) != op.Check)
+                        {
+                            throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: the block rebuilt at new-image offset {Position} ({stored.Length} bytes) does not match the generator's (check {OpsBuilder.BlockCheck(stored):x8}, expected {op.Check:x8}); the codec {_header.CodecIdentity} does not reproduce it here.");
+                        }
+
+                        Write(stored);
+                        break;
+                }
+            }
+
+            _contentPosition = contentPosition;
+        }
+
+        /// <summary>
+        /// Compresses the blocks of one ops section on every core. Each result goes to the arena at its
+        /// content offset (a compressed block is shorter than its content, so slots never overlap).
+        /// </summary>
+        private void CompressBlocks(List<Op> ops, List<int> jobs, string where, CancellationToken cancellationToken)
+        {
+            if (jobs.Count == 0)
+            {
+                return;
+            }
+
+            if (_compressorOptions is null)
+            {
+                throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block needs recompression but the delta's header names no codec.");
+            }
+
+            EnsureCapacity(ref _compressed, _contentLength);
+            Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.MaxParallelism), CancellationToken = cancellationToken }, i =>
+            {
+                var op = ops[jobs[i]];
+                var contentLength = (int)op.A;
+                if (!_workers.TryTake(out var worker))
+                {
+                    worker = (SquashFsCodec.Create(_compressorOptions, _header.BlockSize, CodecRole.Data), new byte[_header.BlockSize]);
+                }
+
+                try
+                {
+                    if (!worker.Codec.TryCompress(_content.AsSpan(op.ContentStart, contentLength), worker.Scratch, out var written) || written != op.Length)
+                    {
+                        throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block of {contentLength} bytes compresses to {written} bytes with {worker.Codec.Identity}; the generator's gave {op.Length}.");
+                    }
+
+                    worker.Scratch.AsSpan(0, written).CopyTo(_compressed.AsSpan(op.ContentStart));
+                }
+                finally
+                {
+                    _workers.Add(worker);
+                }
+            });
+        }
+
+        public void RunMetadata(ReadOnlySpan<byte> payload, long sectionOffset)
+        {
+            if (_oldImage is null)
+            {
+                throw DeltaException.Corrupted($"Metadata section at delta offset {sectionOffset} in a generic delta.");
+            }
+
+            if (_contentPosition != _contentLength)
+            {
+                throw DeltaException.Corrupted($"Metadata section at delta offset {sectionOffset}: content is left unused before it.");
+            }
+
+            MetadataSection.Decode(payload, sectionOffset, _oldImage, _metadataCodecs, Math.Max(1, _options.MaxParallelism), this);
+        }
+
+        public void Finish(ReadOnlySpan<byte> payload, long sectionOffset)
+        {
+            var reader = new ByteReader(payload, $"end section at delta offset {sectionOffset}");
+            var size = reader.U64();
+            if (!reader.AtEnd || size != (ulong)_header.TargetSize)
+            {
+                throw DeltaException.Corrupted($"End section at delta offset {sectionOffset}: size {size}, the header says {_header.TargetSize}.");
+            }
+
+            if (_contentPosition != _contentLength)
+            {
+                throw DeltaException.Corrupted($"End section at delta offset {sectionOffset}: {_contentLength - _contentPosition} content bytes were never used.");
+            }
+
+            FlushBuffer();
+
+            // Never success on a wrong base: the base hash (running beside the writes) must be done and right.
+            _baseCheck.GetAwaiter().GetResult();
+            if (_position != _header.TargetSize)
+            {
+                throw DeltaException.Truncated($"The delta ends after {_position} bytes of the new image; it has {_header.TargetSize}.");
+            }
+
+            var actual = _hash.GetHashAndReset();
+            if (!actual.AsSpan().SequenceEqual(_header.TargetSha256))
+            {
+                throw new DeltaException(DeltaErrorCategory.VerificationFailed, $"The rebuilt image's SHA-256 is {Convert.ToHexStringLower(actual)}; the delta promises {Convert.ToHexStringLower(_header.TargetSha256)}.");
+            }
+
+            _output.SetLength(_header.TargetSize);
+            _output.Flush();
+            _options.Progress?.Report(new DeltaApplyProgress(_position, _header.TargetSize));
+        }
+
+        public void MaybeCheckpoint(long deltaOffset)
+        {
+            _options.Progress?.Report(new DeltaApplyProgress(Position, _header.TargetSize));
+            if (_options.CheckpointPath is null || _contentPosition != _contentLength || Position - _lastCheckpoint < _options.CheckpointInterval)
+            {
+                return;
+            }
+
+            FlushBuffer();
+            _output.Flush();
+            new Checkpoint(_header.BaseSha256, _header.TargetSha256, deltaOffset, _position).Save(_options.CheckpointPath);
+            _lastCheckpoint = _position;
+        }
+
+        public void Dispose()
+        {
+            _hash.Dispose();
+            _zstd.Dispose();
+            _metadataCodecs?.Dispose();
+            while (_workers.TryTake(out var worker))
+            {
+                worker.Codec.Dispose();
+            }
+
+            _oldImage?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,21 @@
+namespace EdgeUpdater.Delta;
+
+/// <summary>How the delta describes the new image.</summary>
+public enum DeltaMode : byte
+{
+    /// <summary>Both images are SquashFS: block copies, recompression, metadata against the old tables.</summary>
+    SquashFs = 1,
+
+    /// <summary>Any bytes: chunk copies and patched literals.</summary>
+    Generic = 2,
+}
+
+/// <summary>How hard the generator works.</summary>
+public enum DeltaLevel : byte
+{
+    /// <summary>Inline on a first request: block copies, literal changed blocks, predicted metadata.</summary>
+    Fast = 1,
+
+    /// <summary>Background: patches of decompressed content with recompression on the device.</summary>
+    Best = 2,
+}

@@ -1,0 +1,132 @@
+using EdgeUpdater.Delta.Format;
+
+namespace EdgeUpdater.Delta;
+
+/// <summary>What a delta is made of, read without applying it.</summary>
+public sealed record DeltaInfo
+{
+    /// <summary>The header.</summary>
+    public required DeltaHeader Header { get; init; }
+
+    /// <summary>Total delta size in bytes.</summary>
+    public long DeltaBytes { get; init; }
+
+    /// <summary>Delta bytes by section kind (header, ops, content, metadata, end).</summary>
+    public required IReadOnlyDictionary<string, long> DeltaBytesBySection { get; init; }
+
+    /// <summary>New-image bytes copied from the base image.</summary>
+    public long CopiedBytes { get; init; }
+
+    /// <summary>New-image bytes given literally (literal, XOR-against-base).</summary>
+    public long LiteralBytes { get; init; }
+
+    /// <summary>New-image bytes of blocks rebuilt from patched content (recompressed or raw).</summary>
+    public long RebuiltBytes { get; init; }
+
+    /// <summary>Blocks rebuilt by recompression on the device.</summary>
+    public long RecompressedBlocks { get; init; }
+
+    /// <summary>New-image bytes of zero runs.</summary>
+    public long ZeroBytes { get; init; }
+
+    /// <summary>New-image bytes the metadata section rebuilds.</summary>
+    public long MetadataBytes { get; init; }
+
+    /// <summary>Largest uncompressed section payload (bounds the applier's section buffers).</summary>
+    public int LargestSection { get; init; }
+
+    /// <summary>Largest content a content section decodes to.</summary>
+    public int LargestContent { get; init; }
+
+    /// <summary>Largest reference a content section builds from the base image.</summary>
+    public long LargestReference { get; init; }
+}
+
+/// <summary>Reads a delta's structure (checking every section) without a base image.</summary>
+public static class DeltaInspector
+{
+    /// <summary>Reads <paramref name="delta"/> to its end and sums its operations.</summary>
+    public static async Task<DeltaInfo> InspectAsync(Stream delta, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(delta);
+        var (header, headerLength) = await DeltaHeader.ReadAsync(delta, cancellationToken).ConfigureAwait(false);
+        var bySection = new Dictionary<string, long> { ["header"] = headerLength };
+        long copied = 0, literal = 0, rebuilt = 0, recompressed = 0, zeros = 0, largestReference = 0;
+        int largestSection = 0, largestContent = 0;
+        using var reader = new SectionReader(delta, headerLength);
+        while (true)
+        {
+            var section = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var name = section.Kind.ToString().ToLowerInvariant();
+            bySection[name] = bySection.GetValueOrDefault(name) + section.StoredLength;
+            largestSection = Math.Max(largestSection, section.Length);
+            if (section.Kind == SectionKind.Content)
+            {
+                var content = new ByteReader(section.Payload.AsSpan(0, section.Length), "content section");
+                var items = Generation.ContentFrame.ReadItems(ref content, out var contentLength, header.BaseSize, Math.Max(header.BlockSize, 1u << 20));
+                largestContent = Math.Max(largestContent, contentLength);
+                largestReference = Math.Max(largestReference, items.Sum(i => (long)i.Length));
+            }
+
+            if (section.Kind == SectionKind.Ops)
+            {
+                Sum(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, ref copied, ref literal, ref rebuilt, ref recompressed, ref zeros);
+            }
+
+            if (section.Kind == SectionKind.End)
+            {
+                break;
+            }
+        }
+
+        return new DeltaInfo
+        {
+            Header = header,
+            DeltaBytes = reader.Offset,
+            DeltaBytesBySection = bySection,
+            CopiedBytes = copied,
+            LiteralBytes = literal,
+            RebuiltBytes = rebuilt,
+            RecompressedBlocks = recompressed,
+            ZeroBytes = zeros,
+            MetadataBytes = Math.Max(0, header.TargetSize - copied - literal - rebuilt - zeros),
+            LargestSection = largestSection,
+            LargestContent = largestContent,
+            LargestReference = largestReference,
+        };
+    }
+
+    private static void Sum(ReadOnlySpan<byte> payload, long offset, ref long copied, ref long literal, ref long rebuilt, ref long recompressed, ref long zeros)
+    {
+        var reader = new ByteReader(payload, $"ops section at delta offset {offset}");
+        while (!reader.AtEnd)
+        {
+            switch ((OpCode)reader.U8())
+            {
+                case OpCode.Copy:
+                    reader.VarS();
+                    copied += (long)reader.VarU();
+                    break;
+                case OpCode.Literal:
+                    literal += reader.Blob(DeltaFormat.MaxSectionLength, "literal").Length;
+                    break;
+                case OpCode.Zeros:
+                    zeros += (long)reader.VarU();
+                    break;
+                case OpCode.XorBase:
+                    reader.VarU();
+                    literal += reader.Blob(DeltaFormat.MaxSectionLength, "xor").Length;
+                    break;
+                case OpCode.Block:
+                    var flags = (BlockFlags)reader.U8();
+                    reader.VarU();
+                    rebuilt += (long)reader.VarU();
+                    reader.U32();
+                    recompressed += (flags & BlockFlags.Uncompressed) == 0 ? 1 : 0;
+                    break;
+                default:
+                    throw DeltaException.Corrupted($"Ops section at delta offset {offset}: unknown op code at {reader.Position - 1}.");
+            }
+        }
+    }
+}

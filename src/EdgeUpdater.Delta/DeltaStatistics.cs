@@ -1,0 +1,74 @@
+namespace EdgeUpdater.Delta;
+
+/// <summary>What a delta is made of: bytes of the new image by how they are produced, and delta bytes by section.</summary>
+public sealed class DeltaStatistics
+{
+    /// <summary>New-image bytes copied from the base image.</summary>
+    public long CopiedBytes { get; set; }
+
+    /// <summary>New-image bytes given literally in the delta (including XOR-against-base bytes).</summary>
+    public long LiteralBytes { get; set; }
+
+    /// <summary>New-image bytes of zero runs.</summary>
+    public long ZeroBytes { get; set; }
+
+    /// <summary>New-image bytes of data/fragment blocks rebuilt from patched content (stored size).</summary>
+    public long RebuiltBytes { get; set; }
+
+    /// <summary>Data/fragment blocks rebuilt by recompression on the device.</summary>
+    public long RecompressedBlocks { get; set; }
+
+    /// <summary>Changed data/fragment blocks that could not be reproduced by recompression (sent literally).</summary>
+    public long IrreproducibleBlocks { get; set; }
+
+    /// <summary>New-image bytes of the metadata region rebuilt from the metadata section.</summary>
+    public long MetadataBytes { get; set; }
+
+    /// <summary>Metadata blocks rebuilt by recompression.</summary>
+    public long MetadataBlocksRecompressed { get; set; }
+
+    /// <summary>Metadata blocks sent literally.</summary>
+    public long MetadataBlocksLiteral { get; set; }
+
+    /// <summary>Delta bytes of the header.</summary>
+    public long HeaderBytes { get; set; }
+
+    /// <summary>Delta bytes of ops sections (copies, literals, block operations).</summary>
+    public long OpsSectionBytes { get; set; }
+
+    /// <summary>Delta bytes of content sections (patches of decompressed content).</summary>
+    public long ContentSectionBytes { get; set; }
+
+    /// <summary>Delta bytes of the metadata section.</summary>
+    public long MetadataSectionBytes { get; set; }
+
+    /// <summary>Delta bytes of the end section.</summary>
+    public long EndSectionBytes { get; set; }
+
+    /// <summary>Wall-clock milliseconds per generation phase (hash, index, ownership, metadata, encode).</summary>
+    public Dictionary<string, double> PhaseMilliseconds { get; } = [];
+
+    /// <summary>Total delta size.</summary>
+    public long DeltaBytes => HeaderBytes + OpsSectionBytes + ContentSectionBytes + MetadataSectionBytes + EndSectionBytes;
+}
+
+/// <summary>Merging per-worker statistics.</summary>
+internal static class DeltaStatisticsExtensions
+{
+    public static void Add(this DeltaStatistics total, DeltaStatistics part)
+    {
+        total.CopiedBytes += part.CopiedBytes;
+        total.LiteralBytes += part.LiteralBytes;
+        total.ZeroBytes += part.ZeroBytes;
+        total.RebuiltBytes += part.RebuiltBytes;
+        total.RecompressedBlocks += part.RecompressedBlocks;
+        total.IrreproducibleBlocks += part.IrreproducibleBlocks;
+        total.MetadataBytes += part.MetadataBytes;
+        total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
+        total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;
+        foreach (var (name, ms) in part.PhaseMilliseconds)
+        {
+            total.PhaseMilliseconds[name] = total.PhaseMilliseconds.GetValueOrDefault(name) + ms;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+namespace EdgeUpdater.Delta.Format;
+
+/// <summary>Constants of the delta container (docs/delta-format.md).</summary>
+internal static class DeltaFormat
+{
+    /// <summary>"EUDELTA\n".</summary>
+    public static ReadOnlySpan<byte> Magic => "EUDELTA\n"u8;
+
+    /// <summary>The format version this library writes and reads.</summary>
+    public const ushort Version = 1;
+
+    /// <summary>Largest header body.</summary>
+    public const int MaxHeaderBody = 4096;
+
+    /// <summary>Largest uncompressed section payload (bounds apply memory).</summary>
+    public const int MaxSectionLength = 8 << 20;
+
+    /// <summary>Largest content a content section decodes to.</summary>
+    public const int MaxContentLength = 4 << 20;
+
+    /// <summary>Largest reference a content section builds from the base image.</summary>
+    public const int MaxReferenceLength = 8 << 20;
+
+    /// <summary>Largest decompressed metadata table the squashfs mode rebuilds in memory.</summary>
+    public const int MaxTableLength = 16 << 20;
+
+    /// <summary>Size of a section header: kind, encoding, stored length, raw length, checksum.</summary>
+    public const int SectionHeaderSize = 1 + 1 + 4 + 4 + 8;
+}
+
+/// <summary>Section kinds.</summary>
+internal enum SectionKind : byte
+{
+    Ops = 1,
+    Content = 2,
+    Metadata = 3,
+    End = 0x7F,
+}
+
+/// <summary>Operation codes inside an ops section.</summary>
+internal enum OpCode : byte
+{
+    Copy = 1,
+    Literal = 2,
+    Block = 3,
+    Zeros = 4,
+    XorBase = 5,
+}
+
+/// <summary>Reference item kinds of a content section.</summary>
+internal enum ReferenceKind : byte
+{
+    /// <summary>A stored block of the base image, decompressed, a slice of it.</summary>
+    Block = 1,
+
+    /// <summary>Raw bytes of the base image.</summary>
+    Raw = 2,
+}
+
+/// <summary>Flags of a block operation.</summary>
+[Flags]
+internal enum BlockFlags : byte
+{
+    None = 0,
+
+    /// <summary>The block is stored uncompressed: its content bytes are written as they are.</summary>
+    Uncompressed = 1,
+
+    /// <summary>A fragment block (informational, for statistics).</summary>
+    Fragment = 2,
+
+    /// <summary>A metadata block: compress with the metadata codec, prefix the 2-byte header.</summary>
+    Metadata = 4,
+}

@@ -1,0 +1,315 @@
+using System.Security.Cryptography;
+using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.Generation;
+using EdgeUpdater.SquashFs;
+using EdgeUpdater.SquashFs.Compression;
+using EdgeUpdater.SquashFs.IO;
+using EdgeUpdater.SquashFs.Metadata;
+using EdgeUpdater.SquashFs.Reader;
+
+namespace EdgeUpdater.Delta;
+
+/// <summary>
+/// Generates a delta that rebuilds <c>new</c> from <c>old</c> byte for byte. SquashFS-aware when both
+/// images are SquashFS, generic otherwise. Output is written incrementally, section by section, so a
+/// server can stream it to a client while it is produced.
+/// </summary>
+public static class DeltaGenerator
+{
+    private const int MaxLiteralPerSection = 2 << 20;
+
+    /// <summary>Writes the delta from <paramref name="oldImage"/> to <paramref name="newImage"/> into <paramref name="output"/>.</summary>
+    public static async Task<DeltaGenerationResult> GenerateAsync(IImageSource oldImage, IImageSource newImage, Stream output, DeltaGeneratorOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(oldImage);
+        ArgumentNullException.ThrowIfNull(newImage);
+        ArgumentNullException.ThrowIfNull(output);
+        options ??= new DeltaGeneratorOptions();
+        var stats = new DeltaStatistics();
+        if (options.OldImageSha256 is { Count: not 32 } || options.NewImageSha256 is { Count: not 32 })
+        {
+            throw new ArgumentException("A SHA-256 has 32 bytes.", nameof(options));
+        }
+
+        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, cancellationToken), cancellationToken);
+        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, cancellationToken), cancellationToken);
+
+        SquashFsImage? oldSquash = null;
+        SquashFsImage? newSquash = null;
+        List<Unit>? units = null;
+        var recompress = false;
+        var header = new DeltaHeader { Mode = DeltaMode.Generic, Level = options.Level };
+        try
+        {
+            if (!options.ForceGeneric)
+            {
+                try
+                {
+                    oldSquash = SquashFsImage.Open(oldImage, leaveOpen: true);
+                    newSquash = SquashFsImage.Open(newImage, leaveOpen: true);
+                    string? identity = null;
+                    try
+                    {
+                        using var codec = newSquash.CreateCodec(CodecRole.Data);
+                        identity = codec.Identity;
+                        codec.TryCompress(new byte[64], new byte[128], out _);
+                    }
+                    catch (SquashFsException)
+                    {
+                        identity = null;
+                    }
+
+                    recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
+                    var level = options.Level == DeltaLevel.Best ? 19 : 6;
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, stats).Plan(level), cancellationToken).ConfigureAwait(false);
+                    header = header with
+                    {
+                        Mode = DeltaMode.SquashFs,
+                        UsesRecompression = recompress,
+                        Compressor = (ushort)newSquash.Superblock.Compressor,
+                        BlockSize = newSquash.Superblock.BlockSize,
+                        CompressorOptions = newSquash.ReadMetadataTable(MetadataTableKind.CompressorOptions).Data,
+                        CodecIdentity = recompress ? identity! : "",
+                    };
+                }
+                catch (Exception e) when (e is SquashFsException or InvalidOperationException)
+                {
+                    // Not two SquashFS images this format can describe: fall back to the generic mode.
+                    oldSquash?.Dispose();
+                    newSquash?.Dispose();
+                    oldSquash = newSquash = null;
+                    units = null;
+                    recompress = false;
+                    stats = new DeltaStatistics();
+                }
+            }
+
+            var total = System.Diagnostics.Stopwatch.StartNew();
+            units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage), cancellationToken).ConfigureAwait(false);
+            header = header with
+            {
+                BaseSize = oldImage.Length,
+                BaseSha256 = await hashOld.ConfigureAwait(false),
+                TargetSize = newImage.Length,
+                TargetSha256 = await hashNew.ConfigureAwait(false),
+            };
+
+            stats.PhaseMilliseconds["hash-wait"] = total.Elapsed.TotalMilliseconds;
+            total.Restart();
+            using var writer = new SectionWriter(output);
+            var headerBytes = header.Encode();
+            await writer.WriteRawAsync(headerBytes, cancellationToken).ConfigureAwait(false);
+            stats.HeaderBytes = headerBytes.Length;
+            var groups = Group(units, Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0));
+            var frameLevel = options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3;
+            var opsLevel = options.Level == DeltaLevel.Best ? 3 : 1;
+            var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
+            var parallelism = Math.Max(1, options.MaxParallelism);
+            var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
+            try
+            {
+                foreach (var group in groups)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var g = group;
+                    pending.Enqueue(Task.Run(
+                        () =>
+                        {
+                            var local = new DeltaStatistics();
+                            if (g.Units is [MetadataUnit metadata])
+                            {
+                                local.MetadataBytes += metadata.Length;
+                                using var sectionWriter = new SectionWriter(Stream.Null);
+                                var section = sectionWriter.Encode(SectionKind.Metadata, metadata.Payload, 19);
+                                return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
+                            }
+
+                            if (!encoders.TryTake(out var encoder))
+                            {
+                                encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, frameLevel, opsLevel);
+                            }
+
+                            try
+                            {
+                                return (encoder.Encode(g, local), local);
+                            }
+                            finally
+                            {
+                                encoders.Add(encoder);
+                            }
+                        },
+                        cancellationToken));
+                    while (pending.Count >= parallelism + 1)
+                    {
+                        await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
+                    }
+                }
+
+                while (pending.Count > 0)
+                {
+                    await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                foreach (var encoder in encoders)
+                {
+                    encoder.Dispose();
+                }
+            }
+
+            var end = new ByteWriter();
+            end.U64((ulong)newImage.Length);
+            var endSection = writer.Encode(SectionKind.End, end.WrittenSpan, 0);
+            await writer.WriteRawAsync(endSection, cancellationToken).ConfigureAwait(false);
+            stats.EndSectionBytes = endSection.Length;
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            stats.PhaseMilliseconds["encode"] = total.Elapsed.TotalMilliseconds;
+            return new DeltaGenerationResult(header, stats);
+
+            async Task WriteAsync((List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats) done)
+            {
+                stats.Add(done.Stats);
+                foreach (var (kind, bytes) in done.Sections)
+                {
+                    switch (kind)
+                    {
+                        case SectionKind.Ops:
+                            stats.OpsSectionBytes += bytes.Length;
+                            break;
+                        case SectionKind.Content:
+                            stats.ContentSectionBytes += bytes.Length;
+                            break;
+                        default:
+                            stats.MetadataSectionBytes += bytes.Length;
+                            break;
+                    }
+
+                    await writer.WriteRawAsync(bytes, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            oldSquash?.Dispose();
+            newSquash?.Dispose();
+        }
+    }
+
+    /// <summary>Generates between two files.</summary>
+    public static async Task<DeltaGenerationResult> GenerateAsync(string oldPath, string newPath, Stream output, DeltaGeneratorOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        using var oldSource = new FileImageSource(oldPath);
+        using var newSource = new FileImageSource(newPath);
+        return await GenerateAsync(oldSource, newSource, output, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal static byte[] Sha256Of(IImageSource source, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        for (long p = 0; p < source.Length; p += buffer.Length)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var n = (int)Math.Min(buffer.Length, source.Length - p);
+            source.ReadAt(p, buffer.AsSpan(0, n));
+            hash.AppendData(buffer, 0, n);
+        }
+
+        return hash.GetHashAndReset();
+    }
+
+    private static List<UnitGroup> Group(List<Unit> units, int blockSize)
+    {
+        var groups = new List<UnitGroup>();
+        var current = new UnitGroup();
+        void Close()
+        {
+            if (current.Units.Count > 0)
+            {
+                groups.Add(current);
+                current = new UnitGroup();
+            }
+        }
+
+        foreach (var unit in Split(units))
+        {
+            if (unit is MetadataUnit)
+            {
+                Close();
+                current.Units.Add(unit);
+                Close();
+                continue;
+            }
+
+            IReadOnlyList<ReferenceItem>? reference = unit switch
+            {
+                BlockUnit { Reference.Count: > 0 } b => b.Reference,
+                ChunkUnit c => [new ReferenceItem(c.ReferenceOffset, 0, false, 0, c.ReferenceLength)],
+                _ => null,
+            };
+            if (reference is not null)
+            {
+                var estimate = unit is BlockUnit b2
+                    ? (b2.Raw ? (int)b2.Block.StoredSize : b2.Block.Kind == SquashFs.Reader.StoredBlockKind.Fragment ? blockSize : Math.Max(b2.Block.UncompressedSize, 1))
+                    : (int)unit.Length;
+                var fresh = reference.Where(r => !current.ReferenceSet.Contains(r)).ToList();
+                var freshLength = fresh.Sum(r => (long)r.Length);
+                if (current.Units.Count > 0 && (!current.Framed || current.ContentLength + estimate > DeltaFormat.MaxContentLength || current.ReferenceLength + freshLength > DeltaFormat.MaxReferenceLength))
+                {
+                    Close();
+                    fresh = [.. reference];
+                    freshLength = fresh.Sum(r => (long)r.Length);
+                }
+
+                current.Framed = true;
+                foreach (var item in fresh)
+                {
+                    if (current.ReferenceLength + item.Length > DeltaFormat.MaxReferenceLength)
+                    {
+                        break;
+                    }
+
+                    current.Reference.Add(item);
+                    current.ReferenceSet.Add(item);
+                    current.ReferenceLength += item.Length;
+                }
+
+                current.ContentLength += estimate;
+            }
+            else
+            {
+                var literal = unit is LiteralUnit or BlockUnit ? unit.Length : 0;
+                if (current.Units.Count > 0 && current.LiteralLength + literal > MaxLiteralPerSection)
+                {
+                    Close();
+                }
+
+                current.LiteralLength += literal;
+            }
+
+            current.Units.Add(unit);
+        }
+
+        Close();
+        return groups;
+    }
+
+    private static IEnumerable<Unit> Split(List<Unit> units)
+    {
+        foreach (var unit in units)
+        {
+            if (unit is LiteralUnit literal && literal.Length > 1 << 20)
+            {
+                for (var s = literal.Offset; s < literal.Offset + literal.Length; s += 1 << 20)
+                {
+                    yield return new LiteralUnit(s, Math.Min(1 << 20, literal.Offset + literal.Length - s));
+                }
+            }
+            else
+            {
+                yield return unit;
+            }
+        }
+    }
+}

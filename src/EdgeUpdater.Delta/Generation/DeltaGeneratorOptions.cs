@@ -1,0 +1,38 @@
+namespace EdgeUpdater.Delta;
+
+/// <summary>Knobs of <see cref="DeltaGenerator"/>.</summary>
+public sealed record DeltaGeneratorOptions
+{
+    /// <summary><see cref="DeltaLevel.Fast"/> for inline generation, <see cref="DeltaLevel.Best"/> (default) in the background.</summary>
+    public DeltaLevel Level { get; init; } = DeltaLevel.Best;
+
+    /// <summary>
+    /// Codec identities the device has (e.g. <c>xz/5.4.1</c>, from <see cref="DeltaCodecs.LocalIdentities"/>
+    /// on the device, sent as <c>?codecs=</c>). Recompression is used only with a codec in this set; null
+    /// means "the generator's own codecs" (same library versions as the device).
+    /// </summary>
+    public IReadOnlyCollection<string>? DeviceCodecs { get; init; }
+
+    /// <summary>Worker threads for block work (default: processor count).</summary>
+    public int MaxParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>zstd level of content frames (0: the level's default, 3 for fast and 9 for best).</summary>
+    public int ContentCompressionLevel { get; init; }
+
+    /// <summary>
+    /// SHA-256 of the old image when the caller already knows it (a content-addressed store does):
+    /// saves hashing it. Not checked here; a wrong value makes every device refuse the delta.
+    /// </summary>
+    public IReadOnlyList<byte>? OldImageSha256 { get; init; }
+
+    /// <summary>SHA-256 of the new image when the caller already knows it (see <see cref="OldImageSha256"/>).</summary>
+    public IReadOnlyList<byte>? NewImageSha256 { get; init; }
+
+    /// <summary>Force the generic mode even for two SquashFS images (tests, comparisons).</summary>
+    public bool ForceGeneric { get; init; }
+}
+
+/// <summary>What <c>DeltaGenerator.GenerateAsync</c> produced.</summary>
+/// <param name="Header">The header written.</param>
+/// <param name="Statistics">Sizes by operation kind and by section.</param>
+public sealed record DeltaGenerationResult(DeltaHeader Header, DeltaStatistics Statistics);

@@ -1,0 +1,102 @@
+using System.IO.Hashing;
+using EdgeUpdater.SquashFs.IO;
+
+namespace EdgeUpdater.Delta.Generation;
+
+/// <summary>
+/// Plans a generic delta for any two byte strings: 4 KiB-aligned chunks of the new image found anywhere
+/// (4 KiB-aligned) in the old image are copied; the rest is patched against a window of the old image
+/// around where the last copy came from.
+/// </summary>
+internal static class GenericPlanner
+{
+    private const int Chunk = 4096;
+    private const int ReferenceWindow = 8 << 20;
+
+    public static List<Unit> Plan(IImageSource oldSource, IImageSource newSource)
+    {
+        var index = new Dictionary<ulong, long>();
+        var buffer = new byte[1 << 20];
+        for (long p = 0; p + Chunk <= oldSource.Length; p += buffer.Length)
+        {
+            var n = (int)Math.Min(buffer.Length, (oldSource.Length - p) / Chunk * Chunk);
+            oldSource.ReadAt(p, buffer.AsSpan(0, n));
+            for (var i = 0; i + Chunk <= n; i += Chunk)
+            {
+                index.TryAdd(XxHash3.HashToUInt64(buffer.AsSpan(i, Chunk)), p + i);
+            }
+        }
+
+        var units = new List<Unit>();
+        var chunk = new byte[Chunk];
+        var candidate = new byte[Chunk];
+        long pendingStart = -1;
+        long shift = 0;
+        long lastCopyEnd = -1;
+        void Flush(long end)
+        {
+            if (pendingStart < 0)
+            {
+                return;
+            }
+
+            for (var s = pendingStart; s < end; s += 1 << 20)
+            {
+                var length = Math.Min(1 << 20, end - s);
+                // Small runs get small windows; window starts are aligned so neighbouring runs share one reference.
+                var window = (int)Math.Clamp(length * 8, 1 << 20, ReferenceWindow);
+                var center = Math.Clamp(s + shift, 0, Math.Max(0, oldSource.Length - 1));
+                var refStart = Math.Max(0, Math.Min(center - (window / 4), oldSource.Length - window)) & ~((1L << 20) - 1);
+                var refLength = (int)Math.Min(window, oldSource.Length - refStart);
+                units.Add(new ChunkUnit(s, length, refStart, refLength));
+            }
+
+            pendingStart = -1;
+        }
+
+        for (long p = 0; p < newSource.Length; p += Chunk)
+        {
+            var n = (int)Math.Min(Chunk, newSource.Length - p);
+            if (n == Chunk)
+            {
+                newSource.ReadAt(p, chunk);
+                long match = -1;
+                if (lastCopyEnd >= 0 && lastCopyEnd + Chunk <= oldSource.Length)
+                {
+                    oldSource.ReadAt(lastCopyEnd, candidate);
+                    if (candidate.AsSpan().SequenceEqual(chunk))
+                    {
+                        match = lastCopyEnd;
+                    }
+                }
+
+                if (match < 0 && index.TryGetValue(XxHash3.HashToUInt64(chunk), out var found))
+                {
+                    oldSource.ReadAt(found, candidate);
+                    if (candidate.AsSpan().SequenceEqual(chunk))
+                    {
+                        match = found;
+                    }
+                }
+
+                if (match >= 0)
+                {
+                    Flush(p);
+                    units.Add(new CopyUnit(match, Chunk));
+                    shift = match - p;
+                    lastCopyEnd = match + Chunk;
+                    continue;
+                }
+            }
+
+            lastCopyEnd = -1;
+            if (pendingStart < 0)
+            {
+                pendingStart = p;
+            }
+        }
+
+        Flush(newSource.Length);
+        return units;
+    }
+}

@@ -1,0 +1,368 @@
+using System.IO.Hashing;
+using System.Text.RegularExpressions;
+using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.Metadata;
+using EdgeUpdater.SquashFs;
+using EdgeUpdater.SquashFs.Compression;
+using EdgeUpdater.SquashFs.Format;
+using EdgeUpdater.SquashFs.Reader;
+
+namespace EdgeUpdater.Delta.Generation;
+
+/// <summary>
+/// Plans a SquashFS-aware delta: indexes the old image's stored blocks by content, walks the new image's
+/// bytes in order (superblock, data and fragment blocks, metadata region, padding) and says for each
+/// piece whether it is copied, rebuilt from patched content, or sent literally; builds the metadata section.
+/// </summary>
+internal sealed partial class SquashFsPlanner
+{
+    // Old blocks around the same position a changed block is patched against: content moves within a
+    // file (best); stored bytes only share prefixes with the block at the same index (fast).
+    private const int ReferenceWindowBefore = 4;
+    private const int ReferenceWindowAfter = 12;
+    private const int RawReferenceWindow = 1;
+    private const int MaxFragmentReferences = 8;
+
+    private readonly SquashFsImage _old;
+    private readonly SquashFsImage _new;
+    private readonly DeltaLevel _level;
+    private readonly bool _recompress;
+    private readonly DeltaStatistics _stats;
+
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, DeltaStatistics stats)
+    {
+        _old = oldImage;
+        _new = newImage;
+        _level = level;
+        _recompress = recompress;
+        _stats = stats;
+    }
+
+    /// <summary>The plan in new-image order.</summary>
+    public List<Unit> Plan(int metadataPatchLevel)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        void Phase(string name)
+        {
+            _stats.PhaseMilliseconds[name] = watch.Elapsed.TotalMilliseconds;
+            watch.Restart();
+        }
+
+        var units = new List<Unit>();
+        var sb = _new.Superblock;
+        var dataEnd = (long)sb.InodeTableStart;
+        // The two images are independent: index and walk them on two threads; verify which metadata
+        // blocks of the new image recompress to their stored bytes on a third.
+        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new)) : Task.FromResult<HashSet<long>?>(null);
+        var oldSide = Task.Run(() =>
+        {
+            var catalog = ImageCatalog.Build(_old);
+            var blocks = catalog.StoredBlocks;
+            var index = new Dictionary<(UInt128, uint), long>(blocks.Count);
+            var scratch = new byte[_old.BlockSize];
+            foreach (var block in blocks)
+            {
+                var span = scratch.AsSpan(0, (int)block.StoredSize);
+                _old.ReadStoredBytes(block.Offset, span);
+                index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
+            }
+
+            return (index, Ownership.OldSide(catalog));
+        });
+        var newSide = Task.Run(() =>
+        {
+            var catalog = ImageCatalog.Build(_new);
+            return (catalog.StoredBlocks, Ownership.NewSide(catalog));
+        });
+        var (index, oldFiles) = oldSide.GetAwaiter().GetResult();
+        var (newBlocks, newFiles) = newSide.GetAwaiter().GetResult();
+        var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
+        var owners = new Ownership(oldFiles, newFiles);
+        Phase("index");
+        var rebuildContent = _level == DeltaLevel.Best && _recompress;
+        var pairs = new List<(ulong From, ulong To)>();
+
+        // Superblock: XOR against the old one (most fields are equal or close).
+        var oldSuper = new byte[Superblock.Size];
+        var newSuper = new byte[Superblock.Size];
+        _old.ReadStoredBytes(0, oldSuper);
+        _new.ReadStoredBytes(0, newSuper);
+        for (var i = 0; i < newSuper.Length; i++)
+        {
+            newSuper[i] ^= oldSuper[i];
+        }
+
+        units.Add(new XorUnit(0, newSuper));
+        long position = Superblock.Size;
+        foreach (var block in newBlocks)
+        {
+            if (block.Offset < position || block.Offset + block.StoredSize > dataEnd)
+            {
+                throw new InvalidOperationException("unsupported layout");
+            }
+
+            if (block.Offset > position)
+            {
+                AddGap(units, position, block.Offset);
+            }
+
+            var span = buffer.AsSpan(0, (int)block.StoredSize);
+            _new.ReadStoredBytes(block.Offset, span);
+            // A 128-bit content hash and the same size: the blocks are taken as equal without a second
+            // read (a collision would only make the device refuse the result by its SHA-256).
+            if (index.TryGetValue((XxHash128.HashToUInt128(span), block.StoredSize), out var oldOffset))
+            {
+                units.Add(new CopyUnit(oldOffset, block.StoredSize));
+                pairs.Add(((ulong)oldOffset, (ulong)block.Offset));
+                position = block.Offset + block.StoredSize;
+                continue;
+            }
+
+            units.Add(rebuildContent ? new BlockUnit(block, owners.ReferenceFor(block, raw: false)) : new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
+            position = block.Offset + block.StoredSize;
+        }
+
+        if (position < dataEnd)
+        {
+            AddGap(units, position, dataEnd);
+        }
+
+        Phase("blocks");
+
+        // Metadata region, then the padding up to the image end.
+        var maps = BuildMaps(pairs, owners);
+        Phase("maps");
+        using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
+        {
+            var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, reproducibleMetadata.GetAwaiter().GetResult(), metadataPatchLevel, out var metaStats);
+            var metaLength = (long)sb.BytesUsed - dataEnd;
+            if (payload is not null)
+            {
+                units.Add(new MetadataUnit(payload, metaLength));
+                _stats.MetadataBlocksRecompressed += metaStats.BlocksRecompressed;
+                _stats.MetadataBlocksLiteral += metaStats.BlocksLiteral;
+            }
+            else
+            {
+                units.Add(new LiteralUnit(dataEnd, metaLength));
+            }
+        }
+
+        Phase("metadata");
+        var end = _new.Source.Length;
+        if ((long)sb.BytesUsed < end)
+        {
+            AddTail(units, (long)sb.BytesUsed, end);
+        }
+
+        return units;
+    }
+
+    private void AddGap(List<Unit> units, long start, long end)
+    {
+        var length = end - start;
+        if (end <= _old.Source.Length && length <= 1 << 20)
+        {
+            var a = new byte[length];
+            var b = new byte[length];
+            _old.Source.ReadAt(start, a);
+            _new.Source.ReadAt(start, b);
+            if (a.AsSpan().SequenceEqual(b))
+            {
+                units.Add(new CopyUnit(start, length));
+                return;
+            }
+        }
+
+        units.Add(new LiteralUnit(start, length));
+    }
+
+    private void AddTail(List<Unit> units, long start, long end)
+    {
+        var buffer = new byte[1 << 16];
+        for (var p = start; p < end; p += buffer.Length)
+        {
+            var n = (int)Math.Min(buffer.Length, end - p);
+            _new.Source.ReadAt(p, buffer.AsSpan(0, n));
+            if (buffer.AsSpan(0, n).ContainsAnyExcept((byte)0))
+            {
+                units.Add(new LiteralUnit(start, end - start));
+                return;
+            }
+        }
+
+        units.Add(new ZerosUnit(end - start));
+    }
+
+    private static (RelocationMap Data, RelocationMap Fragments) BuildMaps(List<(ulong From, ulong To)> copyPairs, Ownership owners)
+    {
+        var dataPairs = new List<(ulong, ulong)>(copyPairs);
+        var fragmentPairs = new List<(ulong, ulong)>();
+        foreach (var (path, newInode) in owners.NewFiles)
+        {
+            if (!owners.OldFiles.TryGetValue(path, out var oldInode))
+            {
+                continue;
+            }
+
+            dataPairs.Add((oldInode.BlocksStart, newInode.BlocksStart));
+            if (oldInode.FragmentIndex != Inode.NoFragment && newInode.FragmentIndex != Inode.NoFragment)
+            {
+                fragmentPairs.Add((MetadataPredictor.FragmentKey(oldInode.FragmentIndex, oldInode.FragmentOffset), MetadataPredictor.FragmentKey(newInode.FragmentIndex, newInode.FragmentOffset)));
+            }
+        }
+
+        return (RelocationMap.FromPairs(dataPairs), RelocationMap.FromPairs(fragmentPairs));
+    }
+
+    /// <summary>Which files own which blocks, in both images, and what in the old image each changed block should be patched against.</summary>
+    private sealed partial class Ownership
+    {
+        private readonly Dictionary<long, (string Path, int Index)> _dataOwners;
+        private readonly Dictionary<long, List<string>> _fragmentOwners;
+        private readonly Dictionary<string, FileBlockMap> _oldMaps;
+        private readonly Dictionary<string, string?> _similar;
+        private readonly Dictionary<long, int> _oldFragmentUse;
+
+        public Ownership(OldFileSet oldFiles, NewFileSet newFiles)
+        {
+            OldFiles = oldFiles.Files;
+            _oldMaps = oldFiles.Maps;
+            _oldFragmentUse = oldFiles.FragmentUse;
+            _similar = oldFiles.Similar;
+            NewFiles = newFiles.Files;
+            _dataOwners = newFiles.DataOwners;
+            _fragmentOwners = newFiles.FragmentOwners;
+        }
+
+        public sealed record OldFileSet(Dictionary<string, Inode> Files, Dictionary<string, FileBlockMap> Maps, Dictionary<long, int> FragmentUse, Dictionary<string, string?> Similar);
+
+        public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners);
+
+        public static OldFileSet OldSide(ImageCatalog catalog)
+        {
+            var files = new Dictionary<string, Inode>(StringComparer.Ordinal);
+            var maps = new Dictionary<string, FileBlockMap>(StringComparer.Ordinal);
+            foreach (var (path, inode, map) in catalog.Files)
+            {
+                files[path] = inode;
+                maps[path] = map;
+            }
+
+            var fragmentUse = new Dictionary<long, int>();
+            foreach (var block in catalog.StoredBlocks)
+            {
+                if (block.Kind == StoredBlockKind.Fragment)
+                {
+                    fragmentUse[block.Offset] = block.UncompressedSize;
+                }
+            }
+
+            var similar = new Dictionary<string, string?>(StringComparer.Ordinal);
+            foreach (var path in files.Keys)
+            {
+                var key = Normalize(path);
+                similar[key] = similar.ContainsKey(key) ? null : path;
+            }
+
+            return new OldFileSet(files, maps, fragmentUse, similar);
+        }
+
+        public static NewFileSet NewSide(ImageCatalog catalog)
+        {
+            var files = new List<(string, Inode)>();
+            var dataOwners = new Dictionary<long, (string, int)>();
+            var fragmentOwners = new Dictionary<long, List<string>>();
+            foreach (var (path, inode, map) in catalog.Files)
+            {
+                files.Add((path, inode));
+                for (var i = 0; i < map.Blocks.Count; i++)
+                {
+                    if (!map.Blocks[i].IsSparse)
+                    {
+                        dataOwners.TryAdd(map.Blocks[i].Offset, (path, i));
+                    }
+                }
+
+                if (map.Fragment is { } fragment)
+                {
+                    if (!fragmentOwners.TryGetValue(fragment.BlockOffset, out var list))
+                    {
+                        fragmentOwners[fragment.BlockOffset] = list = [];
+                    }
+
+                    list.Add(path);
+                }
+            }
+
+            return new NewFileSet(files, dataOwners, fragmentOwners);
+        }
+
+        public Dictionary<string, Inode> OldFiles { get; }
+
+        public List<(string Path, Inode Inode)> NewFiles { get; }
+
+        /// <summary>What to patch a changed block against: old decompressed content, or with <paramref name="raw"/> old stored bytes.</summary>
+        public List<ReferenceItem> ReferenceFor(StoredBlock block, bool raw)
+        {
+            var items = new List<ReferenceItem>();
+            if (block.Kind == StoredBlockKind.Data)
+            {
+                if (_dataOwners.TryGetValue(block.Offset, out var owner) && OldMap(owner.Path) is { } map)
+                {
+                    var first = Math.Max(0, owner.Index - (raw ? RawReferenceWindow : ReferenceWindowBefore));
+                    var last = Math.Min(map.Blocks.Count, owner.Index + (raw ? RawReferenceWindow + 1 : ReferenceWindowAfter));
+                    for (var i = first; i < last; i++)
+                    {
+                        var b = map.Blocks[i];
+                        if (!b.IsSparse)
+                        {
+                            items.Add(raw ? RawItem(b.Offset, b.StoredSize) : new ReferenceItem(b.Offset, b.StoredSize, b.IsCompressed, 0, b.UncompressedSize));
+                        }
+                    }
+
+                    if (last == map.Blocks.Count && map.Fragment is { } tail && !raw)
+                    {
+                        items.Add(new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, (int)tail.OffsetInFragment, tail.Length));
+                    }
+                }
+            }
+            else if (_fragmentOwners.TryGetValue(block.Offset, out var paths))
+            {
+                var seen = new HashSet<long>();
+                foreach (var path in paths)
+                {
+                    if (OldMap(path)?.Fragment is { } tail && seen.Count < MaxFragmentReferences && seen.Add(tail.BlockOffset))
+                    {
+                        var used = _oldFragmentUse.GetValueOrDefault(tail.BlockOffset);
+                        if (used > 0)
+                        {
+                            items.Add(raw ? RawItem(tail.BlockOffset, tail.StoredSize) : new ReferenceItem(tail.BlockOffset, tail.StoredSize, tail.IsCompressed, 0, used));
+                        }
+                    }
+                }
+            }
+
+            return items;
+        }
+
+        private static ReferenceItem RawItem(long offset, uint storedSize) => new(offset, 0, false, 0, (int)storedSize);
+
+        private FileBlockMap? OldMap(string path)
+        {
+            if (_oldMaps.TryGetValue(path, out var map))
+            {
+                return map;
+            }
+
+            var similar = _similar.GetValueOrDefault(Normalize(path));
+            return similar is null ? null : _oldMaps.GetValueOrDefault(similar);
+        }
+
+        /// <summary>The path with digit runs folded, so that versioned names of one file meet.</summary>
+        private static string Normalize(string path) => Digits().Replace(path, "#");
+
+        [GeneratedRegex("[0-9]+")]
+        private static partial Regex Digits();
+    }
+}

@@ -1,0 +1,546 @@
+using System.Buffers.Binary;
+using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.Patching;
+using EdgeUpdater.SquashFs;
+using EdgeUpdater.SquashFs.Compression;
+using EdgeUpdater.SquashFs.Metadata;
+using EdgeUpdater.SquashFs.Reader;
+
+namespace EdgeUpdater.Delta.Metadata;
+
+/// <summary>Pieces of the metadata region of the new image, in image order.</summary>
+internal enum MetadataPieceKind : byte
+{
+    /// <summary>The metadata blocks of one table, rebuilt from a patch against the prediction.</summary>
+    TableBlocks = 1,
+
+    /// <summary>The index (64-bit block pointers) of an indexed table, computed from where its blocks went.</summary>
+    TableIndex = 2,
+
+    /// <summary>The 16-byte xattr id table header, computed.</summary>
+    XattrHeader = 3,
+
+    /// <summary>Bytes given literally.</summary>
+    Literal = 4,
+}
+
+/// <summary>How a table's decompressed bytes are given.</summary>
+internal enum TableEncoding : byte
+{
+    /// <summary>The prediction is exact.</summary>
+    Predicted = 0,
+
+    /// <summary>A zstd frame with the prediction as prefix.</summary>
+    Patch = 1,
+
+    /// <summary>The bytes themselves.</summary>
+    Literal = 2,
+}
+
+/// <summary>How one metadata block is stored.</summary>
+internal enum MetadataBlockEncoding : byte
+{
+    /// <summary>Compress with the metadata codec; header = stored size.</summary>
+    Compressed = 0,
+
+    /// <summary>Stored uncompressed; header = size | 0x8000.</summary>
+    Uncompressed = 1,
+
+    /// <summary>The stored bytes (header included) follow.</summary>
+    Literal = 2,
+}
+
+/// <summary>A pool of codecs of one compressor and role, one per worker.</summary>
+internal sealed class CodecRenter : IDisposable
+{
+    private readonly Func<SquashFsCodec> _factory;
+    private readonly System.Collections.Concurrent.ConcurrentBag<SquashFsCodec> _idle = [];
+
+    public CodecRenter(Func<SquashFsCodec> factory)
+    {
+        _factory = factory;
+    }
+
+    public SquashFsCodec Rent() => _idle.TryTake(out var codec) ? codec : _factory();
+
+    public void Return(SquashFsCodec codec) => _idle.Add(codec);
+
+    public void Dispose()
+    {
+        while (_idle.TryTake(out var codec))
+        {
+            codec.Dispose();
+        }
+    }
+}
+
+/// <summary>Sink for the bytes of the new image the metadata section produces, in order.</summary>
+internal interface IImageWriter
+{
+    long Position { get; }
+
+    void Write(ReadOnlySpan<byte> bytes);
+}
+
+/// <summary>
+/// The metadata section: relocation maps, the new directory table's block sizes, then every piece of
+/// the new image's metadata region. <see cref="Encode"/> (generator) and <see cref="Decode"/> (device)
+/// walk the same pieces with the same <see cref="MetadataPredictor"/>.
+/// </summary>
+internal static class MetadataSection
+{
+    private const int MaxRuns = 1 << 22;
+    private const int MaxBlocks = DeltaFormat.MaxTableLength / SquashFsCodec.MetadataBlockSize + 1;
+
+    /// <summary>Statistics of one encoded section.</summary>
+    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral);
+
+    /// <summary>
+    /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/>; null when
+    /// its layout is not one this format describes (the caller then sends the region literally).
+    /// </summary>
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, HashSet<long>? reproducible, int patchLevel, out Stats stats)
+    {
+        stats = new Stats(0, 0, 0, 0, 0, 0);
+        var sb = newImage.Superblock;
+        var tables = newImage.ReadAllMetadataTables().Where(t => t.Kind != MetadataTableKind.CompressorOptions).ToDictionary(t => t.Kind);
+        var regions = new List<(long Start, long End, MetadataPieceKind Kind, MetadataTableKind Table)>();
+        foreach (var table in tables.Values)
+        {
+            if (table.Blocks.Count > 0)
+            {
+                for (var i = 1; i < table.Blocks.Count; i++)
+                {
+                    if (table.Blocks[i].Offset != table.Blocks[i - 1].End)
+                    {
+                        return null;
+                    }
+                }
+
+                regions.Add((table.Blocks[0].Offset, table.Blocks[^1].End, MetadataPieceKind.TableBlocks, table.Kind));
+            }
+
+            if (table.Index.Count > 0)
+            {
+                regions.Add((table.IndexOffset, table.IndexOffset + (8L * table.Index.Count), MetadataPieceKind.TableIndex, table.Kind));
+            }
+        }
+
+        if (sb.HasXattrTable)
+        {
+            regions.Add(((long)sb.XattrIdTableStart, (long)sb.XattrIdTableStart + 16, MetadataPieceKind.XattrHeader, MetadataTableKind.XattrIds));
+        }
+
+        regions.Sort((x, y) => x.Start.CompareTo(y.Start));
+        var regionStart = (long)sb.InodeTableStart;
+        var regionEnd = (long)sb.BytesUsed;
+        var dirTable = tables[MetadataTableKind.Directories];
+        var dirLayout = TableLayout.FromBlockSizes([.. dirTable.Blocks.Select(b => b.TotalSize)], dirTable.Start);
+        if (tables.Values.Any(t => t.Data.Length > DeltaFormat.MaxTableLength) || dirTable.Blocks.Count > MaxBlocks)
+        {
+            return null;
+        }
+
+        var predictor = new MetadataPredictor(oldImage, dataMap, fragmentMap, dirLayout);
+        var writer = new ByteWriter(1 << 16);
+        dataMap.Write(writer);
+        fragmentMap.Write(writer);
+        writer.VarU((ulong)dirTable.Blocks.Count);
+        foreach (var block in dirTable.Blocks)
+        {
+            writer.VarU((ulong)block.TotalSize);
+        }
+
+        var pieces = new ByteWriter(1 << 16);
+        var pieceCount = 0;
+        var position = regionStart;
+        var scratch = new byte[SquashFsCodec.MetadataBlockSize * 2];
+        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
+        using var zstd = new ZstdPatcher();
+        long tableBytes = 0, patchBytes = 0, literalBytes = 0;
+        int blocks = 0, recompressed = 0, literalBlocks = 0;
+        void Literal(long start, long end)
+        {
+            var bytes = new byte[end - start];
+            newImage.ReadStoredBytes(start, bytes);
+            pieces.U8((byte)MetadataPieceKind.Literal);
+            pieces.Blob(bytes);
+            literalBytes += bytes.Length;
+            pieceCount++;
+        }
+
+        foreach (var region in regions)
+        {
+            if (region.Start < position || region.End > regionEnd)
+            {
+                return null;
+            }
+
+            if (region.Start > position)
+            {
+                Literal(position, region.Start);
+            }
+
+            var table = tables[region.Table];
+            switch (region.Kind)
+            {
+                case MetadataPieceKind.TableBlocks:
+                    if (!HasStandardBlocks(table))
+                    {
+                        Literal(region.Start, region.End);
+                        break;
+                    }
+
+                    pieceCount++;
+                    pieces.U8((byte)MetadataPieceKind.TableBlocks);
+                    pieces.U8((byte)table.Kind);
+                    pieces.VarU((ulong)table.Data.Length);
+                    var predicted = predictor.Predict(table.Kind);
+                    tableBytes += table.Data.Length;
+                    if (predicted.AsSpan().SequenceEqual(table.Data))
+                    {
+                        pieces.U8((byte)TableEncoding.Predicted);
+                    }
+                    else
+                    {
+                        var patch = zstd.Encode(predicted, table.Data, patchLevel);
+                        if (patch.Length < table.Data.Length)
+                        {
+                            pieces.U8((byte)TableEncoding.Patch);
+                            pieces.Blob(patch);
+                            patchBytes += patch.Length;
+                        }
+                        else
+                        {
+                            pieces.U8((byte)TableEncoding.Literal);
+                            pieces.Bytes(table.Data);
+                            literalBytes += table.Data.Length;
+                        }
+                    }
+
+                    long offset = 0;
+                    foreach (var block in table.Blocks)
+                    {
+                        blocks++;
+                        var content = table.Data.AsSpan((int)offset, block.UncompressedSize);
+                        offset += block.UncompressedSize;
+                        var storedSpan = stored.AsSpan(0, block.TotalSize);
+                        newImage.ReadStoredBytes(block.Offset, storedSpan);
+                        if (!block.IsCompressed && block.StoredSize == content.Length)
+                        {
+                            pieces.U8((byte)MetadataBlockEncoding.Uncompressed);
+                            continue;
+                        }
+
+                        if (block.IsCompressed && metadataCodec is not null
+                            && (reproducible?.Contains(block.Offset) ?? (metadataCodec.TryCompress(content, scratch, out var written)
+                                && storedSpan[2..].SequenceEqual(scratch.AsSpan(0, written)))))
+                        {
+                            pieces.U8((byte)MetadataBlockEncoding.Compressed);
+                            recompressed++;
+                            continue;
+                        }
+
+                        pieces.U8((byte)MetadataBlockEncoding.Literal);
+                        pieces.Blob(storedSpan);
+                        literalBytes += storedSpan.Length;
+                        literalBlocks++;
+                    }
+
+                    predictor.RecordNewLayout(table.Kind, new TableLayout([.. table.Blocks.Select(b => b.Offset - region.Start)], region.End - region.Start, region.Start));
+                    break;
+                case MetadataPieceKind.TableIndex:
+                    var expected = new byte[region.End - region.Start];
+                    newImage.ReadStoredBytes(region.Start, expected);
+                    var computed = new byte[expected.Length];
+                    for (var i = 0; i < table.Blocks.Count && (8 * i) + 8 <= computed.Length; i++)
+                    {
+                        BinaryPrimitives.WriteUInt64LittleEndian(computed.AsSpan(8 * i), (ulong)table.Blocks[i].Offset);
+                    }
+
+                    if (table.Blocks.Count * 8 == computed.Length && computed.AsSpan().SequenceEqual(expected))
+                    {
+                        pieceCount++;
+                        pieces.U8((byte)MetadataPieceKind.TableIndex);
+                        pieces.U8((byte)table.Kind);
+                    }
+                    else
+                    {
+                        Literal(region.Start, region.End);
+                    }
+
+                    break;
+                case MetadataPieceKind.XattrHeader:
+                    var actualHeader = new byte[16];
+                    newImage.ReadStoredBytes(region.Start, actualHeader);
+                    var kv = tables[MetadataTableKind.XattrKeyValues];
+                    var header = new byte[16];
+                    BinaryPrimitives.WriteUInt64LittleEndian(header, (ulong)(kv.Blocks.Count > 0 ? kv.Blocks[0].Offset : 0));
+                    BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), (uint)(table.Data.Length / 16));
+                    if (kv.Blocks.Count > 0 && header.AsSpan().SequenceEqual(actualHeader))
+                    {
+                        pieceCount++;
+                        pieces.U8((byte)MetadataPieceKind.XattrHeader);
+                    }
+                    else
+                    {
+                        Literal(region.Start, region.End);
+                    }
+
+                    break;
+            }
+
+            position = region.End;
+        }
+
+        if (position < regionEnd)
+        {
+            Literal(position, regionEnd);
+        }
+
+        writer.VarU((ulong)pieceCount);
+        writer.Bytes(pieces.WrittenSpan);
+        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks);
+        return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
+    }
+
+    /// <summary>Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked in parallel.</summary>
+    public static HashSet<long> ReproducibleBlocks(SquashFsImage image)
+    {
+        var work = new List<(MetadataBlockInfo Block, byte[] Data, int Start)>();
+        foreach (var table in image.ReadAllMetadataTables())
+        {
+            if (table.Kind == MetadataTableKind.CompressorOptions)
+            {
+                continue;
+            }
+
+            var position = 0;
+            foreach (var block in table.Blocks)
+            {
+                if (block.IsCompressed && position + block.UncompressedSize <= table.Data.Length)
+                {
+                    work.Add((block, table.Data, position));
+                }
+
+                position += block.UncompressedSize;
+            }
+        }
+
+        var result = new System.Collections.Concurrent.ConcurrentBag<long>();
+        Parallel.ForEach(
+            work,
+            () => (Codec: image.CreateCodec(CodecRole.Metadata), Scratch: new byte[SquashFsCodec.MetadataBlockSize * 2], Stored: new byte[SquashFsCodec.MetadataBlockSize + 2]),
+            (item, _, local) =>
+            {
+                var stored = local.Stored.AsSpan(0, item.Block.TotalSize);
+                image.ReadStoredBytes(item.Block.Offset, stored);
+                if (local.Codec.TryCompress(item.Data.AsSpan(item.Start, item.Block.UncompressedSize), local.Scratch, out var written)
+                    && stored[2..].SequenceEqual(local.Scratch.AsSpan(0, written)))
+                {
+                    result.Add(item.Block.Offset);
+                }
+
+                return local;
+            },
+            local => local.Codec.Dispose());
+        return [.. result];
+    }
+
+    private static bool HasStandardBlocks(MetadataTable table)
+    {
+        long total = 0;
+        for (var i = 0; i < table.Blocks.Count; i++)
+        {
+            var size = table.Blocks[i].UncompressedSize;
+            var last = i == table.Blocks.Count - 1;
+            if (size <= 0 || size > SquashFsCodec.MetadataBlockSize || (!last && size != SquashFsCodec.MetadataBlockSize))
+            {
+                return false;
+            }
+
+            total += size;
+        }
+
+        return total == table.Data.Length;
+    }
+
+    /// <summary>
+    /// Rebuilds the metadata region on the device: reads the section, predicts each table from the old
+    /// image, applies the patches, compresses the blocks and writes them to <paramref name="output"/>.
+    /// </summary>
+    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, SquashFsImage oldImage, CodecRenter? codecs, int parallelism, IImageWriter output)
+    {
+        var where = $"metadata section at delta offset {sectionOffset}";
+        var reader = new ByteReader(payload, where);
+        var dataMap = RelocationMap.Read(ref reader, MaxRuns, where + " data map");
+        var fragmentMap = RelocationMap.Read(ref reader, MaxRuns, where + " fragment map");
+        var dirBlocks = reader.VarInt(MaxBlocks, "directory block count");
+        var dirSizes = new int[dirBlocks];
+        for (var i = 0; i < dirBlocks; i++)
+        {
+            dirSizes[i] = reader.VarInt(SquashFsCodec.MetadataBlockSize + 2, "directory block size");
+        }
+
+        var predictor = new MetadataPredictor(oldImage, dataMap, fragmentMap, TableLayout.FromBlockSizes(dirSizes, 0));
+        var newTables = new Dictionary<MetadataTableKind, (TableLayout Layout, int Length)>();
+        var pieceCount = reader.VarInt(1 << 16, "piece count");
+        using var zstd = new ZstdPatcher();
+        var header = new byte[2];
+        for (var p = 0; p < pieceCount; p++)
+        {
+            var kind = (MetadataPieceKind)reader.U8();
+            switch (kind)
+            {
+                case MetadataPieceKind.Literal:
+                    output.Write(reader.Blob(DeltaFormat.MaxSectionLength, "literal piece"));
+                    break;
+                case MetadataPieceKind.TableBlocks:
+                    var table = ReadTableKind(ref reader, where);
+                    var length = reader.VarInt(DeltaFormat.MaxTableLength, "table length");
+                    var encoding = (TableEncoding)reader.U8();
+                    byte[] data;
+                    switch (encoding)
+                    {
+                        case TableEncoding.Predicted:
+                            data = predictor.Predict(table);
+                            if (data.Length != length)
+                            {
+                                throw DeltaException.Corrupted($"{where}: the {table} table is predicted with {data.Length} bytes; the delta says {length}.");
+                            }
+
+                            break;
+                        case TableEncoding.Patch:
+                            var patch = reader.Blob(DeltaFormat.MaxSectionLength, "table patch");
+                            data = new byte[length];
+                            zstd.Decode(predictor.Predict(table), patch, data, $"{where}, {table} table");
+                            break;
+                        case TableEncoding.Literal:
+                            data = reader.Bytes(length).ToArray();
+                            break;
+                        default:
+                            throw DeltaException.Corrupted($"{where}: table encoding {(byte)encoding} is unknown (0-2).");
+                    }
+
+                    var blockCount = (length + SquashFsCodec.MetadataBlockSize - 1) / SquashFsCodec.MetadataBlockSize;
+                    var start = output.Position;
+                    var starts = new long[blockCount];
+                    var encodings = new MetadataBlockEncoding[blockCount];
+                    var literals = new byte[blockCount][];
+                    var compressed = new byte[blockCount][];
+                    for (var i = 0; i < blockCount; i++)
+                    {
+                        encodings[i] = (MetadataBlockEncoding)reader.U8();
+                        if (encodings[i] == MetadataBlockEncoding.Literal)
+                        {
+                            literals[i] = reader.Blob(SquashFsCodec.MetadataBlockSize + 2, "literal metadata block").ToArray();
+                        }
+                        else if (encodings[i] is not (MetadataBlockEncoding.Compressed or MetadataBlockEncoding.Uncompressed))
+                        {
+                            throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)encodings[i]} is unknown (0-2).");
+                        }
+                        else if (encodings[i] == MetadataBlockEncoding.Compressed && codecs is null)
+                        {
+                            throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a metadata block needs recompression but the delta's header names no codec.");
+                        }
+                    }
+
+                    // Compress on every core, write in order.
+                    Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
+                    {
+                        if (encodings[i] != MetadataBlockEncoding.Compressed)
+                        {
+                            return;
+                        }
+
+                        var content = data.AsSpan(i * SquashFsCodec.MetadataBlockSize, Math.Min(SquashFsCodec.MetadataBlockSize, length - (i * SquashFsCodec.MetadataBlockSize)));
+                        var codec = codecs!.Rent();
+                        try
+                        {
+                            var buffer = new byte[SquashFsCodec.MetadataBlockSize * 2];
+                            if (!codec.TryCompress(content, buffer, out var written) || written > SquashFsCodec.MetadataBlockSize)
+                            {
+                                throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: metadata block {i} of the {table} table does not compress with {codec.Identity} as the generator's did.");
+                            }
+
+                            compressed[i] = buffer.AsSpan(0, written).ToArray();
+                        }
+                        finally
+                        {
+                            codecs.Return(codec);
+                        }
+                    });
+                    for (var i = 0; i < blockCount; i++)
+                    {
+                        starts[i] = output.Position - start;
+                        var content = data.AsSpan(i * SquashFsCodec.MetadataBlockSize, Math.Min(SquashFsCodec.MetadataBlockSize, length - (i * SquashFsCodec.MetadataBlockSize)));
+                        switch (encodings[i])
+                        {
+                            case MetadataBlockEncoding.Uncompressed:
+                                BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)(0x8000 | content.Length));
+                                output.Write(header);
+                                output.Write(content);
+                                break;
+                            case MetadataBlockEncoding.Compressed:
+                                BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)compressed[i].Length);
+                                output.Write(header);
+                                output.Write(compressed[i]);
+                                break;
+                            default:
+                                output.Write(literals[i]);
+                                break;
+                        }
+                    }
+
+                    var layout = new TableLayout(starts, output.Position - start, start);
+                    predictor.RecordNewLayout(table, layout);
+                    newTables[table] = (layout, length);
+                    break;
+                case MetadataPieceKind.TableIndex:
+                    var indexed = ReadTableKind(ref reader, where);
+                    if (!newTables.TryGetValue(indexed, out var written2))
+                    {
+                        throw DeltaException.Corrupted($"{where}: the index of the {indexed} table comes before its blocks.");
+                    }
+
+                    var pointer = new byte[8];
+                    foreach (var relative in written2.Layout.RelativeStarts)
+                    {
+                        BinaryPrimitives.WriteUInt64LittleEndian(pointer, (ulong)(written2.Layout.AbsoluteStart + relative));
+                        output.Write(pointer);
+                    }
+
+                    break;
+                case MetadataPieceKind.XattrHeader:
+                    if (!newTables.TryGetValue(MetadataTableKind.XattrKeyValues, out var kv) || !newTables.TryGetValue(MetadataTableKind.XattrIds, out var ids))
+                    {
+                        throw DeltaException.Corrupted($"{where}: the xattr header comes before the xattr tables.");
+                    }
+
+                    var xattrHeader = new byte[16];
+                    BinaryPrimitives.WriteUInt64LittleEndian(xattrHeader, (ulong)kv.Layout.AbsoluteStart);
+                    BinaryPrimitives.WriteUInt32LittleEndian(xattrHeader.AsSpan(8), (uint)(ids.Length / 16));
+                    output.Write(xattrHeader);
+                    break;
+                default:
+                    throw DeltaException.Corrupted($"{where}: piece kind {(byte)kind} is unknown (1-4).");
+            }
+        }
+
+        if (!reader.AtEnd)
+        {
+            throw DeltaException.Corrupted($"{where}: {reader.Remaining} bytes follow the last piece.");
+        }
+    }
+
+    private static MetadataTableKind ReadTableKind(ref ByteReader reader, string where)
+    {
+        var kind = (MetadataTableKind)reader.U8();
+        if (kind is < MetadataTableKind.Inodes or > MetadataTableKind.XattrIds)
+        {
+            throw DeltaException.Corrupted($"{where}: table kind {(byte)kind} is unknown.");
+        }
+
+        return kind;
+    }
+}

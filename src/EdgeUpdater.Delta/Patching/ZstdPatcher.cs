@@ -1,0 +1,143 @@
+using System.Runtime.InteropServices;
+using EdgeUpdater.Delta.Interop;
+
+namespace EdgeUpdater.Delta.Patching;
+
+/// <summary>
+/// Binary patches through libzstd with a reference prefix (what <c>zstd --patch-from</c> does): the
+/// target is compressed as one frame that may copy from the reference, and decompressed with the same
+/// reference. Also plain frames (empty reference). Not thread-safe: one per thread.
+/// </summary>
+internal sealed unsafe class ZstdPatcher : IDisposable
+{
+    /// <summary>Largest window a frame may need: reference plus target (2^25, 32 MiB).</summary>
+    public const int MaxWindowLog = 25;
+
+    private nint _cctx;
+    private nint _dctx;
+
+    /// <summary>libzstd's version, e.g. <c>1.5.4</c>.</summary>
+    public static string Version => Marshal.PtrToStringUTF8((nint)Zstd.VersionString()) ?? "unknown";
+
+    /// <summary>Window log a frame over <paramref name="referenceLength"/> + <paramref name="targetLength"/> bytes needs.</summary>
+    public static int WindowLogFor(long referenceLength, long targetLength)
+    {
+        var total = Math.Max(1024, referenceLength + targetLength);
+        var log = 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(total - 1));
+        return Math.Clamp(log, 10, 31);
+    }
+
+    /// <summary>Compresses <paramref name="target"/> against <paramref name="reference"/>.</summary>
+    public byte[] Encode(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true)
+    {
+        if (_cctx == 0)
+        {
+            _cctx = Zstd.CreateCCtx();
+            if (_cctx == 0)
+            {
+                throw new DeltaException(DeltaErrorCategory.Unsupported, "libzstd could not create a compression context.");
+            }
+        }
+
+        var windowLog = WindowLogFor(reference.Length, target.Length);
+        if (windowLog > MaxWindowLog)
+        {
+            throw DeltaException.Overflow($"A patch frame over {reference.Length} reference and {target.Length} target bytes needs window 2^{windowLog}; at most 2^{MaxWindowLog} is allowed.");
+        }
+
+        Check(Zstd.CCtxReset(_cctx, Zstd.ResetSessionAndParameters), "reset");
+        Check(Zstd.CCtxSetParameter(_cctx, Zstd.CompressionLevel, level), "level");
+        Check(Zstd.CCtxSetParameter(_cctx, Zstd.WindowLog, Math.Max(windowLog, 17)), "windowLog");
+        Check(Zstd.CCtxSetParameter(_cctx, Zstd.ChecksumFlag, 0), "checksum");
+        Check(Zstd.CCtxSetParameter(_cctx, Zstd.DictIdFlag, 0), "dictID");
+        if (longDistance && reference.Length + target.Length > (1 << 20))
+        {
+            Check(Zstd.CCtxSetParameter(_cctx, Zstd.EnableLongDistanceMatching, 1), "long");
+        }
+
+        var capacity = (int)Zstd.CompressBound((nuint)target.Length);
+        var output = new byte[capacity];
+        fixed (byte* r = reference)
+        fixed (byte* t = target)
+        fixed (byte* o = output)
+        {
+            if (!reference.IsEmpty)
+            {
+                Check(Zstd.CCtxRefPrefix(_cctx, r, (nuint)reference.Length), "refPrefix");
+            }
+
+            var written = Zstd.Compress2(_cctx, o, (nuint)capacity, t, (nuint)target.Length);
+            Check(written, "compress");
+            return output.AsSpan(0, (int)written).ToArray();
+        }
+    }
+
+    /// <summary>
+    /// Decompresses <paramref name="frame"/> against <paramref name="reference"/> into exactly
+    /// <paramref name="destination"/>. Refuses frames that claim another size or a window past
+    /// <see cref="MaxWindowLog"/>.
+    /// </summary>
+    public void Decode(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> frame, Span<byte> destination, string where)
+    {
+        if (_dctx == 0)
+        {
+            _dctx = Zstd.CreateDCtx();
+            if (_dctx == 0)
+            {
+                throw new DeltaException(DeltaErrorCategory.Unsupported, "libzstd could not create a decompression context.");
+            }
+        }
+
+        fixed (byte* r = reference)
+        fixed (byte* f = frame)
+        fixed (byte* d = destination)
+        {
+            var claimed = Zstd.GetFrameContentSize(f, (nuint)frame.Length);
+            if (claimed != (ulong)destination.Length)
+            {
+                throw DeltaException.Corrupted($"{where}: the patch frame decodes to {(claimed >= Zstd.ContentSizeError ? "an unknown size" : claimed.ToString(System.Globalization.CultureInfo.InvariantCulture))} bytes; {destination.Length} expected.");
+            }
+
+            _ = Zstd.DCtxReset(_dctx, Zstd.ResetSessionAndParameters);
+            Check(Zstd.DCtxSetParameter(_dctx, Zstd.DecompressWindowLogMax, MaxWindowLog), "windowLogMax");
+            if (!reference.IsEmpty)
+            {
+                Check(Zstd.DCtxRefPrefix(_dctx, r, (nuint)reference.Length), "refPrefix");
+            }
+
+            var written = Zstd.DecompressDCtx(_dctx, d, (nuint)destination.Length, f, (nuint)frame.Length);
+            if (Zstd.IsError(written) != 0)
+            {
+                throw DeltaException.Corrupted($"{where}: the patch frame does not decode: {Marshal.PtrToStringUTF8((nint)Zstd.GetErrorName(written))}.");
+            }
+
+            if ((int)written != destination.Length)
+            {
+                throw DeltaException.Corrupted($"{where}: the patch frame decoded to {written} bytes; {destination.Length} expected.");
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_cctx != 0)
+        {
+            _ = Zstd.FreeCCtx(_cctx);
+            _cctx = 0;
+        }
+
+        if (_dctx != 0)
+        {
+            _ = Zstd.FreeDCtx(_dctx);
+            _dctx = 0;
+        }
+    }
+
+    private static void Check(nuint rc, string what)
+    {
+        if (Zstd.IsError(rc) != 0)
+        {
+            throw new DeltaException(DeltaErrorCategory.Unsupported, $"libzstd {what} failed: {Marshal.PtrToStringUTF8((nint)Zstd.GetErrorName(rc))}.");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using EdgeUpdater.Cli.Commands;
+using EdgeUpdater.Testing;
+using Xunit;
+
+namespace EdgeUpdater.Cli.Tests;
+
+/// <summary><c>edgeupdater delta create | apply | info</c> end to end on real mksquashfs images.</summary>
+public sealed class DeltaCommandsTests : IDisposable
+{
+    private readonly TempDirectory _temp = new("cli-delta");
+
+    private static Task<int> RunAsync(params string[] args)
+    {
+        var root = new RootCommand { DeltaCommands.Create() };
+        return root.Parse(args).InvokeAsync(cancellationToken: TestContext.Current.CancellationToken);
+    }
+
+    private async Task<(string A, string B)> MakePairAsync()
+    {
+        var a = _temp.Combine("a");
+        Directory.CreateDirectory(a);
+        await new TestTreeBuilder(a)
+            .Directory("etc")
+            .Directory("usr")
+            .Directory("usr/bin")
+            .Directory("usr/share")
+            .File("etc/os-release", "NAME=edge\nVERSION=1\n"u8.ToArray())
+            .File("usr/bin/app", 300_000, 1, mode: 0x1ED)
+            .File("usr/share/data.bin", 50_000, 2)
+            .BuildAsync();
+        var b = _temp.Combine("b");
+        await ExternalTool.RunCheckedAsync("cp", ["-a", a, b]);
+        await File.WriteAllTextAsync(Path.Combine(b, "etc/os-release"), "NAME=edge\nVERSION=2\n");
+        await File.WriteAllBytesAsync(Path.Combine(b, "usr/bin/tool"), TestTreeBuilder.Content(70_000, 3));
+        foreach (var (dir, image) in new[] { (a, "a.sqfs"), (b, "b.sqfs") })
+        {
+            await ExternalTool.RunCheckedAsync("mksquashfs", [dir, _temp.Combine(image), "-comp", "xz", "-noappend", "-no-progress", "-quiet"]);
+        }
+
+        return (_temp.Combine("a.sqfs"), _temp.Combine("b.sqfs"));
+    }
+
+    [Theory]
+    [InlineData("fast")]
+    [InlineData("best")]
+    public async Task Create_info_and_apply_rebuild_the_image(string level)
+    {
+        var (a, b) = await MakePairAsync();
+        var delta = _temp.Combine($"ab-{level}.eud");
+        var output = _temp.Combine($"b-{level}.out");
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", level));
+        Assert.False(File.Exists(delta + ".part"));
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "info", delta));
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "apply", a, delta, "-o", output));
+        Assert.Equal(await File.ReadAllBytesAsync(b, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken));
+        Assert.False(File.Exists(output + ".checkpoint"));
+    }
+
+    [Fact]
+    public async Task Refusals_map_to_exit_codes()
+    {
+        var (a, b) = await MakePairAsync();
+        var delta = _temp.Combine("ab.eud");
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
+        Assert.Equal(ExitCodes.VerificationFailed, await RunAsync("delta", "apply", b, delta, "-o", _temp.Combine("wrong-base.out")));
+        var corrupt = await File.ReadAllBytesAsync(delta, TestContext.Current.CancellationToken);
+        corrupt[^30] ^= 0xFF;
+        await File.WriteAllBytesAsync(_temp.Combine("corrupt.eud"), corrupt, TestContext.Current.CancellationToken);
+        Assert.Equal(ExitCodes.InvalidInput, await RunAsync("delta", "apply", a, _temp.Combine("corrupt.eud"), "-o", _temp.Combine("corrupt.out")));
+        Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "medium"));
+    }
+
+    public void Dispose() => _temp.Dispose();
+}

@@ -1,0 +1,343 @@
+using System.Security.Cryptography;
+using EdgeUpdater.Delta.Format;
+using EdgeUpdater.SquashFs.IO;
+using Xunit;
+
+namespace EdgeUpdater.Delta.Tests.Apply;
+
+/// <summary>Every rule of the format refuses a hostile or broken delta with a precise category, before success is declared.</summary>
+public sealed class HostileDeltaTests
+{
+    private static readonly byte[] Base = RandomBytes(65536, 1);
+    private static readonly byte[] Target = [.. Base.AsSpan(0, 30000), .. RandomBytes(5000, 2), .. Base.AsSpan(40000)];
+
+    private static byte[] RandomBytes(int length, int seed)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static DeltaHeader Header(byte[]? target = null, string codec = "") => new()
+    {
+        Mode = DeltaMode.Generic,
+        Level = DeltaLevel.Fast,
+        BaseSize = Base.Length,
+        BaseSha256 = SHA256.HashData(Base),
+        TargetSize = (target ?? Target).Length,
+        TargetSha256 = SHA256.HashData(target ?? Target),
+        CodecIdentity = codec,
+    };
+
+    private static byte[] Build(DeltaHeader header, params (SectionKind Kind, byte[] Payload)[] sections)
+    {
+        using var writer = new SectionWriter(Stream.Null);
+        var bytes = new List<byte>(header.Encode());
+        foreach (var (kind, payload) in sections)
+        {
+            bytes.AddRange(writer.Encode(kind, payload, 0));
+        }
+
+        return [.. bytes];
+    }
+
+    private static byte[] End(long size)
+    {
+        var w = new ByteWriter();
+        w.U64((ulong)size);
+        return w.ToArray();
+    }
+
+    private static byte[] Ops(Action<ByteWriter> write)
+    {
+        var w = new ByteWriter();
+        write(w);
+        return w.ToArray();
+    }
+
+    private static byte[] ValidDelta() => Build(
+        Header(),
+        (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Copy);
+            w.VarS(0);
+            w.VarU(30000);
+            w.U8((byte)OpCode.Literal);
+            w.Blob(Target.AsSpan(30000, 5000));
+            w.U8((byte)OpCode.Copy);
+            w.VarS(10000);
+            w.VarU((ulong)(Base.Length - 40000));
+        })),
+        (SectionKind.End, End(Target.Length)));
+
+    private static async Task<DeltaException> RefusedAsync(byte[] delta, byte[]? baseImage = null, DeltaApplyOptions? options = null)
+    {
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaTestKit.ApplyAsync(baseImage ?? Base, delta, options).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.False(string.IsNullOrWhiteSpace(e.Message));
+        return e;
+    }
+
+    [Fact]
+    public async Task The_handmade_valid_delta_applies()
+    {
+        DeltaTestKit.AssertSameImage(Target, await DeltaTestKit.ApplyAsync(Base, ValidDelta()));
+    }
+
+    [Fact]
+    public async Task An_unknown_version_is_refused()
+    {
+        var delta = ValidDelta();
+        delta[8] = 2;
+        Assert.Equal(DeltaErrorCategory.UnsupportedVersion, (await RefusedAsync(delta)).Category);
+    }
+
+    [Fact]
+    public async Task A_bad_magic_or_header_checksum_is_refused()
+    {
+        var delta = ValidDelta();
+        delta[0] ^= 1;
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(delta)).Category);
+        delta = ValidDelta();
+        delta[20] ^= 1;
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(delta)).Category);
+    }
+
+    [Fact]
+    public async Task The_wrong_base_is_refused()
+    {
+        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(ValidDelta(), Base[..1000])).Category);
+        var other = (byte[])Base.Clone();
+        other[50000] ^= 1;
+        var e = await RefusedAsync(ValidDelta(), other);
+        Assert.Equal(DeltaErrorCategory.WrongBase, e.Category);
+        Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(Base)), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task On_request_the_wrong_base_is_refused_before_anything_is_written()
+    {
+        var other = (byte[])Base.Clone();
+        other[10] ^= 1;
+        using var output = new MemoryStream();
+        using var sink = new StreamImageSink(output, leaveOpen: true);
+        using var source = new MemoryImageSource(other);
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(source, new MemoryStream(ValidDelta()), sink, new DeltaApplyOptions { VerifyBaseBeforeWriting = true }));
+        Assert.Equal(DeltaErrorCategory.WrongBase, e.Category);
+        Assert.Equal(0, output.Length);
+    }
+
+    [Fact]
+    public async Task A_wrong_base_wins_over_the_damage_it_causes()
+    {
+        // A SquashFS delta applied to another image of the same size: whatever breaks, the answer is WrongBase.
+        var image = await MakeTinySquashFsAsync();
+        var other = (byte[])image.Clone();
+        other[^100] ^= 0xFF;
+        var (delta, _) = await DeltaTestKit.GenerateAsync(image, image);
+        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(delta, other)).Category);
+    }
+
+    [Fact]
+    public async Task Without_base_verification_a_wrong_base_still_never_succeeds()
+    {
+        var other = (byte[])Base.Clone();
+        other[50000] ^= 1;
+        var e = await RefusedAsync(ValidDelta(), other, new DeltaApplyOptions { VerifyBase = false });
+        Assert.Equal(DeltaErrorCategory.VerificationFailed, e.Category);
+    }
+
+    [Fact]
+    public async Task Every_truncation_is_refused()
+    {
+        var delta = ValidDelta();
+        for (var length = 0; length < delta.Length; length += length < 200 ? 1 : 97)
+        {
+            var e = await RefusedAsync(delta[..length]);
+            Assert.True(e.Category == DeltaErrorCategory.Truncated, $"cut at {length}: {e.Category} {e.Message}");
+        }
+    }
+
+    [Fact]
+    public async Task A_section_checksum_mismatch_is_refused()
+    {
+        var delta = ValidDelta();
+        delta[^40] ^= 0x10;
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(delta)).Category);
+    }
+
+    [Fact]
+    public async Task Copies_outside_the_base_are_refused()
+    {
+        foreach (var (offset, length) in new[] { (Base.Length - 10L, 100UL), (-5L, 10UL), (30000L, 40000UL) })
+        {
+            var delta = Build(Header(), (SectionKind.Ops, Ops(w =>
+            {
+                w.U8((byte)OpCode.Copy);
+                w.VarS(offset);
+                w.VarU(length);
+            })), (SectionKind.End, End(Target.Length)));
+            Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(delta)).Category);
+        }
+
+        var xor = Build(Header(), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.XorBase);
+            w.VarU((ulong)Base.Length - 2);
+            w.Blob(new byte[4]);
+        })), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(xor)).Category);
+    }
+
+    [Fact]
+    public async Task Writes_past_the_new_image_are_refused()
+    {
+        var small = new byte[100];
+        var delta = Build(Header(small), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Literal);
+            w.Blob(new byte[101]);
+        })), (SectionKind.End, End(100)));
+        Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(delta)).Category);
+        var zeros = Build(Header(small), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Zeros);
+            w.VarU(50);
+            w.U8((byte)OpCode.Zeros);
+            w.VarU(51);
+        })), (SectionKind.End, End(100)));
+        Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(zeros)).Category);
+    }
+
+    [Fact]
+    public async Task Length_overflows_are_refused()
+    {
+        var huge = Build(Header(), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Zeros);
+            w.VarU(ulong.MaxValue);
+        })), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Overflow, (await RefusedAsync(huge)).Category);
+        var varint = Build(Header(), (SectionKind.Ops, [(byte)OpCode.Zeros, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Overflow, (await RefusedAsync(varint)).Category);
+
+        var section = ValidDelta();
+        var headerLength = Header().Encode().Length;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(section.AsSpan(headerLength + 6), uint.MaxValue);
+        Assert.Equal(DeltaErrorCategory.Overflow, (await RefusedAsync(section)).Category);
+    }
+
+    [Fact]
+    public async Task Unknown_kinds_and_codes_are_refused()
+    {
+        var op = Build(Header(), (SectionKind.Ops, [0x42]), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(op)).Category);
+        var kind = Build(Header(), ((SectionKind)0x55, [1, 2, 3]), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(kind)).Category);
+    }
+
+    [Fact]
+    public async Task A_short_result_or_trailing_bytes_are_refused()
+    {
+        var shortDelta = Build(Header(), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Copy);
+            w.VarS(0);
+            w.VarU(100);
+        })), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Truncated, (await RefusedAsync(shortDelta)).Category);
+        var endMismatch = Build(Header(), (SectionKind.End, End(5)));
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(endMismatch)).Category);
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync([.. ValidDelta(), 0])).Category);
+    }
+
+    [Fact]
+    public async Task Content_references_and_uses_are_bounds_checked()
+    {
+        byte[] Content(long refOffset, int refLength, int contentLength)
+        {
+            var w = new ByteWriter();
+            w.VarU((ulong)contentLength);
+            w.VarU(1);
+            w.U8((byte)ReferenceKind.Raw);
+            w.VarS(refOffset);
+            w.VarU((ulong)refLength);
+            using var zstd = new Patching.ZstdPatcher();
+            w.Blob(zstd.Encode([], new byte[contentLength], 3));
+            return w.ToArray();
+        }
+
+        var outside = Build(Header(), (SectionKind.Content, Content(Base.Length - 10, 100, 10)), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(outside)).Category);
+        var tooLarge = Build(Header(), (SectionKind.Content, Content(0, DeltaFormat.MaxReferenceLength + 1, 10)), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Overflow, (await RefusedAsync(tooLarge)).Category);
+        var overuse = Build(Header(), (SectionKind.Content, Content(0, 100, 10)), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Block);
+            w.U8((byte)BlockFlags.Uncompressed);
+            w.VarU(11);
+            w.VarU(11);
+            w.U32(0);
+        })), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(overuse)).Category);
+        var unused = Build(Header(), (SectionKind.Content, Content(0, 100, 10)), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(unused)).Category);
+        var badCheck = Build(Header(), (SectionKind.Content, Content(0, 100, 10)), (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Block);
+            w.U8((byte)BlockFlags.Uncompressed);
+            w.VarU(10);
+            w.VarU(10);
+            w.U32(12345);
+        })), (SectionKind.End, End(Target.Length)));
+        Assert.Equal(DeltaErrorCategory.CodecMismatch, (await RefusedAsync(badCheck)).Category);
+    }
+
+    [Fact]
+    public void Patch_frames_past_the_window_limit_are_refused()
+    {
+        using var zstd = new Patching.ZstdPatcher();
+        var target = new byte[1 << 20];
+        var frame = zstd.Encode(new byte[(int)(ZstdWindowTestLimit())], target, 1);
+        var e = Assert.Throws<DeltaException>(() => zstd.Decode([], frame, new byte[target.Length], "test"));
+        Assert.Equal(DeltaErrorCategory.Corrupted, e.Category);
+        Assert.Throws<DeltaException>(() => zstd.Encode(new byte[40 << 20], target, 1));
+    }
+
+    private static long ZstdWindowTestLimit() => (1L << Patching.ZstdPatcher.MaxWindowLog) - (2 << 20);
+
+    [Fact]
+    public async Task A_codec_mismatch_is_refused_before_anything_is_written()
+    {
+        // A real SquashFS delta whose header names a codec this machine does not have.
+        var header = new DeltaHeader
+        {
+            Mode = DeltaMode.SquashFs,
+            Level = DeltaLevel.Best,
+            BaseSize = Base.Length,
+            BaseSha256 = SHA256.HashData(Base),
+            TargetSize = Target.Length,
+            TargetSha256 = SHA256.HashData(Target),
+            UsesRecompression = true,
+            Compressor = 4,
+            BlockSize = 131072,
+            CodecIdentity = "xz/0.0.1",
+        };
+        var image = await MakeTinySquashFsAsync();
+        var delta = Build(header with { BaseSize = image.Length, BaseSha256 = SHA256.HashData(image) }, (SectionKind.End, End(Target.Length)));
+        using var output = new MemoryStream();
+        using var sink = new StreamImageSink(output, leaveOpen: true);
+        using var source = new MemoryImageSource(image);
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(source, new MemoryStream(delta), sink));
+        Assert.Equal(DeltaErrorCategory.CodecMismatch, e.Category);
+        Assert.Equal(0, output.Length);
+    }
+
+    private static async Task<byte[]> MakeTinySquashFsAsync()
+    {
+        using var temp = new Testing.TempDirectory("delta-tiny");
+        Directory.CreateDirectory(temp.Combine("src"));
+        await File.WriteAllTextAsync(temp.Combine("src", "a.txt"), "hello");
+        await Testing.ExternalTool.RunCheckedAsync("mksquashfs", [temp.Combine("src"), temp.Combine("x.sqfs"), "-comp", "xz", "-noappend", "-no-progress", "-quiet"]);
+        return await File.ReadAllBytesAsync(temp.Combine("x.sqfs"));
+    }
+}

@@ -1,0 +1,79 @@
+using Xunit;
+
+namespace EdgeUpdater.Delta.Tests.Apply;
+
+/// <summary>
+/// Seeded mutations of real deltas: each mutated delta is refused with a <see cref="DeltaException"/>, or
+/// (when the mutation hit a byte the format ignores) still yields exactly the new image; never a wrong
+/// image declared good, never a hang.
+/// </summary>
+[Collection(DeltaImagesGroup.Name)]
+public sealed class MutationTests
+{
+    private readonly DeltaImages _images;
+    private readonly ITestOutputHelper _output;
+
+    public MutationTests(DeltaImages images, ITestOutputHelper output)
+    {
+        _images = images;
+        _output = output;
+    }
+
+    [Theory]
+    [InlineData("gzip", "B", "C", DeltaLevel.Best, 11)]
+    [InlineData("xz", "A", "B", DeltaLevel.Best, 12)]
+    [InlineData("zstd-1m", "A", "B", DeltaLevel.Fast, 13)]
+    public async Task Mutated_deltas_are_refused_or_still_exact(string variantName, string from, string to, DeltaLevel level, int seed)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync(from, variant));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync(to, variant));
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        var random = new Random(seed);
+        int refused = 0, exact = 0;
+        var categories = new Dictionary<DeltaErrorCategory, int>();
+        for (var i = 0; i < 150; i++)
+        {
+            var mutated = Mutate(delta, random);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                var result = await DeltaTestKit.ApplyAsync(a, mutated, new DeltaApplyOptions { MaxParallelism = 2 }, timeout.Token).WaitAsync(TimeSpan.FromSeconds(40));
+                DeltaTestKit.AssertSameImage(b, result);
+                exact++;
+            }
+            catch (DeltaException e)
+            {
+                refused++;
+                categories[e.Category] = categories.GetValueOrDefault(e.Category) + 1;
+            }
+        }
+
+        _output.WriteLine($"{variantName} {from}->{to} {level}: delta {delta.Length} bytes; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact");
+        Assert.True(refused > 100, $"only {refused} of 150 mutations were refused");
+    }
+
+    private static byte[] Mutate(byte[] delta, Random random)
+    {
+        var bytes = (byte[])delta.Clone();
+        var position = random.Next(bytes.Length);
+        switch (random.Next(5))
+        {
+            case 0:
+                bytes[position] ^= (byte)(1 << random.Next(8));
+                return bytes;
+            case 1:
+                bytes[position] = (byte)random.Next(256);
+                return bytes;
+            case 2:
+                return bytes[..position];
+            case 3:
+                var length = Math.Min(random.Next(1, 64), bytes.Length - position);
+                return [.. bytes.AsSpan(0, position), .. bytes.AsSpan(position + length)];
+            default:
+                var insert = new byte[random.Next(1, 16)];
+                random.NextBytes(insert);
+                return [.. bytes.AsSpan(0, position), .. insert, .. bytes.AsSpan(position)];
+        }
+    }
+}

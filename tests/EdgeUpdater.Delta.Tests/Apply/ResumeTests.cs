@@ -1,0 +1,131 @@
+using EdgeUpdater.SquashFs.IO;
+using Xunit;
+
+namespace EdgeUpdater.Delta.Tests.Apply;
+
+/// <summary>An apply interrupted (a power cut while writing) at many points resumes from its checkpoint and gives the same image.</summary>
+[Collection(DeltaImagesGroup.Name)]
+public sealed class ResumeTests
+{
+    private readonly DeltaImages _images;
+
+    public ResumeTests(DeltaImages images)
+    {
+        _images = images;
+    }
+
+    /// <summary>A target that fails like a power cut once <c>limit</c> bytes were written.</summary>
+    private sealed class FailingTarget : IImageSink
+    {
+        private readonly FileDeltaTarget _inner;
+        private readonly long _limit;
+        private long _written;
+
+        public FailingTarget(string path, long limit)
+        {
+            _inner = new FileDeltaTarget(path);
+            _limit = limit;
+        }
+
+        public long Length => _inner.Length;
+
+        public void WriteAt(long offset, ReadOnlySpan<byte> source)
+        {
+            if (_written + source.Length > _limit)
+            {
+                throw new IOException("simulated power cut");
+            }
+
+            _inner.WriteAt(offset, source);
+            _written += source.Length;
+        }
+
+        public ValueTask WriteAtAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            WriteAt(offset, source.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public void SetLength(long length) => _inner.SetLength(length);
+
+        public void Flush() => _inner.Flush();
+
+        public void Dispose() => _inner.Dispose();
+    }
+
+    [Theory]
+    [InlineData("gzip-4k-no-fragments", DeltaLevel.Best)]
+    [InlineData("xz", DeltaLevel.Fast)]
+    public async Task Interrupted_applies_resume_to_the_same_image(string variantName, DeltaLevel level)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var aPath = await _images.GetImageAsync("A", variant);
+        var bPath = await _images.GetImageAsync("B", variant);
+        var b = await File.ReadAllBytesAsync(bPath);
+        var deltaPath = _images.NewPath("resume.delta");
+        await using (var stream = File.Create(deltaPath))
+        {
+            await DeltaGenerator.GenerateAsync(aPath, bPath, stream, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        }
+
+        var resumedSomewhere = false;
+        for (long limit = 0; limit < b.Length; limit += b.Length / 9)
+        {
+            var output = _images.NewPath("resume.out");
+            var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", CheckpointInterval = 1, MaxParallelism = 2 };
+            using (var baseSource = new FileImageSource(aPath))
+            await using (var delta = File.OpenRead(deltaPath))
+            using (var failing = new FailingTarget(output, limit))
+            {
+                await Assert.ThrowsAsync<IOException>(() => DeltaApplier.ApplyAsync(baseSource, delta, failing, options));
+            }
+
+            // Junk past the checkpoint (a half-written buffer) must not matter.
+            await using (var junk = new FileStream(output, FileMode.Append))
+            {
+                junk.Write(new byte[777]);
+            }
+
+            var result = await DeltaApplier.ApplyAsync(aPath, deltaPath, output, options with { Resume = true });
+            DeltaTestKit.AssertSameImage(b, await File.ReadAllBytesAsync(output));
+            Assert.False(File.Exists(options.CheckpointPath));
+            resumedSomewhere |= result.ResumedFrom > 0;
+            File.Delete(output);
+        }
+
+        Assert.True(resumedSomewhere, "no interruption point resumed from a checkpoint");
+    }
+
+    [Fact]
+    public async Task A_checkpoint_of_another_delta_is_refused()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var aPath = await _images.GetImageAsync("A", variant);
+        var bPath = await _images.GetImageAsync("B", variant);
+        var cPath = await _images.GetImageAsync("C", variant);
+        var ab = _images.NewPath("ab.delta");
+        var bc = _images.NewPath("bc.delta");
+        await using (var s = File.Create(ab))
+        {
+            await DeltaGenerator.GenerateAsync(aPath, bPath, s, new DeltaGeneratorOptions { Level = DeltaLevel.Fast });
+        }
+
+        await using (var s = File.Create(bc))
+        {
+            await DeltaGenerator.GenerateAsync(bPath, cPath, s, new DeltaGeneratorOptions { Level = DeltaLevel.Fast });
+        }
+
+        var output = _images.NewPath("mismatch.out");
+        var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", CheckpointInterval = 1 };
+        using (var baseSource = new FileImageSource(aPath))
+        await using (var delta = File.OpenRead(ab))
+        using (var failing = new FailingTarget(output, new FileInfo(bPath).Length - 1))
+        {
+            await Assert.ThrowsAsync<IOException>(() => DeltaApplier.ApplyAsync(baseSource, delta, failing, options));
+        }
+
+        Assert.True(File.Exists(options.CheckpointPath));
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(bPath, bc, output, options with { Resume = true }));
+        Assert.Equal(DeltaErrorCategory.CheckpointMismatch, e.Category);
+    }
+}

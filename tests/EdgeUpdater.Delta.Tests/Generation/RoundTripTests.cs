@@ -1,0 +1,217 @@
+using EdgeUpdater.Testing;
+using Xunit;
+
+namespace EdgeUpdater.Delta.Tests.Generation;
+
+/// <summary>
+/// Byte-exact round trips on mksquashfs pairs with every kind of change, for each compressor, several
+/// block sizes, fragments on and off, both levels, and across compressors; plus the generic mode.
+/// </summary>
+[Collection(DeltaImagesGroup.Name)]
+public sealed class RoundTripTests
+{
+    private readonly DeltaImages _images;
+    private readonly ITestOutputHelper _output;
+
+    public RoundTripTests(DeltaImages images, ITestOutputHelper output)
+    {
+        _images = images;
+        _output = output;
+    }
+
+    public static TheoryData<string, DeltaLevel> VariantsAndLevels()
+    {
+        var data = new TheoryData<string, DeltaLevel>();
+        foreach (var variant in DeltaImages.Variants)
+        {
+            data.Add(variant.Name, DeltaLevel.Fast);
+            data.Add(variant.Name, DeltaLevel.Best);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(VariantsAndLevels))]
+    public async Task Every_kind_of_change_round_trips_byte_for_byte(string variantName, DeltaLevel level)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        var s = result.Statistics;
+        _output.WriteLine($"{variantName} {level}: A {a.Length}, B {b.Length}, delta {delta.Length}; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} recompressed, {s.IrreproducibleBlocks} irreproducible), literal {s.LiteralBytes}, metadata blocks {s.MetadataBlocksRecompressed} recompressed / {s.MetadataBlocksLiteral} literal");
+        Assert.Equal(delta.Length, s.DeltaBytes);
+        Assert.True(s.CopiedBytes > 0, "unchanged blocks are copied");
+        Assert.Equal(0, s.IrreproducibleBlocks);
+        Assert.Equal(0, s.MetadataBlocksLiteral);
+        Assert.True(delta.Length < (level == DeltaLevel.Best ? b.Length / 2 : b.Length * 3 / 4), $"delta of {delta.Length} bytes for an image of {b.Length}");
+    }
+
+    [Theory]
+    [MemberData(nameof(VariantsAndLevels))]
+    public async Task A_one_line_edit_costs_little(string variantName, DeltaLevel level)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var (delta, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, delta));
+        _output.WriteLine($"{variantName} {level}: B to C delta {delta.Length} bytes");
+        var compressedStorage = !variant.Arguments.Contains("-noD");
+        if (level == DeltaLevel.Best && compressedStorage)
+        {
+            Assert.True(delta.Length < 2500, $"a one-line edit costs {delta.Length} bytes");
+        }
+    }
+
+    [Theory]
+    [InlineData("gzip", "zstd-1m")]
+    [InlineData("xz", "lz4")]
+    [InlineData("zstd-1m", "gzip-uncompressed")]
+    public async Task Pairs_with_different_compressors_round_trip(string oldVariant, string newVariant)
+    {
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants.Single(v => v.Name == oldVariant)));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", DeltaImages.Variants.Single(v => v.Name == newVariant)));
+        foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
+        {
+            var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        }
+    }
+
+    [Theory]
+    [InlineData("gzip", true)]
+    [InlineData("xz", true)]
+    [InlineData("zstd", false)]
+    [InlineData("lz4", true)]
+    public async Task Images_from_our_writer_round_trip(string compressor, bool fragments)
+    {
+        var a = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("A", compressor, fragments));
+        var b = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("B", compressor, fragments));
+        var c = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("C", compressor, fragments));
+        foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
+        {
+            var (ab, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
+            DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, ab));
+            var (bc, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, bc));
+            _output.WriteLine($"writer {compressor} fragments={fragments} {level}: A to B {ab.Length} bytes, B to C {bc.Length} bytes; irreproducible {result.Statistics.IrreproducibleBlocks}, metadata literal {result.Statistics.MetadataBlocksLiteral}");
+        }
+    }
+
+    [Fact]
+    public async Task Images_from_mksquashfs_and_from_our_writer_mix()
+    {
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants.Single(v => v.Name == "xz")));
+        var b = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("B", "xz"));
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { MaxParallelism = 2 });
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        var (back, _) = await DeltaTestKit.GenerateAsync(b, a, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2 });
+        DeltaTestKit.AssertSameImage(a, await DeltaTestKit.ApplyAsync(b, back));
+    }
+
+    [Fact]
+    public async Task Lzo_images_which_cannot_be_recompressed_round_trip_with_literals()
+    {
+        var lzo = new ImageVariant("lzo", "lzo");
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", lzo));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", lzo));
+        foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
+        {
+            var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            Assert.False(result.Header.UsesRecompression);
+            Assert.Equal(0, result.Statistics.RecompressedBlocks);
+            DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        }
+    }
+
+    [Fact]
+    public async Task Known_image_hashes_give_the_same_delta()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "zstd-1m");
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var (computed, _) = await DeltaTestKit.GenerateAsync(b, c);
+        var (given, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions
+        {
+            MaxParallelism = 2,
+            OldImageSha256 = System.Security.Cryptography.SHA256.HashData(b),
+            NewImageSha256 = System.Security.Cryptography.SHA256.HashData(c),
+        });
+        Assert.Equal(computed, given);
+    }
+
+    [Fact]
+    public async Task Identical_images_cost_almost_nothing()
+    {
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants[0]));
+        var (delta, result) = await DeltaTestKit.GenerateAsync(a, a);
+        DeltaTestKit.AssertSameImage(a, await DeltaTestKit.ApplyAsync(a, delta));
+        Assert.True(delta.Length < 600, $"an identical image costs {delta.Length} bytes");
+        Assert.Equal(0, result.Statistics.RebuiltBytes);
+    }
+
+    [Fact]
+    public async Task Without_the_device_codec_blocks_and_metadata_are_sent_literally()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "xz");
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var (delta, result) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { DeviceCodecs = ["xz/0.0.1"], MaxParallelism = 2 });
+        Assert.False(result.Header.UsesRecompression);
+        Assert.Equal("", result.Header.CodecIdentity);
+        Assert.Equal(0, result.Statistics.RecompressedBlocks);
+        Assert.Equal(0, result.Statistics.MetadataBlocksRecompressed);
+        DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, delta));
+    }
+
+    [Fact]
+    public async Task Generic_mode_round_trips_any_bytes()
+    {
+        var random = new Random(7);
+        var a = new byte[3 << 20];
+        random.NextBytes(a);
+        var b = new byte[(3 << 20) + 12345];
+        a.AsSpan(0, 1 << 20).CopyTo(b);
+        random.NextBytes(b.AsSpan(1 << 20, 5000));
+        a.AsSpan((1 << 20) + 100, (2 << 20) - 100).CopyTo(b.AsSpan((1 << 20) + 5000));
+        foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
+        {
+            var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+            Assert.Equal(DeltaMode.Generic, result.Header.Mode);
+            DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+            Assert.True(delta.Length < 40_000, $"generic delta of {delta.Length} bytes");
+        }
+
+        var (empty, _) = await DeltaTestKit.GenerateAsync([], b);
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync([], empty));
+        var (toEmpty, _) = await DeltaTestKit.GenerateAsync(a, []);
+        DeltaTestKit.AssertSameImage([], await DeltaTestKit.ApplyAsync(a, toEmpty));
+    }
+
+    [Fact]
+    public async Task Forced_generic_mode_round_trips_squashfs_images()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { ForceGeneric = true, MaxParallelism = 2 });
+        Assert.Equal(DeltaMode.Generic, result.Header.Mode);
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+    }
+
+    [Fact]
+    public async Task The_codec_identities_name_library_versions()
+    {
+        var identities = DeltaCodecs.LocalIdentities();
+        Assert.Contains(identities, i => i.StartsWith("xz/", StringComparison.Ordinal));
+        Assert.Contains(identities, i => i.StartsWith("zlib/", StringComparison.Ordinal));
+        Assert.All(identities, i => Assert.Matches(@"^[a-z0-9]+/\d+\.\d+", i));
+        Assert.Equal(identities, DeltaCodecs.Parse(DeltaCodecs.LocalIdentitiesQuery()));
+        await Task.CompletedTask;
+    }
+}
