@@ -86,11 +86,14 @@ fleet_make_keys() {
 fleet_make_image() {
     local name=$1 version=$2 kind=$3
     local source=$FLEET_DIR/images/src-$name-$version
-    mkdir -p "$source/root/etc"
+    mkdir -p "$source/root/etc" "$source/root/usr/lib"
     echo "$name $version" > "$source/root/etc/release"
-    # Some content that differs between versions and some that does not, as in a real update.
-    head -c 262144 /dev/zero | tr '\0' 'x' > "$source/root/etc/common"
-    head -c 65536 /dev/urandom > "$source/root/etc/random-$version"
+    # As in a real update, most of the content is the same in every version (1 MiB that does not
+    # compress, the same bytes in each image) and some is new (64 KiB per version): a delta between
+    # two versions is worth sending.
+    [ -f "$FLEET_DIR/images/common.bin" ] || head -c 1048576 /dev/urandom > "$FLEET_DIR/images/common.bin"
+    cp "$FLEET_DIR/images/common.bin" "$source/root/usr/lib/common.bin"
+    head -c 65536 /dev/urandom > "$source/root/usr/lib/new-in-$version.bin"
     cat > "$source/config.json" <<EOF
 {"name": "$name", "version": "$version", "target": "$kind",
  "healthCheck": {"type": "command", "command": ["/bin/sh", "-c", "exit 0"], "intervalSeconds": 1, "deadlineSeconds": 30}}
