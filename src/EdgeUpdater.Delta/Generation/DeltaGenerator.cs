@@ -34,6 +34,9 @@ public static class DeltaGenerator
         var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, cancellationToken), cancellationToken);
         var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, cancellationToken), cancellationToken);
 
+        // LZMA2 frames for new content (best level): only with a liblzma on both sides; the set holds the
+        // BCJ filters both have, "no filter" (0) included.
+        var filters = options.Level == DeltaLevel.Best ? LzmaFilters(options.DeviceCodecs) : new HashSet<byte>();
         SquashFsImage? oldSquash = null;
         SquashFsImage? newSquash = null;
         List<Unit>? units = null;
@@ -61,7 +64,8 @@ public static class DeltaGenerator
 
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, stats).Plan(level), cancellationToken).ConfigureAwait(false);
+                    var freshFrames = recompress && filters.Count > 0;
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level), cancellationToken).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,
@@ -101,8 +105,10 @@ public static class DeltaGenerator
             await writer.WriteRawAsync(headerBytes, cancellationToken).ConfigureAwait(false);
             stats.HeaderBytes = headerBytes.Length;
             var groups = Group(units, Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0));
-            var frameLevel = options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3;
-            var opsLevel = options.Level == DeltaLevel.Best ? 3 : 1;
+            var settings = new FrameSettings(
+                options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
+                options.Level == DeltaLevel.Best ? 3 : 1,
+                filters);
             var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
             var parallelism = Math.Max(1, options.MaxParallelism);
             var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
@@ -126,7 +132,7 @@ public static class DeltaGenerator
 
                             if (!encoders.TryTake(out var encoder))
                             {
-                                encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, frameLevel, opsLevel);
+                                encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
                             }
 
                             try
@@ -204,6 +210,39 @@ public static class DeltaGenerator
         return await GenerateAsync(oldSource, newSource, output, options, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// BCJ filters (and 0, none) LZMA2 frames may use: both this machine's liblzma and the device's must have
+    /// them. The device's is known from its codecs (<c>xz/5.4.1</c>; no xz entry: no LZMA2 frames at all);
+    /// without a list it is taken to be this machine's. ARM64 needs liblzma 5.4.
+    /// </summary>
+    internal static HashSet<byte> LzmaFilters(IReadOnlyCollection<string>? deviceCodecs)
+    {
+        var local = Patching.LzmaCoder.LocalVersion;
+        var device = local;
+        if (deviceCodecs is not null)
+        {
+            device = deviceCodecs.Where(c => c.StartsWith("xz/", StringComparison.Ordinal))
+                .Select(c => Version.TryParse(c[3..], out var v) ? v : null)
+                .Where(v => v is not null)
+                .Max();
+        }
+
+        var filters = new HashSet<byte>();
+        if (local is null || device is null || !Patching.LzmaCoder.CanEncode(0))
+        {
+            return filters;
+        }
+
+        filters.Add(0);
+        filters.Add(Patching.LzmaCoder.X86);
+        if (device >= new Version(5, 4) && Patching.LzmaCoder.CanEncode(Patching.LzmaCoder.Arm64))
+        {
+            filters.Add(Patching.LzmaCoder.Arm64);
+        }
+
+        return filters;
+    }
+
     internal static byte[] Sha256Of(IImageSource source, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -248,22 +287,23 @@ public static class DeltaGenerator
                 ChunkUnit c => [new ReferenceItem(c.ReferenceOffset, 0, false, 0, c.ReferenceLength)],
                 _ => null,
             };
-            if (reference is not null)
+            var freshContent = unit is BlockUnit { Fresh: true };
+            if (reference is not null || freshContent)
             {
                 var estimate = unit is BlockUnit b2
                     ? (b2.Raw ? (int)b2.Block.StoredSize : b2.Block.Kind == SquashFs.Reader.StoredBlockKind.Fragment ? blockSize : Math.Max(b2.Block.UncompressedSize, 1))
                     : (int)unit.Length;
-                var fresh = reference.Where(r => !current.ReferenceSet.Contains(r)).ToList();
-                var freshLength = fresh.Sum(r => (long)r.Length);
-                if (current.Units.Count > 0 && (!current.Framed || current.ContentLength + estimate > DeltaFormat.MaxContentLength || current.ReferenceLength + freshLength > DeltaFormat.MaxReferenceLength))
+                reference ??= [];
+                var added = reference.Where(r => !current.ReferenceSet.Contains(r)).ToList();
+                var addedLength = added.Sum(r => (long)r.Length);
+                if (current.Units.Count > 0 && (!current.Framed || current.ContentLength + estimate > DeltaFormat.MaxContentLength || current.ReferenceLength + addedLength > DeltaFormat.MaxReferenceLength))
                 {
                     Close();
-                    fresh = [.. reference];
-                    freshLength = fresh.Sum(r => (long)r.Length);
+                    added = [.. reference];
                 }
 
                 current.Framed = true;
-                foreach (var item in fresh)
+                foreach (var item in added)
                 {
                     if (current.ReferenceLength + item.Length > DeltaFormat.MaxReferenceLength)
                     {
@@ -275,7 +315,14 @@ public static class DeltaGenerator
                     current.ReferenceLength += item.Length;
                 }
 
-                current.ContentLength += estimate;
+                if (freshContent)
+                {
+                    current.FreshContentLength += estimate;
+                }
+                else
+                {
+                    current.PatchContentLength += estimate;
+                }
             }
             else
             {

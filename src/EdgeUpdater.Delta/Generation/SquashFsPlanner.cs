@@ -27,14 +27,17 @@ internal sealed partial class SquashFsPlanner
     private readonly SquashFsImage _new;
     private readonly DeltaLevel _level;
     private readonly bool _recompress;
+    private readonly bool _freshFrames;
     private readonly DeltaStatistics _stats;
 
-    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, DeltaStatistics stats)
+    // freshFrames: blocks of new files (nothing to patch against) may go into LZMA2 content frames.
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, bool freshFrames, DeltaStatistics stats)
     {
         _old = oldImage;
         _new = newImage;
         _level = level;
         _recompress = recompress;
+        _freshFrames = freshFrames;
         _stats = stats;
     }
 
@@ -81,6 +84,7 @@ internal sealed partial class SquashFsPlanner
         Phase("index");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
+        var machines = new Dictionary<string, ushort>(StringComparer.Ordinal);
 
         // Superblock: XOR against the old one (most fields are equal or close).
         var oldSuper = new byte[Superblock.Size];
@@ -118,7 +122,20 @@ internal sealed partial class SquashFsPlanner
                 continue;
             }
 
-            units.Add(rebuildContent ? new BlockUnit(block, owners.ReferenceFor(block, raw: false)) : new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
+            if (!rebuildContent)
+            {
+                units.Add(new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
+            }
+            else if (owners.ReferenceFor(block, raw: false) is { Count: > 0 } reference)
+            {
+                units.Add(new BlockUnit(block, reference));
+            }
+            else
+            {
+                var fresh = _freshFrames && block.IsCompressed;
+                units.Add(new BlockUnit(block, [], Fresh: fresh, Machine: fresh ? MachineOf(block, owners, machines) : (ushort)0));
+            }
+
             position = block.Offset + block.StoredSize;
         }
 
@@ -156,6 +173,42 @@ internal sealed partial class SquashFsPlanner
         }
 
         return units;
+    }
+
+    /// <summary>The ELF machine of the file that owns a data block (0 when not ELF): read from the file's first block, once per file.</summary>
+    private ushort MachineOf(StoredBlock block, Ownership owners, Dictionary<string, ushort> cache)
+    {
+        if (block.Kind != StoredBlockKind.Data || owners.NewMapOf(block.Offset) is not (var path, var map))
+        {
+            return 0;
+        }
+
+        if (!cache.TryGetValue(path, out var machine))
+        {
+            var first = map.Blocks.Count > 0 ? map.Blocks[0] : default;
+            machine = 0;
+            if (first.StoredSize > 0 && !first.IsSparse)
+            {
+                var content = new byte[_new.BlockSize];
+                var length = _new.ReadBlockData(first.Offset, first.StoredSize, first.IsCompressed, content, "new block");
+                machine = ElfMachine(content.AsSpan(0, length));
+            }
+
+            cache[path] = machine;
+        }
+
+        return machine;
+    }
+
+    /// <summary>e_machine of an ELF header (3 i386, 62 x86-64, 183 AArch64, ...), 0 when the bytes are not ELF.</summary>
+    internal static ushort ElfMachine(ReadOnlySpan<byte> header)
+    {
+        if (header.Length < 20 || !header.StartsWith("\u007FELF"u8))
+        {
+            return 0;
+        }
+
+        return header[5] == 2 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(header[18..]) : System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(header[18..]);
     }
 
     private void AddGap(List<Unit> units, long start, long end)
@@ -219,6 +272,7 @@ internal sealed partial class SquashFsPlanner
     private sealed partial class Ownership
     {
         private readonly Dictionary<long, (string Path, int Index)> _dataOwners;
+        private readonly Dictionary<string, FileBlockMap> _newMaps;
         private readonly Dictionary<long, List<string>> _fragmentOwners;
         private readonly Dictionary<string, FileBlockMap> _oldMaps;
         private readonly Dictionary<string, string?> _similar;
@@ -232,12 +286,13 @@ internal sealed partial class SquashFsPlanner
             _similar = oldFiles.Similar;
             NewFiles = newFiles.Files;
             _dataOwners = newFiles.DataOwners;
+            _newMaps = newFiles.Maps;
             _fragmentOwners = newFiles.FragmentOwners;
         }
 
         public sealed record OldFileSet(Dictionary<string, Inode> Files, Dictionary<string, FileBlockMap> Maps, Dictionary<long, int> FragmentUse, Dictionary<string, string?> Similar);
 
-        public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners);
+        public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners, Dictionary<string, FileBlockMap> Maps);
 
         public static OldFileSet OldSide(ImageCatalog catalog)
         {
@@ -273,9 +328,11 @@ internal sealed partial class SquashFsPlanner
             var files = new List<(string, Inode)>();
             var dataOwners = new Dictionary<long, (string, int)>();
             var fragmentOwners = new Dictionary<long, List<string>>();
+            var maps = new Dictionary<string, FileBlockMap>(StringComparer.Ordinal);
             foreach (var (path, inode, map) in catalog.Files)
             {
                 files.Add((path, inode));
+                maps[path] = map;
                 for (var i = 0; i < map.Blocks.Count; i++)
                 {
                     if (!map.Blocks[i].IsSparse)
@@ -295,10 +352,14 @@ internal sealed partial class SquashFsPlanner
                 }
             }
 
-            return new NewFileSet(files, dataOwners, fragmentOwners);
+            return new NewFileSet(files, dataOwners, fragmentOwners, maps);
         }
 
         public Dictionary<string, Inode> OldFiles { get; }
+
+        /// <summary>The new file (path and block map) that owns the data block at <paramref name="offset"/>.</summary>
+        public (string Path, FileBlockMap Map)? NewMapOf(long offset) =>
+            _dataOwners.TryGetValue(offset, out var owner) && _newMaps.TryGetValue(owner.Path, out var map) ? (owner.Path, map) : null;
 
         public List<(string Path, Inode Inode)> NewFiles { get; }
 
