@@ -94,6 +94,12 @@ internal static unsafe class LzmaCoder
     /// <summary>Decodes <paramref name="frame"/> into exactly <paramref name="destination"/>; refuses anything else.</summary>
     public static void Decode(ReadOnlySpan<byte> frame, byte filter, int dictionarySize, Span<byte> destination, string where)
     {
+        // liblzma allocates the dictionary: callers pass a size checked against the frame (ContentFrame.ReadHead).
+        if (dictionarySize is < MinDictionary or > Format.DeltaFormat.MaxContentLength)
+        {
+            throw DeltaException.Overflow($"{where}: LZMA2 dictionary of {dictionarySize} bytes; {MinDictionary} to {Format.DeltaFormat.MaxContentLength} allowed.");
+        }
+
         var options = stackalloc byte[Lzma.OptionsSize];
         new Span<byte>(options, Lzma.OptionsSize).Clear();
         *(uint*)options = (uint)dictionarySize;
