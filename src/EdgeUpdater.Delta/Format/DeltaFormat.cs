@@ -24,6 +24,12 @@ internal static class DeltaFormat
     /// <summary>Largest content of a format-1 content section (one section per ops section).</summary>
     public const int MaxContentLengthVersion1 = 4 << 20;
 
+    /// <summary>
+    /// Largest LZMA2 dictionary a frame may name (format 2): the decoder allocates it on top of the content
+    /// buffer. On new-file content, 2 MiB instead of a whole 8 MiB frame costs about 0.6 % in size.
+    /// </summary>
+    public const int MaxLzmaDictionary = 2 << 20;
+
     /// <summary>Most content sections (frames) one ops section may take blocks from (format 2).</summary>
     public const int MaxFrames = 4;
 

@@ -67,9 +67,9 @@ internal static class ContentFrame
                     throw DeltaException.Corrupted($"{reader.Where}: LZMA2 frame with BCJ filter 0x{filter:x2}; 0 (none) or a liblzma BCJ filter id 0x04-0x0B expected.");
                 }
 
-                // The decoder allocates the dictionary: never more than the frame decodes to (the generator
-                // writes exactly that, or liblzma's minimum), so a hostile delta cannot make it allocate more.
-                var dictionary = reader.VarInt(Math.Max(Patching.LzmaCoder.MinDictionary, contentLength), "LZMA2 dictionary size");
+                // The decoder allocates the dictionary: never more than the frame decodes to or the format's
+                // maximum (the generator writes exactly that, or liblzma's minimum).
+                var dictionary = reader.VarInt(Patching.LzmaCoder.DictionaryFor(contentLength), "LZMA2 dictionary size");
                 if (dictionary < Patching.LzmaCoder.MinDictionary)
                 {
                     throw DeltaException.Corrupted($"{reader.Where}: LZMA2 dictionary of {dictionary} bytes; at least {Patching.LzmaCoder.MinDictionary} expected.");

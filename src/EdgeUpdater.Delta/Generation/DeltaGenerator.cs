@@ -31,8 +31,14 @@ public static class DeltaGenerator
             throw new ArgumentException("A SHA-256 has 32 bytes.", nameof(options));
         }
 
-        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, cancellationToken), cancellationToken);
-        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, cancellationToken), cancellationToken);
+        // Every worker observes this token; an aborted generation cancels it and waits for them all before it
+        // returns, so nothing reads the images or uses an encoder after the caller regains control.
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = work.Token;
+        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, token), token);
+        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, token), token);
+        var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
+        var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
 
         // LZMA2 frames for new content (best level): only with a liblzma on both sides; the set holds the
         // BCJ filters both have, "no filter" (0) included.
@@ -65,7 +71,7 @@ public static class DeltaGenerator
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
                     var freshFrames = recompress && filters.Count > 0;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level), cancellationToken).ConfigureAwait(false);
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level, token), token).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,
@@ -89,7 +95,7 @@ public static class DeltaGenerator
             }
 
             var total = System.Diagnostics.Stopwatch.StartNew();
-            units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage), cancellationToken).ConfigureAwait(false);
+            units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage, token), token).ConfigureAwait(false);
             header = header with
             {
                 BaseSize = oldImage.Length,
@@ -109,59 +115,47 @@ public static class DeltaGenerator
                 options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
                 options.Level == DeltaLevel.Best ? 3 : 1,
                 filters);
-            var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
             var parallelism = Math.Max(1, options.MaxParallelism);
-            var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
-            try
+            foreach (var group in groups)
             {
-                foreach (var group in groups)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var g = group;
-                    pending.Enqueue(Task.Run(
-                        () =>
-                        {
-                            var local = new DeltaStatistics();
-                            if (g.Units is [MetadataUnit metadata])
-                            {
-                                local.MetadataBytes += metadata.Length;
-                                using var sectionWriter = new SectionWriter(Stream.Null);
-                                var section = sectionWriter.Encode(SectionKind.Metadata, metadata.Payload, 19);
-                                return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
-                            }
-
-                            if (!encoders.TryTake(out var encoder))
-                            {
-                                encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
-                            }
-
-                            try
-                            {
-                                return (encoder.Encode(g, local), local);
-                            }
-                            finally
-                            {
-                                encoders.Add(encoder);
-                            }
-                        },
-                        cancellationToken));
-                    while (pending.Count >= parallelism + 1)
+                token.ThrowIfCancellationRequested();
+                var g = group;
+                pending.Enqueue(Task.Run(
+                    () =>
                     {
-                        await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
-                    }
-                }
+                        var local = new DeltaStatistics();
+                        if (g.Units is [MetadataUnit metadata])
+                        {
+                            local.MetadataBytes += metadata.Length;
+                            using var sectionWriter = new SectionWriter(Stream.Null);
+                            var section = sectionWriter.Encode(SectionKind.Metadata, metadata.Payload, 19);
+                            return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
+                        }
 
-                while (pending.Count > 0)
+                        if (!encoders.TryTake(out var encoder))
+                        {
+                            encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
+                        }
+
+                        try
+                        {
+                            return (encoder.Encode(g, local, token), local);
+                        }
+                        finally
+                        {
+                            encoders.Add(encoder);
+                        }
+                    },
+                    token));
+                while (pending.Count >= parallelism + 1)
                 {
                     await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
                 }
             }
-            finally
+
+            while (pending.Count > 0)
             {
-                foreach (var encoder in encoders)
-                {
-                    encoder.Dispose();
-                }
+                await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
             }
 
             var end = new ByteWriter();
@@ -197,6 +191,20 @@ public static class DeltaGenerator
         }
         finally
         {
+            await work.CancelAsync().ConfigureAwait(false);
+            Task[] workers = [hashOld, hashNew, .. pending];
+            await Task.WhenAll(workers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            foreach (var worker in workers)
+            {
+                // Observed: the failure that aborted the generation is what propagates.
+                _ = worker.Exception;
+            }
+
+            foreach (var encoder in encoders)
+            {
+                encoder.Dispose();
+            }
+
             oldSquash?.Dispose();
             newSquash?.Dispose();
         }

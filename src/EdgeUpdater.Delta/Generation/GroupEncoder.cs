@@ -65,7 +65,7 @@ internal sealed class GroupEncoder : IDisposable
     }
 
     /// <summary>Encodes a group into its sections (content sections first); updates <paramref name="stats"/>.</summary>
-    public List<(SectionKind Kind, byte[] Bytes)> Encode(UnitGroup group, DeltaStatistics stats)
+    public List<(SectionKind Kind, byte[] Bytes)> Encode(UnitGroup group, DeltaStatistics stats, CancellationToken cancellationToken = default)
     {
         var result = new List<(SectionKind, byte[])>();
         // Which frame each rebuilt unit takes its content from, and that content's length.
@@ -78,6 +78,7 @@ internal sealed class GroupEncoder : IDisposable
             var fresh = new FrameDraft(group.FreshContentLength);
             foreach (var unit in group.Units)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 switch (unit)
                 {
                     case BlockUnit { Reference.Count: > 0 } block:
@@ -105,7 +106,7 @@ internal sealed class GroupEncoder : IDisposable
                     // Generic chunks are kept whatever; recompressed blocks must save a fifth of their stored
                     // bytes (recompression costs time here to verify and on the device to rebuild).
                     return patch.Slices.Any(s => s.Unit is ChunkUnit) || (recompressing ? overhead * 5 < cost * 4 : overhead < cost) ? encoded : null;
-                });
+                }, cancellationToken);
                 if (frame is not null)
                 {
                     var head = new ByteWriter(256 + (group.Reference.Count * 8));
@@ -123,12 +124,12 @@ internal sealed class GroupEncoder : IDisposable
                 {
                     // Kept only when it saves a sixteenth of the stored blocks: the device recompresses every one.
                     var capacity = cost - (cost / 16) - (8L * count);
-                    return capacity <= 0 ? null : LzmaCoder.Encode(content, filter, Math.Max(LzmaCoder.MinDictionary, content.Length), (int)Math.Min(capacity, int.MaxValue));
-                });
+                    return capacity <= 0 ? null : LzmaCoder.Encode(content, filter, LzmaCoder.DictionaryFor(content.Length), (int)Math.Min(capacity, int.MaxValue));
+                }, cancellationToken);
                 if (frame is not null)
                 {
                     var head = new ByteWriter(16);
-                    ContentFrame.WriteLzmaHead(head, fresh.Length, filter, Math.Max(LzmaCoder.MinDictionary, fresh.Length));
+                    ContentFrame.WriteLzmaHead(head, fresh.Length, filter, LzmaCoder.DictionaryFor(fresh.Length));
                     head.Blob(frame);
                     result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, head.WrittenSpan, 0)));
                     fresh.Assign(frames++, frameOf, contentLengths);
@@ -140,6 +141,7 @@ internal sealed class GroupEncoder : IDisposable
         var ops = new OpsBuilder(stats, 0);
         foreach (var unit in group.Units)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             switch (unit)
             {
                 case CopyUnit copy:
@@ -204,7 +206,7 @@ internal sealed class GroupEncoder : IDisposable
     /// for the content, its slices' stored cost and count). When it pays, keeps only the blocks the device's
     /// codec reproduces and encodes again without the others.
     /// </summary>
-    private byte[]? Finish(FrameDraft draft, DeltaStatistics stats, string coder, FrameEncoder encode)
+    private byte[]? Finish(FrameDraft draft, DeltaStatistics stats, string coder, FrameEncoder encode, CancellationToken cancellationToken)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var frame = encode(draft.Content.AsSpan(0, draft.Length), draft.Slices.Sum(s => s.Cost), draft.Slices.Count);
@@ -219,6 +221,7 @@ internal sealed class GroupEncoder : IDisposable
         var length = 0;
         foreach (var slice in draft.Slices)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var content = draft.Content.AsSpan(slice.Start, slice.Length);
             if (slice.Unit is ChunkUnit || Reproduces((BlockUnit)slice.Unit, content))
             {

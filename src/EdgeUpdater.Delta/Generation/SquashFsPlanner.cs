@@ -41,8 +41,8 @@ internal sealed partial class SquashFsPlanner
         _stats = stats;
     }
 
-    /// <summary>The plan in new-image order.</summary>
-    public List<Unit> Plan(int metadataPatchLevel)
+    /// <summary>The plan in new-image order. Returns or throws only when the planner's own worker tasks have ended.</summary>
+    public List<Unit> Plan(int metadataPatchLevel, CancellationToken cancellationToken = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         void Phase(string name)
@@ -51,12 +51,9 @@ internal sealed partial class SquashFsPlanner
             watch.Restart();
         }
 
-        var units = new List<Unit>();
-        var sb = _new.Superblock;
-        var dataEnd = (long)sb.InodeTableStart;
         // The two images are independent: index and walk them on two threads; verify which metadata
         // blocks of the new image recompress to their stored bytes on a third.
-        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new)) : Task.FromResult<HashSet<long>?>(null);
+        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new, cancellationToken), cancellationToken) : Task.FromResult<HashSet<long>?>(null);
         var oldSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_old);
@@ -65,23 +62,53 @@ internal sealed partial class SquashFsPlanner
             var scratch = new byte[_old.BlockSize];
             foreach (var block in blocks)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var span = scratch.AsSpan(0, (int)block.StoredSize);
                 _old.ReadStoredBytes(block.Offset, span);
                 index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
             }
 
             return (index, Ownership.OldSide(catalog));
-        });
+        }, cancellationToken);
         var newSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_new);
             return (catalog.StoredBlocks, Ownership.NewSide(catalog));
-        });
+        }, cancellationToken);
+        try
+        {
+            return Plan(metadataPatchLevel, reproducibleMetadata, oldSide, newSide, Phase, cancellationToken);
+        }
+        finally
+        {
+            // Never leave a worker reading the images after returning: the caller disposes them.
+            try
+            {
+                Task.WaitAll(reproducibleMetadata, oldSide, newSide);
+            }
+            catch (AggregateException)
+            {
+                // Observed: the first failure (or the cancellation) is what propagates.
+            }
+        }
+    }
+
+    private List<Unit> Plan(
+        int metadataPatchLevel,
+        Task<HashSet<long>?> reproducibleMetadata,
+        Task<(Dictionary<(UInt128, uint), long> Index, Ownership.OldFileSet Files)> oldSide,
+        Task<(List<StoredBlock> Blocks, Ownership.NewFileSet Files)> newSide,
+        Action<string> phase,
+        CancellationToken cancellationToken)
+    {
+        var units = new List<Unit>();
+        var sb = _new.Superblock;
+        var dataEnd = (long)sb.InodeTableStart;
         var (index, oldFiles) = oldSide.GetAwaiter().GetResult();
         var (newBlocks, newFiles) = newSide.GetAwaiter().GetResult();
         var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
         var owners = new Ownership(oldFiles, newFiles);
-        Phase("index");
+        phase("index");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
         var machines = new Dictionary<string, ushort>(StringComparer.Ordinal);
@@ -100,6 +127,7 @@ internal sealed partial class SquashFsPlanner
         long position = Superblock.Size;
         foreach (var block in newBlocks)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (block.Offset < position || block.Offset + block.StoredSize > dataEnd)
             {
                 throw new InvalidOperationException("unsupported layout");
@@ -144,11 +172,11 @@ internal sealed partial class SquashFsPlanner
             AddGap(units, position, dataEnd);
         }
 
-        Phase("blocks");
+        phase("blocks");
 
         // Metadata region, then the padding up to the image end.
         var maps = BuildMaps(pairs, owners);
-        Phase("maps");
+        phase("maps");
         using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
         {
             var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, reproducibleMetadata.GetAwaiter().GetResult(), metadataPatchLevel, out var metaStats);
@@ -165,7 +193,7 @@ internal sealed partial class SquashFsPlanner
             }
         }
 
-        Phase("metadata");
+        phase("metadata");
         var end = _new.Source.Length;
         if ((long)sb.BytesUsed < end)
         {

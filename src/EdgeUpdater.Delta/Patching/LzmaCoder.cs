@@ -13,6 +13,9 @@ internal static unsafe class LzmaCoder
     /// <summary>liblzma's smallest dictionary.</summary>
     public const int MinDictionary = 4096;
 
+    /// <summary>The dictionary for <paramref name="contentLength"/> bytes: all of it, within liblzma's minimum and the format's maximum.</summary>
+    public static int DictionaryFor(int contentLength) => Math.Clamp(contentLength, MinDictionary, Format.DeltaFormat.MaxLzmaDictionary);
+
     /// <summary>Preset of the generator: LZMA2 normal mode, bt4 match finder (presets 7-9 only grow the dictionary).</summary>
     public const uint Preset = 6;
 
@@ -95,9 +98,9 @@ internal static unsafe class LzmaCoder
     public static void Decode(ReadOnlySpan<byte> frame, byte filter, int dictionarySize, Span<byte> destination, string where)
     {
         // liblzma allocates the dictionary: callers pass a size checked against the frame (ContentFrame.ReadHead).
-        if (dictionarySize is < MinDictionary or > Format.DeltaFormat.MaxContentLength)
+        if (dictionarySize is < MinDictionary or > Format.DeltaFormat.MaxLzmaDictionary)
         {
-            throw DeltaException.Overflow($"{where}: LZMA2 dictionary of {dictionarySize} bytes; {MinDictionary} to {Format.DeltaFormat.MaxContentLength} allowed.");
+            throw DeltaException.Overflow($"{where}: LZMA2 dictionary of {dictionarySize} bytes; {MinDictionary} to {Format.DeltaFormat.MaxLzmaDictionary} allowed.");
         }
 
         var options = stackalloc byte[Lzma.OptionsSize];

@@ -32,12 +32,12 @@ public sealed class ContentFrameTests
 
     private static byte[] LzmaFrame(ReadOnlySpan<byte> content, byte filter = 0, long? dictionary = null, Func<byte[], byte[]>? damage = null, long? claimedLength = null, byte coder = (byte)FrameCoder.Lzma2)
     {
-        var stream = LzmaCoder.Encode(content, filter, Math.Max(LzmaCoder.MinDictionary, content.Length), 1 << 20)!;
+        var stream = LzmaCoder.Encode(content, filter, LzmaCoder.DictionaryFor(content.Length), 1 << 20)!;
         var w = new ByteWriter();
         w.VarU((ulong)(claimedLength ?? content.Length));
         w.U8(coder);
         w.U8(filter);
-        w.VarU((ulong)(dictionary ?? Math.Max(LzmaCoder.MinDictionary, content.Length)));
+        w.VarU((ulong)(dictionary ?? LzmaCoder.DictionaryFor(content.Length)));
         w.Blob(damage is null ? stream : damage(stream));
         return w.ToArray();
     }
@@ -162,6 +162,26 @@ public sealed class ContentFrameTests
         Assert.Equal(DeltaErrorCategory.Overflow, e.Category);
         Assert.Contains("LZMA2 dictionary size", e.Message, StringComparison.Ordinal);
         Assert.Contains("at most 4096", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_dictionary_past_the_format_maximum_is_refused_whatever_the_frame_size()
+    {
+        var content = new byte[DeltaFormat.MaxLzmaDictionary + 4096];
+        var frame = LzmaFrame(content, dictionary: DeltaFormat.MaxLzmaDictionary + 1);
+        var ops = Ops(w =>
+        {
+            w.U8((byte)OpCode.Block);
+            w.U8((byte)BlockFlags.Uncompressed);
+            w.VarU((ulong)content.Length);
+            w.VarU((ulong)content.Length);
+            w.U32(OpsBuilder.BlockCheck(content));
+        });
+        var e = await RefusedAsync(DeltaWith(ops, frame));
+        Assert.Equal(DeltaErrorCategory.Overflow, e.Category);
+        Assert.Contains($"at most {DeltaFormat.MaxLzmaDictionary}", e.Message, StringComparison.Ordinal);
+        var direct = Assert.Throws<DeltaException>(() => LzmaCoder.Decode([1, 2, 3], 0, DeltaFormat.MaxLzmaDictionary * 2, new byte[16], "test frame"));
+        Assert.Equal(DeltaErrorCategory.Overflow, direct.Category);
     }
 
     [Fact]

@@ -82,7 +82,7 @@ public sealed class NewContentFrameTests
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
         var heads = await FrameHeadsAsync(delta);
         Assert.Contains(heads, h => h.Coder == FrameCoder.Lzma2 && h.Filter == expectedFilter);
-        Assert.All(heads.Where(h => h.Coder == FrameCoder.Lzma2), h => Assert.InRange(h.Dictionary, LzmaCoder.MinDictionary, Math.Max(LzmaCoder.MinDictionary, h.ContentLength)));
+        Assert.All(heads.Where(h => h.Coder == FrameCoder.Lzma2), h => Assert.Equal(LzmaCoder.DictionaryFor(h.ContentLength), h.Dictionary));
         Assert.True(result.Statistics.NewFileBlocksRebuilt > 0);
         var info = await DeltaInspector.InspectAsync(new MemoryStream(delta));
         Assert.True(info.ContentBytesByCoder.GetValueOrDefault("lzma2") > 0);
