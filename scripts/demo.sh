@@ -3,8 +3,10 @@
 #   release engineer: root and release keys, a key set, two versions of an app image, signed manifests
 #   server:           edgeupdater-server with its embedded MQTT broker and SQLite, publish both releases
 #   device:           edgeupdater-agent with an app target (A/B image files, overlay, workload), v1 running
-#   update:           a rollout of v2 to the device's group; the agent downloads the delta, writes slot B,
-#                     mounts it, starts the new workload, passes the health check and commits.
+#   update:           a rollout of v2 to the device's group; the agent asks for the delta from the image it
+#                     runs (full image when the server has none), writes slot B, mounts it, starts the new
+#                     workload, passes the health check and commits. The demo prints how the update came
+#                     (delta or full image) and the bytes downloaded against the image size.
 # Needs root (loop, squashfs and overlay mounts, chroot). Work files go to $DEMO_DIR (default a temp dir,
 # removed at the end unless KEEP=1).
 set -euo pipefail
@@ -114,13 +116,29 @@ wait_for() { # description, jq filter that must print true, seconds
     done
     echo "error: timed out waiting for: $1"; echo "--- device:"; device_field .; echo "--- agent log:"; tail -40 "$work/device/console.log"; exit 1
 }
+workload_says() { # what the workload serves, once it answers (it starts after the agent reports)
+    local i
+    for i in $(seq 1 50); do curl -fsS "http://127.0.0.1:$app_port/version.txt" 2>/dev/null && return 0; sleep 0.2; done
+    echo "(no answer on port $app_port)"
+}
 wait_for "device online and idle on 1.0.0" '.online and .state == "idle"' 60
-echo "   workload says: $(curl -fsS "http://127.0.0.1:$app_port/version.txt")"
+echo "   workload says: $(workload_says)"
 
 echo "== rollout: demo-app 2.0.0 to group demo"
 cli rollout start --manifest "$work/demo-app-2.0.0.manifest" --group demo
 wait_for "device committed on 2.0.0" '.state == "committed"' 120
 echo "   device: $(device_field '"state=" + .state + " version=" + (.targets[0].version // "?") + " slot=" + (.targets[0].activeSlot // "?")')"
-echo "   workload says: $(curl -fsS "http://127.0.0.1:$app_port/version.txt")"
-grep -hoE "(delta|full image)[^\"]*bytes[^\"]*" "$work/device/agent.log" 2>/dev/null | tail -2 | sed 's/^/   agent: /' || true
+echo "   workload says: $(workload_says)"
+# How the update travelled, from the agent's own history (control socket): the line written when slot B
+# was verified says "from a delta: N bytes downloaded for a M-byte image (P %)" or "full image: ...".
+installed=$(cli device history --socket "$work/device/agent.sock" --json | jq -r '[.history[] | select(.event == "installed")] | last | .message // ""')
+read -r downloaded image_size share < <(sed -nE 's/.*: ([0-9]+) bytes downloaded for a ([0-9]+)-byte image \(([0-9.]+) %\).*/\1 \2 \3/p' <<<"$installed") || true
+case "$installed" in
+    *"from a delta:"*) echo "   update came as a delta: $downloaded bytes downloaded for a $image_size-byte image ($share %)" ;;
+    *"full image:"*)
+        echo "   update came as the full image: $downloaded bytes downloaded for a $image_size-byte image ($share %)"
+        why=$(grep -hoE "no delta from the running image.*|delta refused.*" "$work/device/agent.log" | tail -1 || true)
+        if [ -n "$why" ]; then echo "   why no delta: $why"; fi ;;
+    *) echo "   (no install record in the agent's history: $installed)" ;;
+esac
 echo "== done: the device runs 2.0.0 from slot B, committed after its health check"

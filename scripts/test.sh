@@ -15,3 +15,10 @@ dotnet build EdgeUpdater.sln -c Release -nologo -v q
 # Test assemblies run one at a time: several of them start brokers, databases and mounts, and the
 # machine has two cores.
 dotnet test EdgeUpdater.sln -c Release --no-build -nologo -m:1 --logger "console;verbosity=normal" "$@"
+
+# The agent as devices get it: Native AOT for arm64 and x64 with zero trim/AOT warnings and under the
+# size budget, idle RSS of the x64 binary, and the arm64 binary under qemu-aarch64 updating a slot
+# from a real server and mosquitto (docs/release.md, "CI checks").
+scripts/ci/agent-aot-check.sh
+scripts/ci/agent-idle-rss.sh --skip-publish
+scripts/ci/agent-arm64-smoke.sh --skip-publish

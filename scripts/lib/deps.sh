@@ -2,12 +2,17 @@
 # One package a line so that changes merge cleanly.
 EDGEUPDATER_APT_PACKAGES=(
     attr
+    binutils-aarch64-linux-gnu
     busybox
+    clang
+    curl
     e2fsprogs
     grub-common
     iproute2
     jq
     kmod
+    libc6-dev-arm64-cross
+    libgcc-12-dev-arm64-cross
     libubootenv-tool
     liblz4-1
     liblzma5
@@ -20,6 +25,8 @@ EDGEUPDATER_APT_PACKAGES=(
     openssl
     postgresql
     procps
+    python3
+    qemu-user-static
     shellcheck
     squashfs-tools
     systemd

@@ -82,6 +82,7 @@ internal static class AgentHost
         var trust = LoadTrust(config.Trust!);
         services.AddSingleton<IReleaseVerifier>(trust);
         services.AddSingleton(new KeySetChainSource(trust.InstalledKeySetChain, config.StateDirectory));
+        services.AddSingleton<IDeltaApplier>(new SlotDeltaApplier());
         services.AddSingleton(sp =>
         {
             var loggers = sp.GetRequiredService<ILoggerFactory>();

@@ -118,6 +118,9 @@ internal sealed record DownloadConfig
 
     /// <summary>Ask the server for a delta from the running image before the full image.</summary>
     public bool PreferDelta { get; set; } = true;
+
+    /// <summary>New-image bytes a delta apply writes between two resume checkpoints (state directory).</summary>
+    public long DeltaCheckpointBytes { get; set; } = 16 * 1024 * 1024;
 }
 
 internal sealed record HealthConfig

@@ -139,6 +139,11 @@ internal static class AgentConfigValidator
             Error("download.maxBackoffSeconds", "needs 0 <= initialBackoffSeconds <= maxBackoffSeconds");
         }
 
+        if (config.Download.DeltaCheckpointBytes is < 1024 * 1024 or > 1024L * 1024 * 1024)
+        {
+            Error("download.deltaCheckpointBytes", $"{config.Download.DeltaCheckpointBytes} is outside 1 MiB..1 GiB");
+        }
+
         if (config.Health.DefaultDeadlineSeconds < 1)
         {
             Error("health.defaultDeadlineSeconds", "must be at least 1");

@@ -44,6 +44,22 @@ internal sealed class TargetRuntime
     /// <summary>Download area for deltas.</summary>
     public string DeltaPath => Path.Combine(Directory, "download.delta");
 
+    /// <summary>Resume point of an interrupted delta apply (EdgeUpdater.Delta's checkpoint file).</summary>
+    public string ApplyCheckpointPath => Path.Combine(Directory, "apply.checkpoint");
+
+    /// <summary>Deletes the downloaded delta and its apply checkpoint (a new update, a fallback, or done).</summary>
+    public void DeleteDeltaFiles()
+    {
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            return;
+        }
+
+        File.Delete(DeltaPath);
+        File.Delete(ApplyCheckpointPath);
+        File.Delete(ApplyCheckpointPath + ".tmp");
+    }
+
     /// <summary>System targets: the slot the kernel command line says was booted, or null.</summary>
     public string? ReadBootedSlot()
     {

@@ -190,9 +190,12 @@ internal sealed partial class UpdateCoordinator
 
             if (result.Passed)
             {
+                // The bootloader first: a power cut between the two leaves the journal on trial, so the next
+                // start judges the (now committed) slot again; the other order would leave a journal that says
+                // committed over an environment whose boot counter still falls back to the old slot.
+                await bootloader.WriteAsync(BootEnvironment.Committed(pending.Slot), cancellationToken).ConfigureAwait(false);
                 var committed = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Good, UpdatedAt = DateTimeOffset.UtcNow });
                 Persist(committed with { Phase = UpdateState.Committed, CommittedSlot = pending.Slot, LastError = null, Pending = null }, "committed", result.Detail, UpdateState.Committed, pending);
-                await bootloader.WriteAsync(BootEnvironment.Committed(pending.Slot), cancellationToken).ConfigureAwait(false);
                 LogTarget(runtime.Name, $"committed {pending.Version} in slot {pending.Slot}");
                 return;
             }
@@ -241,8 +244,9 @@ internal sealed partial class UpdateCoordinator
             rolledBack = rolledBack.Reject(pending.ManifestSha256);
         }
 
-        Persist(rolledBack with { Phase = UpdateState.RolledBack, CommittedSlot = previous, LastError = reason, Pending = null }, "rolled-back", reason, UpdateState.RolledBack, pending);
+        // Same order as the commit: the environment the bootloader acts on, then the journal and the report.
         await runtime.Bootloader!.WriteAsync(BootEnvironment.Committed(previous), cancellationToken).ConfigureAwait(false);
+        Persist(rolledBack with { Phase = UpdateState.RolledBack, CommittedSlot = previous, LastError = reason, Pending = null }, "rolled-back", reason, UpdateState.RolledBack, pending);
         if (reboot)
         {
             await RebootAsync(runtime, $"rollback to slot {previous}", cancellationToken).ConfigureAwait(false);

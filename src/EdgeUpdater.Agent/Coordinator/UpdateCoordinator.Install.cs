@@ -162,10 +162,17 @@ internal sealed partial class UpdateCoordinator
                 Abandon(target, $"not enough space: {e.Message}", reject: false);
                 return;
             }
-            catch (DeltaApplyException e) when (pending.DeltaBaseSha256 is not null && pending.Origin == UpdateOrigin.Server)
+            catch (DeltaApplyException e) when (pending.DeltaBaseSha256 is not null)
             {
-                LogTargetWarning(name, $"delta unusable ({e.Message}); downloading the full image");
-                FallBackToFullImage(target, $"delta unusable: {e.Message}");
+                var refused = $"delta refused ({e.Reason}): {e.Message}";
+                if (pending.Origin == UpdateOrigin.Local)
+                {
+                    Abandon(target, refused, reject: false);
+                    return;
+                }
+
+                LogTargetWarning(name, $"{refused}; downloading the full image");
+                FallBackToFullImage(_state.Target(name), $"{refused}; downloading the full image");
             }
             catch (Exception e) when (e is DownloadException or HttpRequestException or IOException or RetryableUpdateException)
             {
@@ -248,7 +255,7 @@ internal sealed partial class UpdateCoordinator
             {
                 if (_deltaApplier is null)
                 {
-                    throw new NotSupportedException($"{pending.LocalPayloadPath} is not a SquashFS image; installing deltas waits for the delta library");
+                    throw new NotSupportedException($"{pending.LocalPayloadPath} is not a SquashFS image, and this agent has no delta applier");
                 }
 
                 deltaBase = committed.ImageSha256;
@@ -261,10 +268,7 @@ internal sealed partial class UpdateCoordinator
 
         // A newly written image starts from its pristine root: the slot's old upper layer goes.
         runtime.App?.Mount.ResetUpper(slotName);
-        if (File.Exists(runtime.DeltaPath))
-        {
-            File.Delete(runtime.DeltaPath);
-        }
+        runtime.DeleteDeltaFiles();
 
         var verified = pending with
         {
@@ -278,6 +282,8 @@ internal sealed partial class UpdateCoordinator
             DeltaBaseSha256 = deltaBase,
             DownloadOffset = 0,
             ETag = null,
+            BytesDownloaded = 0,
+            ApplyOffset = 0,
         };
         var writing = new SlotRecord
         {
@@ -328,6 +334,8 @@ internal sealed partial class UpdateCoordinator
             Truncate = delta || !slot.IsBlockDevice,
         };
         var lastPercent = -1;
+        var downloadedBefore = pending.BytesDownloaded;
+        long received = 0;
         try
         {
             await _downloader.DownloadAsync(
@@ -337,14 +345,16 @@ internal sealed partial class UpdateCoordinator
                     var current = _state.Target(runtime.Name);
                     if (current.Pending is not null)
                     {
-                        Persist(current with { Pending = current.Pending with { DownloadOffset = offset, ETag = etag } }, "download-progress");
+                        Persist(current with { Pending = current.Pending with { DownloadOffset = offset, ETag = etag, BytesDownloaded = downloadedBefore + received } }, "download-progress");
                     }
 
                     return Task.CompletedTask;
                 },
-                offset =>
+                progress =>
                 {
-                    var percent = pending.ImageSize > 0 && !delta ? (int)(offset * 100 / pending.ImageSize) : 0;
+                    received = progress.Received;
+                    var total = delta ? progress.Total : pending.ImageSize;
+                    var percent = total > 0 ? (int)(progress.Offset * 100 / total.Value) : 0;
                     if (percent != lastPercent && percent % 10 == 0)
                     {
                         lastPercent = percent;
@@ -375,16 +385,10 @@ internal sealed partial class UpdateCoordinator
     private async Task InstallAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
     {
         var slot = runtime.Slot(pending.Slot);
+        long resumedFrom = 0;
         if (pending.DeltaBaseSha256 is not null)
         {
-            var baseSlot = runtime.Slot(target.CommittedSlot);
-            var deltaPath = pending.Origin == UpdateOrigin.Local ? pending.LocalPayloadPath! : runtime.DeltaPath;
-            await _deltaApplier!.ApplyAsync(baseSlot.Path, target.Slot(target.CommittedSlot).ImageSize, deltaPath, slot.Path, cancellationToken).ConfigureAwait(false);
-            if (!slot.IsBlockDevice)
-            {
-                using var handle = File.OpenHandle(slot.Path, FileMode.Open, FileAccess.ReadWrite);
-                RandomAccess.SetLength(handle, pending.ImageSize);
-            }
+            resumedFrom = await ApplyDeltaAsync(runtime, target, pending, cancellationToken).ConfigureAwait(false);
         }
 
         string actual;
@@ -397,6 +401,8 @@ internal sealed partial class UpdateCoordinator
             actual = $"(short: {e.Message})";
         }
 
+        target = _state.Target(runtime.Name);
+        pending = target.Pending!;
         if (actual != pending.ImageSha256)
         {
             var message = $"image hash mismatch in slot {pending.Slot}: the manifest says {pending.ImageSha256}, the slot holds {actual}";
@@ -404,7 +410,7 @@ internal sealed partial class UpdateCoordinator
             var bad = target.WithSlot(pending.Slot, target.Slot(pending.Slot) with { State = SlotState.Bad, UpdatedAt = DateTimeOffset.UtcNow });
             if (pending.DeltaBaseSha256 is not null && pending.Origin == UpdateOrigin.Server)
             {
-                FallBackToFullImage(bad, message);
+                FallBackToFullImage(bad, $"{message}; downloading the full image");
                 return;
             }
 
@@ -421,25 +427,108 @@ internal sealed partial class UpdateCoordinator
         }
 
         var verifiedSlot = target.Slot(pending.Slot) with { State = SlotState.Verified, UpdatedAt = DateTimeOffset.UtcNow };
-        if (File.Exists(runtime.DeltaPath))
-        {
-            File.Delete(runtime.DeltaPath);
-        }
-
-        Persist(target.WithSlot(pending.Slot, verifiedSlot) with { Phase = UpdateState.Installed, LastError = null }, "installed", $"slot {pending.Slot} verified ({pending.ImageSha256})", UpdateState.Installed);
+        runtime.DeleteDeltaFiles();
+        var summary = DescribeTransfer(pending, resumedFrom);
+        LogTarget(runtime.Name, $"slot {pending.Slot} verified ({pending.ImageSha256}): {summary}");
+        Persist(target.WithSlot(pending.Slot, verifiedSlot) with { Phase = UpdateState.Installed, LastError = null }, "installed", $"slot {pending.Slot} verified ({pending.ImageSha256}): {summary}", UpdateState.Installed);
     }
 
+    /// <summary>
+    /// Rebuilds the pending image into the inactive slot from the committed slot and the delta. The
+    /// library checkpoints into the state directory; each checkpoint is also persisted as
+    /// <c>apply-progress</c>, so a power cut resumes the apply there. Returns where it resumed from.
+    /// </summary>
+    private async Task<long> ApplyDeltaAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
+    {
+        var baseSlot = target.CommittedSlot;
+        if (pending.Slot == baseSlot || pending.Slot == RunningSlot(target))
+        {
+            throw new InvalidOperationException($"refusing to write slot {pending.Slot}: it is the running slot");
+        }
+
+        if (target.Slot(baseSlot).ImageSha256 != pending.DeltaBaseSha256)
+        {
+            throw new DeltaApplyException("wrong-base", $"the delta starts from image {pending.DeltaBaseSha256}; slot {baseSlot} now holds {target.Slot(baseSlot).ImageSha256}");
+        }
+
+        var interval = _config.Download.DeltaCheckpointBytes;
+        long persistedAt = 0;
+        var lastPercent = -10;
+        var outcome = await _deltaApplier!.ApplyAsync(
+            new DeltaApplyRequest
+            {
+                BaseImagePath = runtime.Slot(baseSlot).Path,
+                DeltaPath = pending.Origin == UpdateOrigin.Local ? pending.LocalPayloadPath! : runtime.DeltaPath,
+                OutputPath = runtime.Slot(pending.Slot).Path,
+                CheckpointPath = runtime.ApplyCheckpointPath,
+                CheckpointIntervalBytes = interval,
+                Progress = (written, total) =>
+                {
+                    var percent = total > 0 ? (int)(written * 100 / total) : 0;
+                    if (percent / 10 != lastPercent / 10)
+                    {
+                        lastPercent = percent;
+                        _progress[runtime.Name] = percent;
+                        PublishStatus();
+                    }
+
+                    // Persisted once the library's checkpoint is on disk, so that a power cut right after
+                    // this write (the fault hook) finds a checkpoint to resume from.
+                    if (written - persistedAt >= interval && File.Exists(runtime.ApplyCheckpointPath))
+                    {
+                        persistedAt = written;
+                        var current = _state.Target(runtime.Name);
+                        if (current.Pending is not null)
+                        {
+                            Persist(current with { Pending = current.Pending with { ApplyOffset = written } }, "apply-progress");
+                        }
+                    }
+                },
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (outcome.ResumedFrom > 0)
+        {
+            LogTarget(runtime.Name, $"delta apply resumed from its checkpoint at byte {outcome.ResumedFrom} of {outcome.ImageSize}");
+        }
+
+        if (outcome.ImageSha256 != pending.ImageSha256 || outcome.ImageSize != pending.ImageSize)
+        {
+            throw new DeltaApplyException("wrong-target", $"the delta builds image {outcome.ImageSha256} ({outcome.ImageSize} bytes); the manifest names {pending.ImageSha256} ({pending.ImageSize} bytes)");
+        }
+
+        _progress[runtime.Name] = 100;
+        return outcome.ResumedFrom;
+    }
+
+    /// <summary>How the image came: "from a delta: 41230 bytes downloaded for a 9437184-byte image (0.4 %)".</summary>
+    private static string DescribeTransfer(PendingUpdate pending, long resumedFrom)
+    {
+        if (pending.Origin == UpdateOrigin.Local)
+        {
+            return pending.DeltaBaseSha256 is not null ? $"built from the local delta {pending.LocalPayloadPath}" : $"copied from {pending.LocalPayloadPath}";
+        }
+
+        var share = pending.ImageSize > 0 ? 100.0 * pending.BytesDownloaded / pending.ImageSize : 0;
+        var how = pending.DeltaBaseSha256 is not null ? "from a delta" : "full image";
+        var resumed = resumedFrom > 0 ? $", apply resumed at byte {resumedFrom}" : string.Empty;
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{how}: {pending.BytesDownloaded} bytes downloaded for a {pending.ImageSize}-byte image ({share:0.0} %){resumed}");
+    }
+
+    /// <summary>Drops the delta (missing or unusable) and downloads the full image into the same slot.</summary>
     private void FallBackToFullImage(TargetState target, string? reason)
     {
         var pending = target.Pending!;
+        _targets[target.Name].DeleteDeltaFiles();
+        var writing = target.Slot(pending.Slot) with { State = SlotState.Writing, UpdatedAt = DateTimeOffset.UtcNow };
         Persist(
-            target with
+            target.WithSlot(pending.Slot, writing) with
             {
                 Phase = UpdateState.Downloading,
                 LastError = reason,
-                Pending = pending with { DeltaBaseSha256 = null, DownloadOffset = 0, ETag = null },
+                Pending = pending with { DeltaBaseSha256 = null, DownloadOffset = 0, ETag = null, ApplyOffset = 0 },
             },
-            "downloading-full");
+            "downloading-full",
+            reason);
     }
 
     private void RetryOrAbandon(TargetState failed, string message)

@@ -65,6 +65,12 @@ internal sealed record DownloadRequest
     public bool Truncate { get; init; } = true;
 }
 
+/// <summary>Where a download stands after each write.</summary>
+/// <param name="Offset">Bytes at the start of the destination now (written, not necessarily fsync'd).</param>
+/// <param name="Received">Bytes received over the network in this attempt.</param>
+/// <param name="Total">The whole resource's length when the response says it; null for a streamed body.</param>
+internal readonly record struct DownloadProgress(long Offset, long Received, long? Total);
+
 /// <summary>
 /// HTTP download with Range resume. Progress is made durable in steps (fsync, then the checkpoint
 /// callback persists the offset), so a drop or a restart resumes from the last checkpoint.
@@ -83,7 +89,7 @@ internal sealed class ResumableDownloader
     }
 
     /// <summary>Downloads to the end; returns the length. <paramref name="checkpoint"/> receives durable (offset, etag) pairs.</summary>
-    public async Task<long> DownloadAsync(DownloadRequest request, Func<long, string?, Task> checkpoint, Action<long>? progress = null, CancellationToken cancellationToken = default)
+    public async Task<long> DownloadAsync(DownloadRequest request, Func<long, string?, Task> checkpoint, Action<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         using var message = new HttpRequestMessage(HttpMethod.Get, request.Url);
         // Without an ETag the bytes cannot be matched to what is there (a delta streamed while being
@@ -120,7 +126,10 @@ internal sealed class ResumableDownloader
                 throw new DownloadException(DownloadFailure.NotFound, $"GET {request.Url}: 404 {Shorten(body)}");
             }
 
-            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && request.ExpectedLength == offset)
+            // Everything had arrived before the restart (the power went after the last checkpoint): the
+            // server says so with 416 and the resource's length (Content-Range: bytes */length).
+            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable
+                && (request.ExpectedLength == offset || (request.ExpectedLength is null && response.Content.Headers.ContentRange?.Length == offset)))
             {
                 return offset;
             }
@@ -150,11 +159,12 @@ internal sealed class ResumableDownloader
                 throw new DownloadException(DownloadFailure.LengthMismatch, $"GET {request.Url}: the server offers {total} bytes, the manifest says {expected}");
             }
 
-            return await CopyAsync(request, response, offset, etag, checkpoint, progress, cancellationToken).ConfigureAwait(false);
+            long? length = response.Content.Headers.ContentLength is { } contentLength ? offset + contentLength : null;
+            return await CopyAsync(request, response, offset, etag, length, checkpoint, progress, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<long> CopyAsync(DownloadRequest request, HttpResponseMessage response, long offset, string? etag, Func<long, string?, Task> checkpoint, Action<long>? progress, CancellationToken cancellationToken)
+    private async Task<long> CopyAsync(DownloadRequest request, HttpResponseMessage response, long offset, string? etag, long? length, Func<long, string?, Task> checkpoint, Action<DownloadProgress>? progress, CancellationToken cancellationToken)
     {
         var output = new FileStream(request.Destination, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
         await using (output.ConfigureAwait(false))
@@ -185,7 +195,7 @@ internal sealed class ResumableDownloader
                         await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                         offset += read;
                         sinceStart += read;
-                        progress?.Invoke(offset);
+                        progress?.Invoke(new DownloadProgress(offset, sinceStart, length));
                         if (offset - durable >= CheckpointBytes)
                         {
                             output.Flush(flushToDisk: true);

@@ -103,6 +103,15 @@ internal sealed record PendingUpdate
     /// <summary>Strong ETag of the resource being resumed (sent as If-Range).</summary>
     public string? ETag { get; set; }
 
+    /// <summary>Bytes received over the network for this update so far, every attempt and the delta included.</summary>
+    public long BytesDownloaded { get; set; }
+
+    /// <summary>
+    /// Delta installs: new-image bytes written when the apply last checkpointed. Informational; the resume
+    /// point itself is the apply checkpoint file in the target's state directory.
+    /// </summary>
+    public long ApplyOffset { get; set; }
+
     /// <summary>Failed attempts so far (retryable failures only).</summary>
     public int Attempt { get; set; }
 

@@ -11,9 +11,16 @@ internal readonly record struct DeltaKey(string From, string To, string CodecsKe
 
     public string LevelName => Level == DeltaLevel.Fast ? "fast" : "best";
 
-    /// <summary>A short stable key for a normalized codecs list ("any" when empty).</summary>
-    public static string CodecsKeyOf(string normalizedCodecs) =>
-        normalizedCodecs.Length == 0 ? "any" : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(normalizedCodecs)))[..16];
+    /// <summary>
+    /// A short stable key for a normalized codecs list: "any" when the request did not say (the server's
+    /// own codecs), "none" when the device has none, else a hash of the list.
+    /// </summary>
+    public static string CodecsKeyOf(string? normalizedCodecs) => normalizedCodecs switch
+    {
+        null => "any",
+        "" => "none",
+        _ => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(normalizedCodecs)))[..16],
+    };
 }
 
 /// <summary>A delta file in the cache. <see cref="Sha256"/> is its strong ETag.</summary>

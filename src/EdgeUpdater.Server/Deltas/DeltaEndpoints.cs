@@ -23,17 +23,22 @@ internal static class DeltaEndpoints
     public static void Map(IEndpointRouteBuilder app) =>
         app.MapMethods("/v1/deltas/{from}/{to}", [HttpMethods.Get, HttpMethods.Head], HandleAsync);
 
-    /// <summary>Sorted, de-duplicated codec list; null when malformed.</summary>
-    internal static string? NormalizeCodecs(string? codecs)
+    /// <summary>
+    /// Sorts and de-duplicates a <c>codecs</c> query value. <paramref name="codecs"/> null (no parameter)
+    /// gives null: "not said", the server's own codecs. Present but empty gives "": the device has none.
+    /// False when malformed.
+    /// </summary>
+    internal static bool TryNormalizeCodecs(string? codecs, out string? normalized)
     {
-        if (string.IsNullOrWhiteSpace(codecs))
+        normalized = null;
+        if (codecs is null)
         {
-            return string.Empty;
+            return true;
         }
 
         if (codecs.Length > 1024)
         {
-            return null;
+            return false;
         }
 
         var items = codecs.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -43,12 +48,13 @@ internal static class DeltaEndpoints
             {
                 if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '+' or '=' or '/'))
                 {
-                    return null;
+                    return false;
                 }
             }
         }
 
-        return string.Join(',', items.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+        normalized = string.Join(',', items.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
+        return true;
     }
 
     private static async Task HandleAsync(HttpContext context, string from, string to, DeltaService deltas)
@@ -72,8 +78,8 @@ internal static class DeltaEndpoints
             return;
         }
 
-        var codecs = NormalizeCodecs(context.Request.Query["codecs"].ToString());
-        if (codecs is null)
+        var codecsQuery = context.Request.Query.TryGetValue("codecs", out var codecsValues) ? codecsValues.ToString() : null;
+        if (!TryNormalizeCodecs(codecsQuery, out var codecs))
         {
             await ApiResults.Error(400, "bad-codecs", "codecs must be a comma-separated list of codec identities").ExecuteAsync(context).ConfigureAwait(false);
             return;

@@ -125,7 +125,8 @@ internal sealed class DeltaGeneration
 /// <summary>
 /// The stream a generator writes into: buffers small writes, makes each flushed chunk visible to the
 /// readers of the <see cref="DeltaGeneration"/>, hashes everything and stops the generator (by
-/// throwing <see cref="DeltaNotWorthwhileException"/>) once the delta outgrows the target image.
+/// throwing <see cref="DeltaNotWorthwhileException"/>) once the delta passes its limit (a share of the
+/// target image, or for <c>best</c> the size of the <c>fast</c> delta).
 /// </summary>
 internal sealed class GenerationOutputStream : Stream
 {
@@ -134,12 +135,14 @@ internal sealed class GenerationOutputStream : Stream
     private readonly DeltaGeneration _generation;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly long _limit;
+    private readonly string _limitReason;
     private readonly byte[] _buffer = new byte[ChunkSize];
     private int _buffered;
     private long _length;
 
-    public GenerationOutputStream(FileStream file, DeltaGeneration generation, long limit)
+    public GenerationOutputStream(FileStream file, DeltaGeneration generation, long limit, string limitReason)
     {
+        _limitReason = limitReason;
         _file = file;
         _generation = generation;
         _limit = limit;
@@ -224,7 +227,7 @@ internal sealed class GenerationOutputStream : Stream
         _length += count;
         if (_length > _limit)
         {
-            throw new DeltaNotWorthwhileException($"the delta passed {_limit} bytes, the size of the target image");
+            throw new DeltaNotWorthwhileException($"the delta passed {_limit} bytes ({_limitReason})");
         }
     }
 

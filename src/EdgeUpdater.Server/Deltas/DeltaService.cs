@@ -58,7 +58,7 @@ internal sealed class DeltaService : IAsyncDisposable
     internal void CountStreamedResponse() => Interlocked.Increment(ref _streamedResponses);
 
     /// <summary>Resolves a request. <paramref name="ifRangeSha256"/> pins a cached delta a client is resuming.</summary>
-    public DeltaLookup Lookup(string from, string to, string normalizedCodecs, DeltaLevel? requested, string? ifRangeSha256)
+    public DeltaLookup Lookup(string from, string to, string? normalizedCodecs, DeltaLevel? requested, string? ifRangeSha256)
     {
         if (from == to)
         {
@@ -84,21 +84,7 @@ internal sealed class DeltaService : IAsyncDisposable
 
         if (_cache.IsNone(fast))
         {
-            return new DeltaLookup.Refused(404, "not-worthwhile", "a delta would not be smaller than the image; fetch the full image");
-        }
-
-        if (!_generator.IsAvailable)
-        {
-            // Deltas placed in the cache by another replica (shared storage) are still served.
-            foreach (var level in requested == DeltaLevel.Fast ? [DeltaLevel.Fast] : (DeltaLevel[])[DeltaLevel.Best, DeltaLevel.Fast])
-            {
-                if (_cache.TryGet(fast.WithLevel(level), out var entry))
-                {
-                    return new DeltaLookup.Cached(entry, Final: true);
-                }
-            }
-
-            return new DeltaLookup.Refused(404, "delta-unavailable", "this server does not generate deltas; fetch the full image");
+            return new DeltaLookup.Refused(404, "not-worthwhile", "a delta would not be much smaller than the image; fetch the full image");
         }
 
         switch (requested)
@@ -163,7 +149,7 @@ internal sealed class DeltaService : IAsyncDisposable
         await Task.WhenAll(_running.Keys).ConfigureAwait(false);
     }
 
-    private DeltaGeneration Join(DeltaKey key, string normalizedCodecs)
+    private DeltaGeneration Join(DeltaKey key, string? normalizedCodecs)
     {
         var lazy = _inFlight.GetOrAdd(key, k => new Lazy<DeltaGeneration>(() => Start(k, normalizedCodecs)));
         var generation = lazy.Value;
@@ -175,7 +161,7 @@ internal sealed class DeltaService : IAsyncDisposable
         return generation;
     }
 
-    private DeltaGeneration Start(DeltaKey key, string normalizedCodecs)
+    private DeltaGeneration Start(DeltaKey key, string? normalizedCodecs)
     {
         // Another request may have committed this key between our cache miss and here.
         if (_cache.TryGet(key, out var entry))
@@ -193,7 +179,7 @@ internal sealed class DeltaService : IAsyncDisposable
         return generation;
     }
 
-    private async Task RunAsync(DeltaGeneration generation, string normalizedCodecs)
+    private async Task RunAsync(DeltaGeneration generation, string? normalizedCodecs)
     {
         var key = generation.Key;
         var slots = key.Level == DeltaLevel.Fast ? _fastSlots : _bestSlots;
@@ -206,19 +192,22 @@ internal sealed class DeltaService : IAsyncDisposable
             acquired = true;
             var fromPath = _content.Find(ContentKind.Image, key.From) ?? throw new FileNotFoundException($"image {key.From} vanished");
             var toPath = _content.Find(ContentKind.Image, key.To) ?? throw new FileNotFoundException($"image {key.To} vanished");
-            var limit = new FileInfo(toPath).Length - 1;
-            if (key.Level == DeltaLevel.Best && _cache.TryGet(key.WithLevel(DeltaLevel.Fast), out var fastEntry))
+            // Past this the device is better off with the image itself (no apply step, CDN-cacheable).
+            var limit = (long)Math.Ceiling(new FileInfo(toPath).Length * _settings.MaxSizeRatio) - 1;
+            var limitReason = $"{_settings.MaxSizeRatio:P0} of the target image";
+            if (key.Level == DeltaLevel.Best && _cache.TryGet(key.WithLevel(DeltaLevel.Fast), out var fastEntry) && fastEntry.Length - 1 < limit)
             {
-                limit = Math.Min(limit, fastEntry.Length - 1);
+                limit = fastEntry.Length - 1;
+                limitReason = "the size of the fast delta";
             }
 
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             string sha256;
             long length;
             await using (var file = new FileStream(tempPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 0, FileOptions.Asynchronous))
-            await using (var output = new GenerationOutputStream(file, generation, limit))
+            await using (var output = new GenerationOutputStream(file, generation, limit, limitReason))
             {
-                await _generator.GenerateAsync(new DeltaJob(fromPath, toPath, key.Level, normalizedCodecs), output, _shutdown.Token).ConfigureAwait(false);
+                await _generator.GenerateAsync(new DeltaJob(fromPath, toPath, key.From, key.To, key.Level, normalizedCodecs), output, _shutdown.Token).ConfigureAwait(false);
                 await output.FlushAsync(_shutdown.Token).ConfigureAwait(false);
                 file.Flush(flushToDisk: true);
                 sha256 = output.FinishHash();

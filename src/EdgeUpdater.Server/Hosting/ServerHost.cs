@@ -92,7 +92,7 @@ public sealed class ServerHost : IAsyncDisposable
         services.AddSingleton<TrustStore>();
         services.AddSingleton<IReleaseVerifier, TrustReleaseVerifier>();
         services.AddSingleton<IImageValidator, SquashFsImageValidator>();
-        services.AddSingleton<IDeltaGenerator, UnavailableDeltaGenerator>();
+        services.AddSingleton<IDeltaGenerator, LibraryDeltaGenerator>();
         services.AddSingleton<DeltaService>();
         services.AddSingleton<ReleaseService>();
         services.AddSingleton<DeviceCredentials>();

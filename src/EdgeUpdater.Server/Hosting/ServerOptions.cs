@@ -283,6 +283,20 @@ public sealed class DeltaSettings
     /// <summary>Generate the <c>best</c> level in the background after the first <c>fast</c> one.</summary>
     public bool GenerateBest { get; set; } = true;
 
+    /// <summary>
+    /// Worker threads of one <c>best</c> generation (default: half the cores, at least one), so that the
+    /// background work leaves room for serving. A <c>fast</c> generation uses every core.
+    /// </summary>
+    public int BestThreads { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>
+    /// Largest delta served, as a share of the target image's size (default 0.9). A delta above it is
+    /// answered <c>not-worthwhile</c>: for a few percent less the device would take on an apply step and
+    /// lose the CDN-cacheable image (two unrelated images still give a delta a little under the image,
+    /// since the delta encodes the image's padding and tables more compactly).
+    /// </summary>
+    public double MaxSizeRatio { get; set; } = 0.9;
+
     internal long CacheBudgetBytes { get; private set; }
 
     internal void Validate()
@@ -296,6 +310,16 @@ public sealed class DeltaSettings
         if (BestConcurrency < 1)
         {
             throw new ServerConfigurationException("Deltas:BestConcurrency", "must be at least 1");
+        }
+
+        if (BestThreads < 1)
+        {
+            throw new ServerConfigurationException("Deltas:BestThreads", "must be at least 1");
+        }
+
+        if (!(MaxSizeRatio > 0 && MaxSizeRatio <= 1))
+        {
+            throw new ServerConfigurationException("Deltas:MaxSizeRatio", $"must be above 0 and at most 1, found {MaxSizeRatio}");
         }
     }
 }

@@ -57,6 +57,39 @@ public sealed class ControlSocketTests
         Assert.Equal("no trial is running", nothing.Error);
     }
 
+    [Fact]
+    public async Task Local_delta_install_is_abandoned_when_the_delta_is_corrupt_and_commits_from_a_good_one()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        using var signer = new ReleaseSigner();
+        await using var sandbox = new AgentSandbox(null, 0, null, signer);
+        var port = FreePort.Next();
+        var v1 = await TestImages.BuildAsync(sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", HttpPort = port, SharedFillerBytes = 1 << 20 });
+        var v2 = await TestImages.BuildAsync(sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", HttpPort = port, SharedFillerBytes = 1 << 20 });
+        var delta = await TestDeltas.CreateAsync(v1, v2, Path.Combine(sandbox.ImagesDirectory, "v1-v2.eud"));
+        var corrupt = await TestDeltas.FlipBytesAsync(delta);
+        var manifestPath = Path.Combine(sandbox.ImagesDirectory, "v2.manifest.json");
+        await File.WriteAllBytesAsync(manifestPath, signer.Sign(v2, "2.0.0").Envelope, TestContext.Current.CancellationToken);
+        sandbox.Provision(v1);
+        sandbox.StartAgent();
+        await WaitForAsync(sandbox, r => r.Targets is [var first, ..] && first.Slots[0].Version == "1.0.0", "1.0.0 adopted");
+
+        // A USB stick has no full image to fall back to: the update fails with the reason, slot a untouched.
+        Assert.True((await SendAsync(sandbox, new ControlRequest { Command = ControlCommand.Install, PayloadPath = corrupt, ManifestPath = manifestPath })).Ok);
+        var failed = await WaitForAsync(sandbox, r => r.Status?.State == UpdateState.Failed, "failed");
+        Assert.StartsWith("delta refused (corrupted): ", failed.Targets![0].LastError, StringComparison.Ordinal);
+        Assert.Equal("a", failed.Targets[0].CommittedSlot);
+        Assert.Equal(TestDeltas.Sha256(v1), TestDeltas.Sha256(sandbox.SlotPath("a")));
+        Assert.Equal("1.0.0", await ServedVersionAsync(port));
+
+        Assert.True((await SendAsync(sandbox, new ControlRequest { Command = ControlCommand.Install, PayloadPath = delta, ManifestPath = manifestPath })).Ok);
+        var committed = await WaitForAsync(sandbox, r => r.Status?.State == UpdateState.Committed, "committed");
+        Assert.Equal(("b", "2.0.0"), (committed.Targets![0].CommittedSlot, committed.Targets[0].Slots[1].Version));
+        Assert.Equal(TestDeltas.Sha256(v2), TestDeltas.Sha256(sandbox.SlotPath("b")));
+        var history = await SendAsync(sandbox, new ControlRequest { Command = ControlCommand.History });
+        Assert.Contains(history.History!, h => h.Message?.StartsWith($"slot b verified ({TestDeltas.Sha256(v2)}): built from the local delta {delta}", StringComparison.Ordinal) == true);
+    }
+
     private static async Task<ControlResponse> WaitForAsync(AgentSandbox sandbox, Func<ControlResponse, bool> predicate, string what)
     {
         var deadline = DateTime.UtcNow + StepTimeout;

@@ -33,8 +33,15 @@ public sealed class AppUpdateTests
         Assert.Equal("2.0.0", target.Version);
         Assert.Equal(manifest.ImageSha256, target.ImageSha256);
         Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
-        var states = env.Probe.Statuses.Select(s => s.State).Distinct().ToList();
-        Assert.Equal([UpdateState.Verifying, UpdateState.Downloading, UpdateState.Installing, UpdateState.Installed, UpdateState.Trial, UpdateState.Committed], states.SkipWhile(s => s != UpdateState.Verifying).ToList());
+        // MQTT carries the latest status (a busy publisher skips intermediate ones), in pipeline order;
+        // the state file's history has every transition.
+        UpdateState[] pipeline = [UpdateState.Verifying, UpdateState.Downloading, UpdateState.Installing, UpdateState.Installed, UpdateState.Trial, UpdateState.Committed];
+        var seen = env.Probe.Statuses.Select(s => s.State).SkipWhile(s => s != UpdateState.Verifying).Distinct().ToList();
+        Assert.Equal(seen.OrderBy(s => Array.IndexOf(pipeline, s)), seen);
+        Assert.Subset(pipeline.ToHashSet(), seen.ToHashSet());
+        Assert.Equal(UpdateState.Committed, seen[^1]);
+        var events = env.Sandbox.ReadState().History.Select(h => h.Event).SkipWhile(e => e != UpdateState.Verifying).ToList();
+        Assert.Equal([UpdateState.Verifying, UpdateState.Downloading, UpdateState.Installed, UpdateState.Trial, UpdateState.Committed], events);
 
         // The workload ran as the image's user 'app' (uid 1000), and its /data volume outlived the update.
         var boots = await File.ReadAllLinesAsync(Path.Combine(env.Sandbox.DataDirectory, "app", "data", "boots"), TestContext.Current.CancellationToken);

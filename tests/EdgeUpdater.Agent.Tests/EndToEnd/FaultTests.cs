@@ -175,7 +175,7 @@ public sealed class FaultTests
 
         var images = env.Server.Requests.Where(r => r.Contains("/v1/images/", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, images.Count);
-        Assert.Matches(@"bytes=(\d{6,})-$", images[1]);
+        Assert.Matches(@"bytes=(\d{6,})- if-range=", images[1]);
         Assert.Equal(manifest.ImageSha256, env.Sandbox.ReadState().Target("app").B.ImageSha256);
     }
 

@@ -73,6 +73,45 @@ public sealed class PowerCutTests
         Assert.Equal("1.0.0", await env.WaitForServedVersionAsync("1.0.0"));
     }
 
+    [Fact]
+    public async Task Killed_during_the_delta_apply_resumes_from_its_checkpoint_and_commits()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+
+        // 1 MiB checkpoints and 5 MiB of new content (several delta sections): the apply checkpoints more than once.
+        await using var env = await DeviceEnvironment.CreateAsync(s =>
+        {
+            s.Config = s.Config with { Download = s.Config.Download with { DeltaCheckpointBytes = 1024 * 1024 } };
+            return s;
+        });
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 5 * 1024 * 1024, sharedFiller: 2 * 1024 * 1024);
+        await env.PublishDeltaAsync(v1, v2);
+        env.Sandbox.Provision(v1);
+        var manifest = env.Publish(v2, "2.0.0");
+        await RunUntilKilledAsync(env, "apply-progress", manifest);
+        var killed = env.Sandbox.ReadState().Target("app");
+        Assert.Equal(UpdateState.Installing, killed.Phase);
+        Assert.True(killed.Pending!.ApplyOffset > 0);
+        Assert.True(File.Exists(Path.Combine(env.Sandbox.StateDirectory, "targets", "app", "apply.checkpoint")));
+
+        env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.State == UpdateState.Committed && s.Targets[0].ActiveSlot == "b", StepTimeout, "committed on slot b after the restart");
+
+        // Resumed, not restarted: from the checkpoint, with the delta downloaded once and no full image.
+        var resumed = System.Text.RegularExpressions.Regex.Match(env.Sandbox.Output, @"delta apply resumed from its checkpoint at byte (\d+) of (\d+)");
+        Assert.True(resumed.Success, env.Sandbox.Output);
+        Assert.InRange(long.Parse(resumed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 1, manifest.ImageSize - 1);
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
+        Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+
+        var target = env.Sandbox.ReadState().Target("app");
+        Assert.Equal("b", target.CommittedSlot);
+        Assert.Equal(manifest.ImageSha256, target.B.ImageSha256);
+        Assert.Equal(manifest.ImageSha256, await Sha256Async(env.Sandbox.SlotPath("b")));
+        Assert.Equal(target.A.ImageSha256, await Sha256Async(env.Sandbox.SlotPath("a")));
+        Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
+    }
+
     private static async Task RunUntilKilledAsync(DeviceEnvironment env, string checkpoint, SignedManifest manifest)
     {
         var agent = env.Sandbox.StartAgent(new Dictionary<string, string> { ["EDGEUPDATER_FAULT_KILL_AFTER"] = checkpoint });

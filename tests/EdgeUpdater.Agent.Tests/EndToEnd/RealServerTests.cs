@@ -12,8 +12,10 @@ namespace EdgeUpdater.Agent.Tests.EndToEnd;
 
 /// <summary>
 /// Test 1 of the issue against the real fleet server (in-process, embedded MQTT broker with device
-/// credentials and ACL, SQLite): publish, roll out to the device's group, and see the server record
-/// the device committed on the new version while the new workload serves.
+/// credentials and ACL, SQLite): publish both releases, roll out to the device's group, and see the
+/// server record the device committed on the new version while the new workload serves. The update
+/// travels as a delta the server generates on the device's request (from the image it runs, with its
+/// codecs), applied from slot a into slot b.
 /// </summary>
 [Trait("requirement", "root")]
 public sealed class RealServerTests
@@ -49,18 +51,13 @@ public sealed class RealServerTests
         sandbox.Config = sandbox.Config with { Broker = sandbox.Config.Broker! with { Username = credentials.DeviceId, Password = credentials.Password } };
 
         var port = FreePort.Next();
-        var v1 = await TestImages.BuildAsync(sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", HttpPort = port });
-        var v2 = await TestImages.BuildAsync(sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", HttpPort = port });
+        var v1 = await TestImages.BuildAsync(sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", HttpPort = port, SharedFillerBytes = 1 << 20 });
+        var v2 = await TestImages.BuildAsync(sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", HttpPort = port, SharedFillerBytes = 1 << 20 });
+
+        // The server holds the image the device runs (1.0.0), so it can make the delta from it.
+        await PublishAsync(http, signer.Sign(v1, "1.0.0"), v1);
         var manifest = signer.Sign(v2, "2.0.0");
-        using (var content = new MultipartFormDataContent
-        {
-            { new ByteArrayContent(manifest.Envelope), "manifest", "manifest" },
-            { new ByteArrayContent(await File.ReadAllBytesAsync(v2, TestContext.Current.CancellationToken)), "image", "image.sqfs" },
-        })
-        {
-            using var published = await http.PostAsync(OperatorRoutes.Releases, content, TestContext.Current.CancellationToken);
-            Assert.True(published.IsSuccessStatusCode, await published.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-        }
+        await PublishAsync(http, manifest, v2);
 
         sandbox.Provision(v1);
         sandbox.StartAgent();
@@ -84,6 +81,27 @@ public sealed class RealServerTests
         Assert.Equal(1, info.Succeeded);
         using var workload = new HttpClient();
         Assert.Equal("2.0.0", await workload.GetStringAsync(new Uri($"http://127.0.0.1:{port}/version.txt"), TestContext.Current.CancellationToken));
+
+        // It came as a delta a fraction of the image's size, rebuilt into slot b byte for byte; slot a only read.
+        var state = sandbox.ReadState();
+        var installed = state.History.Last(h => h.Event == UpdateState.Installed).Message!;
+        var transfer = System.Text.RegularExpressions.Regex.Match(installed, @"from a delta: (\d+) bytes downloaded for a (\d+)-byte image");
+        Assert.True(transfer.Success, installed + "\n" + sandbox.Output);
+        Assert.Equal(manifest.ImageSize, long.Parse(transfer.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(long.Parse(transfer.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) * 4 < manifest.ImageSize, installed);
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(sandbox.SlotPath("b")));
+        Assert.Equal(TestDeltas.Sha256(v1), TestDeltas.Sha256(sandbox.SlotPath("a")));
+    }
+
+    private static async Task PublishAsync(HttpClient http, SignedManifest manifest, string image)
+    {
+        using var content = new MultipartFormDataContent
+        {
+            { new ByteArrayContent(manifest.Envelope), "manifest", "manifest" },
+            { new ByteArrayContent(await File.ReadAllBytesAsync(image, TestContext.Current.CancellationToken)), "image", "image.sqfs" },
+        };
+        using var published = await http.PostAsync(OperatorRoutes.Releases, content, TestContext.Current.CancellationToken);
+        Assert.True(published.IsSuccessStatusCode, await published.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
     }
 
     private static async Task<DeviceInfo> WaitForDeviceAsync(HttpClient http, AgentSandbox sandbox, Func<DeviceInfo, bool> predicate, string what)

@@ -40,11 +40,22 @@ internal sealed class DeviceEnvironment : IAsyncDisposable
         return new DeviceEnvironment(broker, server, probe, signer, customize?.Invoke(sandbox) ?? sandbox);
     }
 
-    public async Task<(string V1, string V2)> BuildPairAsync(System.Text.Json.Nodes.JsonObject? v2Health = null, int v2Filler = 0)
+    /// <param name="v2Health">The new version's health check (default: an HTTP probe that passes).</param>
+    /// <param name="v2Filler">Incompressible bytes only the new version has.</param>
+    /// <param name="sharedFiller">Incompressible bytes both versions have (a delta copies them).</param>
+    public async Task<(string V1, string V2)> BuildPairAsync(System.Text.Json.Nodes.JsonObject? v2Health = null, int v2Filler = 0, int sharedFiller = 0)
     {
-        var v1 = await TestImages.BuildAsync(Sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", HttpPort = HttpPort });
-        var v2 = await TestImages.BuildAsync(Sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", HttpPort = HttpPort, HealthCheck = v2Health, FillerBytes = v2Filler });
+        var v1 = await TestImages.BuildAsync(Sandbox.ImagesDirectory, new TestImageOptions { Version = "1.0.0", HttpPort = HttpPort, SharedFillerBytes = sharedFiller });
+        var v2 = await TestImages.BuildAsync(Sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.0", HttpPort = HttpPort, HealthCheck = v2Health, FillerBytes = v2Filler, SharedFillerBytes = sharedFiller });
         return (v1, v2);
+    }
+
+    /// <summary>Generates the delta from <paramref name="from"/> to <paramref name="to"/> and serves it; returns its path.</summary>
+    public async Task<string> PublishDeltaAsync(string from, string to, DeltaDelivery delivery = DeltaDelivery.Cached)
+    {
+        var delta = await TestDeltas.CreateAsync(from, to, Path.Combine(Sandbox.ImagesDirectory, $"{Path.GetFileNameWithoutExtension(from)}-{Path.GetFileNameWithoutExtension(to)}.eud"));
+        Server.AddDelta(TestDeltas.Sha256(from), TestDeltas.Sha256(to), delta, delivery);
+        return delta;
     }
 
     public SignedManifest Publish(string image, string version, bool allowDowngrade = false)

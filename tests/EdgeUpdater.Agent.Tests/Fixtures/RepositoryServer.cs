@@ -8,21 +8,34 @@ using Microsoft.Net.Http.Headers;
 
 namespace EdgeUpdater.Agent.Tests.Fixtures;
 
+/// <summary>How the repository hands out a delta (docs/server.md, "Deltas").</summary>
+internal enum DeltaDelivery
+{
+    /// <summary>From the cache: Content-Length, strong ETag (the delta's SHA-256), Range and If-Range.</summary>
+    Cached,
+
+    /// <summary>As while it is being generated: chunked, no Content-Length, no ETag, cannot be resumed.</summary>
+    Streamed,
+}
+
 /// <summary>
 /// A static repository on 127.0.0.1 serving the device-facing routes of docs/protocol.md (manifests
-/// and images by SHA-256, Range and If-Range honoured, deltas answered 404 "unknown-base"), with fault
-/// knobs: drop an image download after some bytes, or answer 503. Stands in for EdgeUpdater.Server
-/// until it lands.
+/// and images by SHA-256, Range and If-Range honoured; deltas that a test added, cached or streamed,
+/// else 404 "unknown-base"), with fault knobs: drop an image or delta download after some bytes, or
+/// answer 503. The real server is used by EndToEnd/RealServerTests.
 /// </summary>
 internal sealed class RepositoryServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, string> _images = new();
     private readonly ConcurrentDictionary<string, byte[]> _manifests = new();
+    private readonly ConcurrentDictionary<string, (string Path, DeltaDelivery Delivery)> _deltas = new();
     private readonly ConcurrentQueue<string> _requests = new();
     private int _dropsLeft;
     private long _dropAfterBytes;
     private int _unavailableLeft;
+    private int _deltaDropsLeft;
+    private long _deltaDropAfterBytes;
 
     private RepositoryServer(WebApplication app, int port)
     {
@@ -35,7 +48,7 @@ internal sealed class RepositoryServer : IAsyncDisposable
 
     public string Url { get; }
 
-    /// <summary>Request lines seen ("GET /v1/images/... bytes=100-").</summary>
+    /// <summary>Request lines seen ("GET /v1/images/... bytes=100-", "GET /v1/deltas/A/B?codecs=... bytes=0- if-range=\"...\"").</summary>
     public IReadOnlyCollection<string> Requests => _requests;
 
     public static async Task<RepositoryServer> StartAsync(int port = 0)
@@ -47,7 +60,8 @@ internal sealed class RepositoryServer : IAsyncDisposable
         RepositoryServer? server = null;
         app.Use(async (context, next) =>
         {
-            server!._requests.Enqueue($"{context.Request.Method} {context.Request.Path} {context.Request.Headers.Range}");
+            var ifRange = context.Request.Headers.IfRange.Count > 0 ? $" if-range={context.Request.Headers.IfRange}" : string.Empty;
+            server!._requests.Enqueue($"{context.Request.Method} {context.Request.Path}{context.Request.QueryString} {context.Request.Headers.Range}{ifRange}");
             if (Interlocked.Decrement(ref server._unavailableLeft) >= 0)
             {
                 context.Response.StatusCode = 503;
@@ -60,7 +74,7 @@ internal sealed class RepositoryServer : IAsyncDisposable
             ? Results.Bytes(bytes, "application/json", entityTag: new EntityTagHeaderValue($"\"{sha}\""))
             : Results.NotFound());
         app.MapGet("/v1/images/{sha}", (string sha, HttpContext context) => server!.ServeImageAsync(sha, context));
-        app.MapGet("/v1/deltas/{from}/{to}", () => Results.Json(new { reason = "unknown-base" }, statusCode: 404));
+        app.MapGet("/v1/deltas/{from}/{to}", (string from, string to, HttpContext context) => server!.ServeDeltaAsync(from, to, context));
         await app.StartAsync();
         var address = app.Urls.First();
         server = new RepositoryServer(app, new Uri(address).Port);
@@ -71,6 +85,17 @@ internal sealed class RepositoryServer : IAsyncDisposable
     {
         _manifests[manifest.Sha256] = manifest.Envelope;
         _images[manifest.ImageSha256] = imagePath;
+    }
+
+    /// <summary>Serves <paramref name="deltaPath"/> for GET /v1/deltas/{from}/{to}.</summary>
+    public void AddDelta(string fromSha256, string toSha256, string deltaPath, DeltaDelivery delivery = DeltaDelivery.Cached) =>
+        _deltas[$"{fromSha256}/{toSha256}"] = (deltaPath, delivery);
+
+    /// <summary>The next <paramref name="count"/> delta downloads break off after <paramref name="bytes"/> bytes.</summary>
+    public void DropDeltaDownloads(int count, long bytes)
+    {
+        Interlocked.Exchange(ref _deltaDropAfterBytes, bytes);
+        Interlocked.Exchange(ref _deltaDropsLeft, count);
     }
 
     /// <summary>The next <paramref name="count"/> image downloads break off after <paramref name="bytes"/> bytes.</summary>
@@ -112,6 +137,49 @@ internal sealed class RepositoryServer : IAsyncDisposable
         }
 
         await Results.File(path, "application/octet-stream", enableRangeProcessing: true, entityTag: new EntityTagHeaderValue($"\"{sha}\"")).ExecuteAsync(context);
+    }
+
+    private async Task ServeDeltaAsync(string from, string to, HttpContext context)
+    {
+        if (!_deltas.TryGetValue($"{from}/{to}", out var delta))
+        {
+            await Results.Json(new { reason = "unknown-base" }, statusCode: 404).ExecuteAsync(context);
+            return;
+        }
+
+        var etag = $"\"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(delta.Path)))}\"";
+        var drop = Interlocked.Decrement(ref _deltaDropsLeft) >= 0;
+        if (delta.Delivery == DeltaDelivery.Cached && !drop)
+        {
+            await Results.File(delta.Path, "application/vnd.edgeupdater.delta", enableRangeProcessing: true, entityTag: new EntityTagHeaderValue(etag)).ExecuteAsync(context);
+            return;
+        }
+
+        // Streamed (no length, no ETag) or a cached one cut off: send the head, then maybe the rest in pieces.
+        var bytes = await File.ReadAllBytesAsync(delta.Path);
+        var limit = drop ? (int)Math.Min(Interlocked.Read(ref _deltaDropAfterBytes), bytes.Length) : bytes.Length;
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/vnd.edgeupdater.delta";
+        if (delta.Delivery == DeltaDelivery.Cached)
+        {
+            context.Response.ContentLength = bytes.Length;
+            context.Response.Headers.ETag = etag;
+        }
+        else
+        {
+            context.Response.Headers.CacheControl = "no-store";
+        }
+
+        for (var sent = 0; sent < limit; sent += 16 * 1024)
+        {
+            await context.Response.Body.WriteAsync(bytes.AsMemory(sent, Math.Min(16 * 1024, limit - sent)));
+            await context.Response.Body.FlushAsync();
+        }
+
+        if (drop)
+        {
+            context.Abort();
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -22,6 +22,9 @@ internal sealed record TestImageOptions
     /// <summary>Bytes of incompressible filler, to make the image large enough for download checkpoints.</summary>
     public int FillerBytes { get; init; }
 
+    /// <summary>Bytes of incompressible filler that are the same in every version (what a delta copies from the old image).</summary>
+    public int SharedFillerBytes { get; init; }
+
     public string User { get; init; } = "app";
 
     /// <summary>Entrypoint; null runs httpd after recording the boot in the /data volume.</summary>
@@ -100,6 +103,13 @@ internal static class TestImages
             var filler = new byte[options.FillerBytes];
             new Random(options.Version.GetHashCode(StringComparison.Ordinal)).NextBytes(filler);
             await File.WriteAllBytesAsync(Path.Combine(root, "www/filler.bin"), filler);
+        }
+
+        if (options.SharedFillerBytes > 0)
+        {
+            var shared = new byte[options.SharedFillerBytes];
+            new Random(20261127).NextBytes(shared);
+            await File.WriteAllBytesAsync(Path.Combine(root, "www/shared.bin"), shared);
         }
 
         var entrypoint = options.Entrypoint ??

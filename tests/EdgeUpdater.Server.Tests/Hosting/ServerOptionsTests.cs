@@ -39,6 +39,8 @@ public sealed class ServerOptionsTests
     [InlineData(new[] { "--data-dir", "/d", "--mqtt-mode", "external" }, "Mqtt:Host")]
     [InlineData(new[] { "--data-dir", "/d", "--database", "postgres" }, "Database:ConnectionString")]
     [InlineData(new[] { "--data-dir", "/d", "--cache-budget", "lots" }, "Deltas:CacheBudget")]
+    [InlineData(new[] { "--data-dir", "/d", "--Deltas:MaxSizeRatio", "1.5" }, "Deltas:MaxSizeRatio")]
+    [InlineData(new[] { "--data-dir", "/d", "--Deltas:BestThreads", "0" }, "Deltas:BestThreads")]
     [InlineData(new[] { "--data-dir", "/d", "--urls", "ftp://x" }, "Http:Urls")]
     [InlineData(new[] { "--data-dir", "/d", "--operator-token", "short" }, "Operator:Tokens")]
     public void A_wrong_setting_is_named_in_the_error(string[] args, string setting)

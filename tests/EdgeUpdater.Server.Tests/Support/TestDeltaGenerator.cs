@@ -12,8 +12,6 @@ internal sealed class TestDeltaGenerator : IDeltaGenerator
     private int _fast;
     private int _best;
 
-    public bool IsAvailable => true;
-
     public int FastGenerations => Volatile.Read(ref _fast);
 
     public int BestGenerations => Volatile.Read(ref _best);

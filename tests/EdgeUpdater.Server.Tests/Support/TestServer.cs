@@ -11,7 +11,8 @@ namespace EdgeUpdater.Server.Tests.Support;
 
 /// <summary>
 /// An in-process server on loopback (HTTP and embedded MQTT on free ports, SQLite in a temp data
-/// directory unless told otherwise), with the trust and delta seams replaced by test stand-ins, and an
+/// directory unless told otherwise), with the delta seam replaced by a test stand-in (unless
+/// <c>libraryDeltas</c>: then the real delta library generates), test trust keys, and an
 /// HttpClient that carries the operator token. <see cref="RestartAsync"/> stops it and starts a new
 /// one on the same data directory and database.
 /// </summary>
@@ -20,9 +21,11 @@ internal sealed class TestServer : IAsyncDisposable
     public const string Token = "test-operator-token-0123456789";
     private readonly Action<ServerOptions>? _configure;
     private readonly bool _ownsData;
+    private readonly bool _libraryDeltas;
 
-    private TestServer(TempDirectory data, bool ownsData, Action<ServerOptions>? configure, TestDeltaGenerator deltas)
+    private TestServer(TempDirectory data, bool ownsData, Action<ServerOptions>? configure, TestDeltaGenerator deltas, bool libraryDeltas)
     {
+        _libraryDeltas = libraryDeltas;
         Trust = new TestTrust();
         Data = data;
         _ownsData = ownsData;
@@ -32,6 +35,7 @@ internal sealed class TestServer : IAsyncDisposable
 
     public TempDirectory Data { get; }
 
+    /// <summary>The stand-in generator (unused when the server runs the delta library).</summary>
     public TestDeltaGenerator Deltas { get; }
 
     /// <summary>The root and release keys; the server trusts the root and holds key set v1.</summary>
@@ -44,9 +48,9 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>The same server without the operator token.</summary>
     public HttpClient Anonymous { get; private set; } = null!;
 
-    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null, TempDirectory? data = null, TestDeltaGenerator? deltas = null)
+    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null, TempDirectory? data = null, TestDeltaGenerator? deltas = null, bool libraryDeltas = false)
     {
-        var server = new TestServer(data ?? new TempDirectory("server"), data is null, configure, deltas ?? new TestDeltaGenerator());
+        var server = new TestServer(data ?? new TempDirectory("server"), data is null, configure, deltas ?? new TestDeltaGenerator(), libraryDeltas);
         await server.StartHostAsync();
         return server;
     }
@@ -107,7 +111,13 @@ internal sealed class TestServer : IAsyncDisposable
         _configure?.Invoke(options);
         Host = await ServerHost.StartAsync(
             options,
-            services => services.AddSingleton<IDeltaGenerator>(Deltas));
+            services =>
+            {
+                if (!_libraryDeltas)
+                {
+                    services.AddSingleton<IDeltaGenerator>(Deltas);
+                }
+            });
         Http = new HttpClient { BaseAddress = Host.HttpUrl, Timeout = TimeSpan.FromSeconds(60) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
         using var keySet = await Http.PostAsync(KeySetRoutes.Chain, new ByteArrayContent(Trust.KeySetV1));

@@ -6,7 +6,8 @@ namespace EdgeUpdater.Agent.Interop.Linux;
 internal static partial class Libc
 {
     private const int OpenReadOnly = 0;
-    private const int OpenDirectory = 0x10000;
+    // O_DIRECTORY differs by architecture: 0x10000 on x86 is O_DIRECT on ARM, where O_DIRECTORY is 0x4000.
+    private static int OpenDirectory => RuntimeInformation.ProcessArchitecture is Architecture.Arm or Architecture.Arm64 ? 0x4000 : 0x10000;
     private const int OpenCloseOnExec = 0x80000;
 
     [LibraryImport(LibraryName, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

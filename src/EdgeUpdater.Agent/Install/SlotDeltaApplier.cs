@@ -1,0 +1,81 @@
+using EdgeUpdater.Delta;
+using EdgeUpdater.SquashFs.IO;
+
+namespace EdgeUpdater.Agent.Install;
+
+/// <summary>
+/// <see cref="IDeltaApplier"/> with EdgeUpdater.Delta: reads the active slot by random access (never
+/// opened for writing), the delta front to back, writes the inactive slot front to back, checkpoints in
+/// the state directory, and only returns once the rebuilt image's SHA-256 matched the delta's header.
+/// </summary>
+internal sealed class SlotDeltaApplier : IDeltaApplier
+{
+    private readonly Lazy<string> _codecs;
+
+    /// <param name="codecs">Overrides the codec identities (tests); null asks the native libraries present.</param>
+    public SlotDeltaApplier(string? codecs = null)
+    {
+        _codecs = new Lazy<string>(() => codecs ?? DeltaCodecs.LocalIdentitiesQuery());
+    }
+
+    public string Codecs => _codecs.Value;
+
+    public async Task<DeltaApplyOutcome> ApplyAsync(DeltaApplyRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (string.Equals(Path.GetFullPath(request.BaseImagePath), Path.GetFullPath(request.OutputPath), StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"refusing to apply a delta onto its own base slot {request.BaseImagePath}");
+        }
+
+        try
+        {
+            using var baseImage = new FileImageSource(request.BaseImagePath);
+            var delta = new FileStream(request.DeltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
+            await using (delta.ConfigureAwait(false))
+            {
+                using var output = new FileDeltaTarget(request.OutputPath);
+                var result = await DeltaApplier.ApplyAsync(baseImage, delta, output, new DeltaApplyOptions
+                {
+                    CheckpointPath = request.CheckpointPath,
+                    Resume = true,
+                    CheckpointInterval = request.CheckpointIntervalBytes,
+                    Progress = request.Progress is null ? null : new InlineProgress(request.Progress),
+                }, cancellationToken).ConfigureAwait(false);
+                return new DeltaApplyOutcome(Convert.ToHexStringLower(result.Header.TargetSha256), result.Header.TargetSize, result.ResumedFrom);
+            }
+        }
+        catch (DeltaException e)
+        {
+            if (e.Category == DeltaErrorCategory.CheckpointMismatch)
+            {
+                // A checkpoint of another delta (or a damaged one) must not block the next attempt.
+                File.Delete(request.CheckpointPath);
+            }
+
+            throw new DeltaApplyException(Reason(e.Category), e.Message, e);
+        }
+    }
+
+    /// <summary>The category as the kebab-case word used in status messages.</summary>
+    public static string Reason(DeltaErrorCategory category) => category switch
+    {
+        DeltaErrorCategory.Corrupted => "corrupted",
+        DeltaErrorCategory.Truncated => "truncated",
+        DeltaErrorCategory.UnsupportedVersion => "unsupported-version",
+        DeltaErrorCategory.WrongBase => "wrong-base",
+        DeltaErrorCategory.OutOfBounds => "out-of-bounds",
+        DeltaErrorCategory.Overflow => "overflow",
+        DeltaErrorCategory.CodecMismatch => "codec-mismatch",
+        DeltaErrorCategory.VerificationFailed => "verification-failed",
+        DeltaErrorCategory.CheckpointMismatch => "checkpoint-mismatch",
+        DeltaErrorCategory.Unsupported => "unsupported",
+        _ => "unusable",
+    };
+
+    /// <summary>Reports on the applying thread: <see cref="Progress{T}"/> would post to the thread pool and reorder reports.</summary>
+    private sealed class InlineProgress(Action<long, long> report) : IProgress<DeltaApplyProgress>
+    {
+        public void Report(DeltaApplyProgress value) => report(value.BytesWritten, value.TotalBytes);
+    }
+}

@@ -1,0 +1,43 @@
+using EdgeUpdater.Delta;
+using EdgeUpdater.Server.Hosting;
+
+namespace EdgeUpdater.Server.Deltas;
+
+/// <summary>
+/// The real generator: <see cref="DeltaGenerator"/> of EdgeUpdater.Delta over the content store's image
+/// files, written section by section into the output as it goes (which is what lets the first
+/// requester read a <c>fast</c> delta while it is made). The images' SHA-256 are their content
+/// addresses, so the library is told them instead of hashing both images again.
+/// </summary>
+internal sealed class LibraryDeltaGenerator : IDeltaGenerator
+{
+    private readonly DeltaSettings _settings;
+
+    public LibraryDeltaGenerator(ServerOptions options)
+    {
+        _settings = options.Deltas;
+    }
+
+    public async Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default)
+    {
+        var options = new DeltaGeneratorOptions
+        {
+            Level = job.Level == DeltaLevel.Fast ? Delta.DeltaLevel.Fast : Delta.DeltaLevel.Best,
+            DeviceCodecs = DeviceCodecsOf(job.Codecs),
+            OldImageSha256 = Convert.FromHexString(job.FromSha256),
+            NewImageSha256 = Convert.FromHexString(job.ToSha256),
+
+            // Fast runs inline for a waiting device: all cores. Best runs in the background: leave
+            // room for the requests (and fast generations) being served meanwhile.
+            MaxParallelism = job.Level == DeltaLevel.Fast ? Environment.ProcessorCount : _settings.BestThreads,
+        };
+        await DeltaGenerator.GenerateAsync(job.FromImagePath, job.ToImagePath, output, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The request's normalized <c>codecs</c> as the library wants them: null (not given) means "the
+    /// server's own codecs", an empty list means "the device has none: literals only".
+    /// </summary>
+    internal static IReadOnlyCollection<string>? DeviceCodecsOf(string? normalizedCodecs) =>
+        normalizedCodecs is null ? null : DeltaCodecs.Parse(normalizedCodecs);
+}

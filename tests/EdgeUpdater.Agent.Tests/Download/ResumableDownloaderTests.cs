@@ -1,0 +1,91 @@
+using EdgeUpdater.Agent.Download;
+using EdgeUpdater.Agent.Tests.Fixtures;
+using EdgeUpdater.Testing;
+using Xunit;
+
+namespace EdgeUpdater.Agent.Tests.Download;
+
+/// <summary>Resuming deltas as docs/server.md serves them: cached (ETag, Range, If-Range) or streamed (no ETag).</summary>
+public sealed class ResumableDownloaderTests : IAsyncLifetime
+{
+    private const string From = "aa";
+    private const string To = "bb";
+    private readonly TempDirectory _directory = new("agent-downloader");
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private RepositoryServer _server = null!;
+    private byte[] _delta = [];
+
+    private string Source => _directory.Combine("served.eud");
+
+    private string Destination => _directory.Combine("download.delta");
+
+    private Uri Url => new($"{_server.Url}/v1/deltas/{From}/{To}?codecs=zlib%2F1.2.13");
+
+    private string ETag => $"\"{TestDeltas.Sha256(Source)}\"";
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await RepositoryServer.StartAsync();
+        _delta = new byte[300_000];
+        new Random(7).NextBytes(_delta);
+        await File.WriteAllBytesAsync(Source, _delta);
+    }
+
+    [Fact]
+    public async Task Cached_delta_resumes_from_the_offset_with_if_range()
+    {
+        _server.AddDelta(From, To, Source, DeltaDelivery.Cached);
+        await File.WriteAllBytesAsync(Destination, _delta.AsMemory(0, 100_000), TestContext.Current.CancellationToken);
+
+        var length = await Download(offset: 100_000, etag: ETag);
+
+        Assert.Equal(_delta.Length, length);
+        Assert.Equal(_delta, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
+        Assert.EndsWith($"bytes=100000- if-range={ETag}", Assert.Single(_server.Requests), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cached_delta_that_had_fully_arrived_is_complete_without_another_byte()
+    {
+        _server.AddDelta(From, To, Source, DeltaDelivery.Cached);
+        await File.WriteAllBytesAsync(Destination, _delta, TestContext.Current.CancellationToken);
+
+        var wrote = false;
+
+        // The server answers 416 with Content-Range "bytes */length": nothing is written again.
+        var length = await Download(offset: _delta.Length, etag: ETag, _ => wrote = true);
+
+        Assert.Equal(_delta.Length, length);
+        Assert.False(wrote);
+        Assert.Equal(_delta, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task Streamed_delta_without_an_etag_is_downloaded_again_from_its_start()
+    {
+        _server.AddDelta(From, To, Source, DeltaDelivery.Streamed);
+        await File.WriteAllBytesAsync(Destination, new byte[200_000], TestContext.Current.CancellationToken);
+        long? total = 0;
+
+        var length = await Download(offset: 200_000, etag: null, progress => total = progress.Total);
+
+        Assert.Equal(_delta.Length, length);
+        Assert.Null(total);
+        Assert.Equal(_delta, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
+        Assert.DoesNotContain("bytes=", Assert.Single(_server.Requests), StringComparison.Ordinal);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _http.Dispose();
+        _directory.Dispose();
+    }
+
+    private Task<long> Download(long offset, string? etag, Action<DownloadProgress>? progress = null) =>
+        new ResumableDownloader(_http, 0).DownloadAsync(
+            new DownloadRequest { Url = Url, Destination = Destination, Offset = offset, ETag = etag, Truncate = true },
+            (_, _) => Task.CompletedTask,
+            progress,
+            TestContext.Current.CancellationToken);
+}

@@ -1,0 +1,147 @@
+using EdgeUpdater.Agent.State;
+using EdgeUpdater.Agent.Tests.Fixtures;
+using EdgeUpdater.Delta;
+using EdgeUpdater.Protocol;
+using EdgeUpdater.Testing;
+using Xunit;
+
+namespace EdgeUpdater.Agent.Tests.EndToEnd;
+
+/// <summary>
+/// Updates that travel as deltas (made by EdgeUpdater.Delta's generator, served over HTTP on loopback):
+/// applied from the running slot into the other one, verified against the manifest, committed; a
+/// dropped or unusable delta is resumed, requested again or replaced by the full image as docs/agent.md
+/// says, and the running slot is never written.
+/// </summary>
+[Trait("requirement", "root")]
+public sealed class DeltaUpdateTests
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Notice_installs_the_update_from_a_delta_and_commits()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(sharedFiller: 3 * 1024 * 1024);
+        var delta = await env.PublishDeltaAsync(v1, v2);
+        var running = await StartOnV1Async(env, v1);
+
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed");
+
+        var target = Assert.Single(committed.Targets);
+        Assert.Equal(("b", "2.0.0", manifest.ImageSha256), (target.ActiveSlot, target.Version, target.ImageSha256));
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
+        Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
+
+        // Asked for the delta from the running image with this device's codecs; never for the image.
+        var codecs = DeltaCodecs.LocalIdentitiesQuery();
+        Assert.NotEmpty(codecs);
+        Assert.Equal(codecs, committed.Codecs);
+        var request = Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
+        Assert.StartsWith($"GET /v1/deltas/{running}/{manifest.ImageSha256}?codecs={codecs} ", Uri.UnescapeDataString(request), StringComparison.Ordinal);
+        Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+
+        // The delta is a fraction of the image, and the history says what travelled.
+        var deltaLength = new FileInfo(delta).Length;
+        Assert.True(deltaLength * 4 < manifest.ImageSize, $"delta {deltaLength} bytes, image {manifest.ImageSize}");
+        var state = env.Sandbox.ReadState();
+        var installed = state.History.Last(h => h.Event == UpdateState.Installed);
+        Assert.Contains($"from a delta: {deltaLength} bytes downloaded for a {manifest.ImageSize}-byte image", installed.Message, StringComparison.Ordinal);
+
+        // Slot a (the base) was only read; the delta and its checkpoint are gone.
+        Assert.Equal(running, TestDeltas.Sha256(env.Sandbox.SlotPath("a")));
+        Assert.Equal(running, state.Target("app").A.ImageSha256);
+        Assert.Empty(Directory.GetFiles(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), "*.delta"));
+        Assert.Empty(Directory.GetFiles(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), "apply.checkpoint*"));
+    }
+
+    [Theory]
+    [InlineData("cached")]
+    [InlineData("streamed")]
+    public async Task Dropped_delta_download_is_resumed_when_cached_and_requested_again_when_streamed(string how)
+    {
+        var delivery = how == "cached" ? DeltaDelivery.Cached : DeltaDelivery.Streamed;
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 512 * 1024, sharedFiller: 1024 * 1024);
+        var delta = await env.PublishDeltaAsync(v1, v2, delivery);
+        await StartOnV1Async(env, v1);
+
+        env.Server.DropDeltaDownloads(1, 128 * 1024);
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed");
+
+        var requests = env.Server.Requests.Where(r => r.Contains("/v1/deltas/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.DoesNotContain("bytes=", requests[0], StringComparison.Ordinal);
+        if (delivery == DeltaDelivery.Cached)
+        {
+            // docs/server.md: a cached delta is resumed with Range + If-Range on its ETag.
+            var etag = $"\"{TestDeltas.Sha256(delta)}\"";
+            Assert.Matches($@"bytes=[1-9]\d*- if-range={System.Text.RegularExpressions.Regex.Escape(etag)}$", requests[1]);
+        }
+        else
+        {
+            // A streamed delta has no ETag: the bytes cannot be matched, so it is asked for again whole.
+            Assert.DoesNotContain("bytes=", requests[1], StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
+        Assert.Contains("from a delta", env.Sandbox.ReadState().History.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("flipped", "corrupted")]
+    [InlineData("truncated", "truncated")]
+    [InlineData("wrong-base", "wrong-base")]
+    public async Task Unusable_delta_is_refused_with_its_reason_and_the_full_image_is_installed(string damage, string reason)
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 256 * 1024, sharedFiller: 1024 * 1024);
+        var good = await TestDeltas.CreateAsync(v1, v2, Path.Combine(env.Sandbox.ImagesDirectory, "good.eud"));
+        var served = damage switch
+        {
+            "flipped" => await TestDeltas.FlipBytesAsync(good),
+            "truncated" => await TestDeltas.TruncateAsync(good),
+            _ => await TestDeltas.CreateAsync(
+                await TestImages.BuildAsync(env.Sandbox.ImagesDirectory, new TestImageOptions { Version = "0.9.0", HttpPort = env.HttpPort, SharedFillerBytes = 1024 * 1024 }),
+                v2,
+                Path.Combine(env.Sandbox.ImagesDirectory, "from-0.9.0.eud")),
+        };
+        var running = await StartOnV1Async(env, v1);
+        env.Server.AddDelta(running, TestDeltas.Sha256(v2), served);
+
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        var refused = await env.WaitForAsync(s => s.LastError?.StartsWith("delta refused", StringComparison.Ordinal) == true, StepTimeout, "delta refused");
+        Assert.StartsWith($"delta refused ({reason}): ", refused.LastError, StringComparison.Ordinal);
+        Assert.EndsWith("; downloading the full image", refused.LastError, StringComparison.Ordinal);
+        Assert.Equal("a", refused.Targets[0].ActiveSlot);
+
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed from the full image");
+        Assert.Equal(("b", manifest.ImageSha256), (committed.Targets[0].ActiveSlot, committed.Targets[0].ImageSha256));
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
+        Assert.Equal(running, TestDeltas.Sha256(env.Sandbox.SlotPath("a")));
+        var history = env.Sandbox.ReadState().History;
+        Assert.Contains(history, h => h.Message?.StartsWith($"delta refused ({reason})", StringComparison.Ordinal) == true);
+        Assert.Contains("full image:", history.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Starts the agent on v1 and returns the running image's SHA-256.</summary>
+    private static async Task<string> StartOnV1Async(DeviceEnvironment env, string v1)
+    {
+        env.Sandbox.Provision(v1);
+        env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.Targets.Any(t => t.Version == "1.0.0"), StepTimeout, "with 1.0.0 running");
+        Assert.Equal("1.0.0", await env.WaitForServedVersionAsync("1.0.0"));
+        env.Probe.Clear();
+        return TestDeltas.Sha256(v1);
+    }
+}
