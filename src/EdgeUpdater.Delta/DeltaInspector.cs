@@ -35,8 +35,11 @@ public sealed record DeltaInfo
     /// <summary>Largest uncompressed section payload (bounds the applier's section buffers).</summary>
     public int LargestSection { get; init; }
 
-    /// <summary>Largest content a content section decodes to.</summary>
+    /// <summary>Largest content the content sections before one ops section decode to, together.</summary>
     public int LargestContent { get; init; }
+
+    /// <summary>Delta bytes of content sections by frame coder (<c>zstd</c>: patches against the base; <c>lzma2</c>: new content).</summary>
+    public IReadOnlyDictionary<string, long> ContentBytesByCoder { get; init; } = new Dictionary<string, long>();
 
     /// <summary>Largest reference a content section builds from the base image.</summary>
     public long LargestReference { get; init; }
@@ -52,7 +55,8 @@ public static class DeltaInspector
         var (header, headerLength) = await DeltaHeader.ReadAsync(delta, cancellationToken).ConfigureAwait(false);
         var bySection = new Dictionary<string, long> { ["header"] = headerLength };
         long copied = 0, literal = 0, rebuilt = 0, recompressed = 0, zeros = 0, largestReference = 0;
-        int largestSection = 0, largestContent = 0;
+        int largestSection = 0, largestContent = 0, pendingContent = 0;
+        var byCoder = new Dictionary<string, long>();
         using var reader = new SectionReader(delta, headerLength);
         while (true)
         {
@@ -63,13 +67,17 @@ public static class DeltaInspector
             if (section.Kind == SectionKind.Content)
             {
                 var content = new ByteReader(section.Payload.AsSpan(0, section.Length), "content section");
-                var items = Generation.ContentFrame.ReadItems(ref content, out var contentLength, header.BaseSize, Math.Max(header.BlockSize, 1u << 20));
-                largestContent = Math.Max(largestContent, contentLength);
-                largestReference = Math.Max(largestReference, items.Sum(i => (long)i.Length));
+                var head = Generation.ContentFrame.ReadHead(ref content, header.Version, header.BaseSize, Math.Max(header.BlockSize, 1u << 20));
+                pendingContent += head.ContentLength;
+                largestContent = Math.Max(largestContent, pendingContent);
+                largestReference = Math.Max(largestReference, head.Items.Sum(i => (long)i.Length));
+                var coder = head.Coder.ToString().ToLowerInvariant();
+                byCoder[coder] = byCoder.GetValueOrDefault(coder) + section.StoredLength;
             }
 
             if (section.Kind == SectionKind.Ops)
             {
+                pendingContent = 0;
                 Sum(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, ref copied, ref literal, ref rebuilt, ref recompressed, ref zeros);
             }
 
@@ -93,6 +101,7 @@ public static class DeltaInspector
             LargestSection = largestSection,
             LargestContent = largestContent,
             LargestReference = largestReference,
+            ContentBytesByCoder = byCoder,
         };
     }
 

@@ -18,6 +18,12 @@ public sealed class DeltaStatistics
     /// <summary>Data/fragment blocks rebuilt by recompression on the device.</summary>
     public long RecompressedBlocks { get; set; }
 
+    /// <summary>
+    /// Blocks of new files (nothing in the old image to patch against) rebuilt from LZMA2 content frames,
+    /// recompressed on the device (included in <see cref="RecompressedBlocks"/>).
+    /// </summary>
+    public long NewFileBlocksRebuilt { get; set; }
+
     /// <summary>Changed data/fragment blocks that could not be reproduced by recompression (sent literally).</summary>
     public long IrreproducibleBlocks { get; set; }
 
@@ -63,6 +69,7 @@ internal static class DeltaStatisticsExtensions
         total.RebuiltBytes += part.RebuiltBytes;
         total.RecompressedBlocks += part.RecompressedBlocks;
         total.IrreproducibleBlocks += part.IrreproducibleBlocks;
+        total.NewFileBlocksRebuilt += part.NewFileBlocksRebuilt;
         total.MetadataBytes += part.MetadataBytes;
         total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
         total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;

@@ -172,15 +172,14 @@ public static class DeltaApplier
         private readonly byte[] _buffer = new byte[WriteBuffer];
         private readonly System.Collections.Concurrent.ConcurrentBag<(SquashFsCodec Codec, byte[] Scratch)> _workers = [];
         private readonly byte[] _chunk = new byte[WriteBuffer];
-        private byte[] _compressed = [];
+        private readonly List<PendingFrame> _frames = [];
         private CompressorOptions? _compressorOptions;
         private SquashFsImage? _oldImage;
         private CodecRenter? _metadataCodecs;
         private byte[] _content = [];
         private byte[] _reference = [];
         private byte[] _decoded = [];
-        private int _contentLength;
-        private int _contentPosition;
+        private int _contentEnd;
         private int _buffered;
         private long _position;
         private long _lastCheckpoint;
@@ -292,22 +291,58 @@ public static class DeltaApplier
             _buffered = 0;
         }
 
+        /// <summary>
+        /// Decodes a content section into the content buffer after the frames still pending. Format 1 allows
+        /// one frame per ops section; format 2 up to <see cref="DeltaFormat.MaxFrames"/>, together at most
+        /// <see cref="DeltaFormat.MaxContentLength"/> bytes.
+        /// </summary>
         public void LoadContent(ReadOnlySpan<byte> payload, long sectionOffset)
         {
-            if (_contentPosition != _contentLength)
+            var where = $"content section at delta offset {sectionOffset}";
+            var version = _header.Version;
+            if (_frames.Count > 0 && (version == 1 || _frames.Count == DeltaFormat.MaxFrames))
             {
-                throw DeltaException.Corrupted($"Content section at delta offset {sectionOffset}: {_contentLength - _contentPosition} bytes of the previous content were never used.");
+                throw DeltaException.Corrupted($"{where}: {_frames.Count} content frame(s) are already waiting for an ops section (at most {(version == 1 ? 1 : DeltaFormat.MaxFrames)}).");
             }
 
-            var reader = new ByteReader(payload, $"content section at delta offset {sectionOffset}");
+            var reader = new ByteReader(payload, where);
             var maxBlock = _oldImage is null ? 0u : (uint)_oldImage.BlockSize;
-            var items = ContentFrame.ReadItems(ref reader, out var contentLength, _header.BaseSize, maxBlock);
+            var head = ContentFrame.ReadHead(ref reader, version, _header.BaseSize, maxBlock);
             var frame = reader.Blob(DeltaFormat.MaxSectionLength, "content frame");
             if (!reader.AtEnd)
             {
-                throw DeltaException.Corrupted($"Content section at delta offset {sectionOffset}: {reader.Remaining} bytes follow the frame.");
+                throw DeltaException.Corrupted($"{where}: {reader.Remaining} bytes follow the frame.");
             }
 
+            var limit = version == 1 ? DeltaFormat.MaxContentLengthVersion1 : DeltaFormat.MaxContentLength;
+            if (head.ContentLength > limit - _contentEnd)
+            {
+                throw DeltaException.Overflow($"{where}: {head.ContentLength} more content bytes after {_contentEnd} pending; at most {limit} before one ops section.");
+            }
+
+            if (_content.Length < _contentEnd + head.ContentLength)
+            {
+                Array.Resize(ref _content, Math.Max(_contentEnd + head.ContentLength, Math.Min(limit, _content.Length * 2)));
+            }
+
+            var destination = _content.AsSpan(_contentEnd, head.ContentLength);
+            if (head.Coder == FrameCoder.Lzma2)
+            {
+                LzmaCoder.Decode(frame, head.Filter, head.Dictionary, destination, where);
+            }
+            else
+            {
+                var reference = BuildReference(head.Items, where);
+                _zstd.Decode(reference, frame, destination, where);
+            }
+
+            _frames.Add(new PendingFrame(_contentEnd, head.ContentLength));
+            _contentEnd += head.ContentLength;
+        }
+
+        /// <summary>A zstd frame's reference: A's blocks decompressed and sliced, or raw A bytes.</summary>
+        private ReadOnlySpan<byte> BuildReference(List<ReferenceItem> items, string where)
+        {
             var referenceLength = items.Sum(i => i.Length);
             EnsureCapacity(ref _reference, referenceLength);
             var position = 0;
@@ -324,7 +359,7 @@ public static class DeltaApplier
                 {
                     if (_oldImage is null)
                     {
-                        throw DeltaException.Corrupted($"Content section at delta offset {sectionOffset} refers to base blocks, but the delta is generic.");
+                        throw DeltaException.Corrupted($"{where} refers to base blocks, but the delta is generic.");
                     }
 
                     if (cachedOffset != item.Offset)
@@ -341,10 +376,7 @@ public static class DeltaApplier
                 position += item.Length;
             }
 
-            EnsureCapacity(ref _content, contentLength);
-            _zstd.Decode(_reference.AsSpan(0, referenceLength), frame, _content.AsSpan(0, contentLength), $"content section at delta offset {sectionOffset}");
-            _contentLength = contentLength;
-            _contentPosition = 0;
+            return _reference.AsSpan(0, referenceLength);
         }
 
         private static void EnsureCapacity(ref byte[] buffer, int length)
@@ -357,13 +389,17 @@ public static class DeltaApplier
 
         private readonly record struct Op(OpCode Code, long A, long Length, int PayloadStart, BlockFlags Flags, uint Check, int ContentStart);
 
+        /// <summary>A decoded content frame waiting for the ops section that uses it: where it lies in the content buffer.</summary>
+        private readonly record struct PendingFrame(int Start, int Length);
+
         public void RunOps(ReadOnlyMemory<byte> payload, long sectionOffset, CancellationToken cancellationToken)
         {
             var where = $"ops section at delta offset {sectionOffset}";
             var ops = new List<Op>();
             var reader = new ByteReader(payload.Span, where);
             long lastCopyEnd = 0;
-            var contentPosition = _contentPosition;
+            Span<int> used = stackalloc int[DeltaFormat.MaxFrames];
+            var allowedFlags = BlockFlags.Uncompressed | BlockFlags.Fragment | (_header.Version == 1 ? BlockFlags.None : BlockFlags.FrameMask);
             long produced = 0;
             var blockJobs = new List<int>();
             while (!reader.AtEnd)
@@ -411,15 +447,24 @@ public static class DeltaApplier
                         var contentLength = reader.VarInt(DeltaFormat.MaxContentLength, "block content length");
                         var storedLength = reader.VarInt(DeltaFormat.MaxContentLength, "block stored length");
                         var check = reader.U32();
-                        if ((flags & ~(BlockFlags.Uncompressed | BlockFlags.Fragment)) != 0)
+                        if ((flags & ~allowedFlags) != 0)
                         {
                             throw DeltaException.Corrupted($"{where}: block flags 0x{(byte)flags:x} are unknown.");
                         }
 
-                        if (contentLength > _contentLength - contentPosition)
+                        var frameIndex = (int)(flags & BlockFlags.FrameMask) >> 4;
+                        if (frameIndex >= _frames.Count)
                         {
-                            throw DeltaException.OutOfBounds($"{where}: a block takes {contentLength} content bytes at content offset {contentPosition}; the content section has {_contentLength}.");
+                            throw DeltaException.OutOfBounds($"{where}: a block takes content from frame {frameIndex}; {_frames.Count} content frame(s) are pending.");
                         }
+
+                        var pending = _frames[frameIndex];
+                        if (contentLength > pending.Length - used[frameIndex])
+                        {
+                            throw DeltaException.OutOfBounds($"{where}: a block takes {contentLength} content bytes at offset {used[frameIndex]} of frame {frameIndex}; the frame has {pending.Length}.");
+                        }
+
+                        var contentStart = pending.Start + used[frameIndex];
 
                         var uncompressed = (flags & BlockFlags.Uncompressed) != 0;
                         if (uncompressed ? storedLength != contentLength : (storedLength >= contentLength || contentLength > _header.BlockSize))
@@ -432,8 +477,8 @@ public static class DeltaApplier
                             blockJobs.Add(ops.Count);
                         }
 
-                        ops.Add(new Op(code, contentLength, storedLength, 0, flags, check, contentPosition));
-                        contentPosition += contentLength;
+                        ops.Add(new Op(code, contentLength, storedLength, 0, flags, check, contentStart));
+                        used[frameIndex] += contentLength;
                         produced += storedLength;
                         break;
                     default:
@@ -446,9 +491,12 @@ public static class DeltaApplier
                 }
             }
 
-            if (contentPosition != _contentLength)
+            for (var f = 0; f < _frames.Count; f++)
             {
-                throw DeltaException.Corrupted($"{where}: {_contentLength - contentPosition} content bytes are left unused at the end of the section.");
+                if (used[f] != _frames[f].Length)
+                {
+                    throw DeltaException.Corrupted($"{where}: {_frames[f].Length - used[f]} bytes of content frame {f} are left unused at the end of the section.");
+                }
             }
 
             CompressBlocks(ops, blockJobs, where, cancellationToken);
@@ -493,15 +541,8 @@ public static class DeltaApplier
                         Write(xor);
                         break;
                     case OpCode.Block:
-                        ReadOnlySpan<byte> stored;
-                        if ((op.Flags & BlockFlags.Uncompressed) != 0)
-                        {
-                            stored = _content.AsSpan(op.ContentStart, (int)op.Length);
-                        }
-                        else
-                        {
-                            stored = _compressed.AsSpan(op.ContentStart, (int)op.Length);
-                        }
+                        // Compressed blocks were compressed in place: their stored bytes start where their content did.
+                        var stored = _content.AsSpan(op.ContentStart, (int)op.Length);
 
                         if (OpsBuilder.BlockCheck(stored) != op.Check)
                         {
@@ -513,12 +554,13 @@ public static class DeltaApplier
                 }
             }
 
-            _contentPosition = contentPosition;
+            _frames.Clear();
+            _contentEnd = 0;
         }
 
         /// <summary>
-        /// Compresses the blocks of one ops section on every core. Each result goes to the arena at its
-        /// content offset (a compressed block is shorter than its content, so slots never overlap).
+        /// Compresses the blocks of one ops section on every core. Each result replaces the block's content
+        /// in place (a compressed block is shorter than its content, and no other block reads that slot).
         /// </summary>
         private void CompressBlocks(List<Op> ops, List<int> jobs, string where, CancellationToken cancellationToken)
         {
@@ -532,7 +574,6 @@ public static class DeltaApplier
                 throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block needs recompression but the delta's header names no codec.");
             }
 
-            EnsureCapacity(ref _compressed, _contentLength);
             Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.MaxParallelism), CancellationToken = cancellationToken }, i =>
             {
                 var op = ops[jobs[i]];
@@ -549,7 +590,7 @@ public static class DeltaApplier
                         throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block of {contentLength} bytes compresses to {written} bytes with {worker.Codec.Identity}; the generator's gave {op.Length}.");
                     }
 
-                    worker.Scratch.AsSpan(0, written).CopyTo(_compressed.AsSpan(op.ContentStart));
+                    worker.Scratch.AsSpan(0, written).CopyTo(_content.AsSpan(op.ContentStart));
                 }
                 finally
                 {
@@ -565,7 +606,7 @@ public static class DeltaApplier
                 throw DeltaException.Corrupted($"Metadata section at delta offset {sectionOffset} in a generic delta.");
             }
 
-            if (_contentPosition != _contentLength)
+            if (_frames.Count > 0)
             {
                 throw DeltaException.Corrupted($"Metadata section at delta offset {sectionOffset}: content is left unused before it.");
             }
@@ -582,9 +623,9 @@ public static class DeltaApplier
                 throw DeltaException.Corrupted($"End section at delta offset {sectionOffset}: size {size}, the header says {_header.TargetSize}.");
             }
 
-            if (_contentPosition != _contentLength)
+            if (_frames.Count > 0)
             {
-                throw DeltaException.Corrupted($"End section at delta offset {sectionOffset}: {_contentLength - _contentPosition} content bytes were never used.");
+                throw DeltaException.Corrupted($"End section at delta offset {sectionOffset}: {_contentEnd} content bytes were never used.");
             }
 
             FlushBuffer();
@@ -610,7 +651,7 @@ public static class DeltaApplier
         public void MaybeCheckpoint(long deltaOffset)
         {
             _options.Progress?.Report(new DeltaApplyProgress(Position, _header.TargetSize));
-            if (_options.CheckpointPath is null || _contentPosition != _contentLength || Position - _lastCheckpoint < _options.CheckpointInterval)
+            if (_options.CheckpointPath is null || _frames.Count > 0 || Position - _lastCheckpoint < _options.CheckpointInterval)
             {
                 return;
             }

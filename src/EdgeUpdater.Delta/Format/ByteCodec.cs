@@ -100,6 +100,9 @@ internal ref struct ByteReader
 
     public readonly int Remaining => _data.Length - _position;
 
+    /// <summary>What is being read, for messages.</summary>
+    public readonly string Where => _where;
+
     public readonly bool AtEnd => _position == _data.Length;
 
     public byte U8()

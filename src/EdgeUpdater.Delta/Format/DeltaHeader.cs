@@ -82,9 +82,9 @@ public sealed record DeltaHeader
 
         var reader = new ByteReader(prefix.AsSpan(8), "delta header");
         var version = reader.U16();
-        if (version != DeltaFormat.Version)
+        if (version is < DeltaFormat.OldestVersion or > DeltaFormat.Version)
         {
-            throw new DeltaException(DeltaErrorCategory.UnsupportedVersion, $"The delta has format version {version}; this library reads version {DeltaFormat.Version} only.");
+            throw new DeltaException(DeltaErrorCategory.UnsupportedVersion, $"The delta has format version {version}; this library reads versions {DeltaFormat.OldestVersion} to {DeltaFormat.Version}.");
         }
 
         var bodyLength = reader.U32();

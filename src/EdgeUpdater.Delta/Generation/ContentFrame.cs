@@ -7,9 +7,25 @@ internal static class ContentFrame
 {
     public const int MaxItems = 1 << 16;
 
-    public static void WriteItems(ByteWriter writer, int contentLength, IReadOnlyList<ReferenceItem> items)
+    /// <summary>Head of a zstd frame (format 2): content length, coder, the reference items.</summary>
+    public static void WriteZstdHead(ByteWriter writer, int contentLength, IReadOnlyList<ReferenceItem> items)
     {
         writer.VarU((ulong)contentLength);
+        writer.U8((byte)FrameCoder.Zstd);
+        WriteItems(writer, items);
+    }
+
+    /// <summary>Head of an LZMA2 frame (format 2): content length, coder, BCJ filter, dictionary size.</summary>
+    public static void WriteLzmaHead(ByteWriter writer, int contentLength, byte filter, int dictionarySize)
+    {
+        writer.VarU((ulong)contentLength);
+        writer.U8((byte)FrameCoder.Lzma2);
+        writer.U8(filter);
+        writer.VarU((ulong)dictionarySize);
+    }
+
+    private static void WriteItems(ByteWriter writer, IReadOnlyList<ReferenceItem> items)
+    {
         writer.VarU((ulong)items.Count);
         long previousEnd = 0;
         foreach (var item in items)
@@ -31,9 +47,42 @@ internal static class ContentFrame
         }
     }
 
-    public static List<ReferenceItem> ReadItems(ref ByteReader reader, out int contentLength, long baseSize, uint maxBlock)
+    /// <summary>
+    /// Reads a content section's head up to its frame blob: format 1 has content length and reference
+    /// items (zstd implied); format 2 adds the coder after the length, and LZMA2 frames carry a BCJ filter and
+    /// a dictionary size instead of items.
+    /// </summary>
+    public static ContentFrameHead ReadHead(ref ByteReader reader, ushort version, long baseSize, uint maxBlock)
     {
-        contentLength = reader.VarInt(DeltaFormat.MaxContentLength, "content length");
+        var contentLength = reader.VarInt(version == 1 ? DeltaFormat.MaxContentLengthVersion1 : DeltaFormat.MaxContentLength, "content length");
+        var coder = version == 1 ? FrameCoder.Zstd : (FrameCoder)reader.U8();
+        switch (coder)
+        {
+            case FrameCoder.Zstd:
+                return new ContentFrameHead(coder, contentLength, ReadItems(ref reader, baseSize, maxBlock), 0, 0);
+            case FrameCoder.Lzma2:
+                var filter = reader.U8();
+                if (!Patching.LzmaCoder.IsKnownFilter(filter))
+                {
+                    throw DeltaException.Corrupted($"{reader.Where}: LZMA2 frame with BCJ filter 0x{filter:x2}; 0 (none) or a liblzma BCJ filter id 0x04-0x0B expected.");
+                }
+
+                // The decoder allocates the dictionary: never more than the frame decodes to or the format's
+                // maximum (the generator writes exactly that, or liblzma's minimum).
+                var dictionary = reader.VarInt(Patching.LzmaCoder.DictionaryFor(contentLength), "LZMA2 dictionary size");
+                if (dictionary < Patching.LzmaCoder.MinDictionary)
+                {
+                    throw DeltaException.Corrupted($"{reader.Where}: LZMA2 dictionary of {dictionary} bytes; at least {Patching.LzmaCoder.MinDictionary} expected.");
+                }
+
+                return new ContentFrameHead(coder, contentLength, [], filter, dictionary);
+            default:
+                throw DeltaException.Corrupted($"{reader.Where}: frame coder {(byte)coder}; 1 (zstd) or 2 (LZMA2) expected.");
+        }
+    }
+
+    private static List<ReferenceItem> ReadItems(ref ByteReader reader, long baseSize, uint maxBlock)
+    {
         var count = reader.VarInt(MaxItems, "reference item count");
         var items = new List<ReferenceItem>(count);
         long previousEnd = 0;
@@ -90,3 +139,11 @@ internal static class ContentFrame
         }
     }
 }
+
+/// <summary>A content section's head: how its frame is coded and what it decodes to.</summary>
+/// <param name="Coder">zstd (with reference) or LZMA2.</param>
+/// <param name="ContentLength">Bytes the frame decodes to.</param>
+/// <param name="Items">The reference (zstd frames; empty otherwise).</param>
+/// <param name="Filter">BCJ filter id of an LZMA2 frame (0: none).</param>
+/// <param name="Dictionary">Dictionary size of an LZMA2 frame.</param>
+internal readonly record struct ContentFrameHead(FrameCoder Coder, int ContentLength, List<ReferenceItem> Items, byte Filter, int Dictionary);

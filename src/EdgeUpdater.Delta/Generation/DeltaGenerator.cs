@@ -18,6 +18,12 @@ public static class DeltaGenerator
 {
     private const int MaxLiteralPerSection = 2 << 20;
 
+    /// <summary>
+    /// Content of one group's frames together. Half the format's limit: the device's content buffer stays as in
+    /// format 1; on new-file content, 8 MiB LZMA2 frames would save only about 0.3 % more.
+    /// </summary>
+    private const int MaxGroupContent = 4 << 20;
+
     /// <summary>Writes the delta from <paramref name="oldImage"/> to <paramref name="newImage"/> into <paramref name="output"/>.</summary>
     public static async Task<DeltaGenerationResult> GenerateAsync(IImageSource oldImage, IImageSource newImage, Stream output, DeltaGeneratorOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -31,9 +37,18 @@ public static class DeltaGenerator
             throw new ArgumentException("A SHA-256 has 32 bytes.", nameof(options));
         }
 
-        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, cancellationToken), cancellationToken);
-        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, cancellationToken), cancellationToken);
+        // Every worker observes this token; an aborted generation cancels it and waits for them all before it
+        // returns, so nothing reads the images or uses an encoder after the caller regains control.
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = work.Token;
+        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, token), token);
+        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, token), token);
+        var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
+        var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
 
+        // LZMA2 frames for new content (best level): only with a liblzma on both sides; the set holds the
+        // BCJ filters both have, "no filter" (0) included.
+        var filters = options.Level == DeltaLevel.Best ? LzmaFilters(options.DeviceCodecs) : new HashSet<byte>();
         SquashFsImage? oldSquash = null;
         SquashFsImage? newSquash = null;
         List<Unit>? units = null;
@@ -61,7 +76,8 @@ public static class DeltaGenerator
 
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, stats).Plan(level), cancellationToken).ConfigureAwait(false);
+                    var freshFrames = recompress && filters.Count > 0;
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level, token), token).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,
@@ -85,7 +101,7 @@ public static class DeltaGenerator
             }
 
             var total = System.Diagnostics.Stopwatch.StartNew();
-            units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage), cancellationToken).ConfigureAwait(false);
+            units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage, token), token).ConfigureAwait(false);
             header = header with
             {
                 BaseSize = oldImage.Length,
@@ -101,61 +117,51 @@ public static class DeltaGenerator
             await writer.WriteRawAsync(headerBytes, cancellationToken).ConfigureAwait(false);
             stats.HeaderBytes = headerBytes.Length;
             var groups = Group(units, Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0));
-            var frameLevel = options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3;
-            var opsLevel = options.Level == DeltaLevel.Best ? 3 : 1;
-            var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
+            var settings = new FrameSettings(
+                options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
+                options.Level == DeltaLevel.Best ? 3 : 1,
+                filters);
             var parallelism = Math.Max(1, options.MaxParallelism);
-            var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
-            try
+            foreach (var group in groups)
             {
-                foreach (var group in groups)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var g = group;
-                    pending.Enqueue(Task.Run(
-                        () =>
-                        {
-                            var local = new DeltaStatistics();
-                            if (g.Units is [MetadataUnit metadata])
-                            {
-                                local.MetadataBytes += metadata.Length;
-                                using var sectionWriter = new SectionWriter(Stream.Null);
-                                var section = sectionWriter.Encode(SectionKind.Metadata, metadata.Payload, 19);
-                                return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
-                            }
-
-                            if (!encoders.TryTake(out var encoder))
-                            {
-                                encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, frameLevel, opsLevel);
-                            }
-
-                            try
-                            {
-                                return (encoder.Encode(g, local), local);
-                            }
-                            finally
-                            {
-                                encoders.Add(encoder);
-                            }
-                        },
-                        cancellationToken));
-                    while (pending.Count >= parallelism + 1)
+                token.ThrowIfCancellationRequested();
+                var g = group;
+                pending.Enqueue(Task.Run(
+                    () =>
                     {
-                        await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
-                    }
-                }
+                        var local = new DeltaStatistics();
+                        if (g.Units is [MetadataUnit metadata])
+                        {
+                            local.MetadataBytes += metadata.Length;
+                            using var sectionWriter = new SectionWriter(Stream.Null);
+                            var section = sectionWriter.Encode(SectionKind.Metadata, metadata.Payload, 19);
+                            return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
+                        }
 
-                while (pending.Count > 0)
+                        if (!encoders.TryTake(out var encoder))
+                        {
+                            encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
+                        }
+
+                        try
+                        {
+                            return (encoder.Encode(g, local, token), local);
+                        }
+                        finally
+                        {
+                            encoders.Add(encoder);
+                        }
+                    },
+                    token));
+                while (pending.Count >= parallelism + 1)
                 {
                     await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
                 }
             }
-            finally
+
+            while (pending.Count > 0)
             {
-                foreach (var encoder in encoders)
-                {
-                    encoder.Dispose();
-                }
+                await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
             }
 
             var end = new ByteWriter();
@@ -191,6 +197,20 @@ public static class DeltaGenerator
         }
         finally
         {
+            await work.CancelAsync().ConfigureAwait(false);
+            Task[] workers = [hashOld, hashNew, .. pending];
+            await Task.WhenAll(workers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            foreach (var worker in workers)
+            {
+                // Observed: the failure that aborted the generation is what propagates.
+                _ = worker.Exception;
+            }
+
+            foreach (var encoder in encoders)
+            {
+                encoder.Dispose();
+            }
+
             oldSquash?.Dispose();
             newSquash?.Dispose();
         }
@@ -202,6 +222,39 @@ public static class DeltaGenerator
         using var oldSource = new FileImageSource(oldPath);
         using var newSource = new FileImageSource(newPath);
         return await GenerateAsync(oldSource, newSource, output, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// BCJ filters (and 0, none) LZMA2 frames may use: both this machine's liblzma and the device's must have
+    /// them. The device's is known from its codecs (<c>xz/5.4.1</c>; no xz entry: no LZMA2 frames at all);
+    /// without a list it is taken to be this machine's. ARM64 needs liblzma 5.4.
+    /// </summary>
+    internal static HashSet<byte> LzmaFilters(IReadOnlyCollection<string>? deviceCodecs)
+    {
+        var local = Patching.LzmaCoder.LocalVersion;
+        var device = local;
+        if (deviceCodecs is not null)
+        {
+            device = deviceCodecs.Where(c => c.StartsWith("xz/", StringComparison.Ordinal))
+                .Select(c => Version.TryParse(c[3..], out var v) ? v : null)
+                .Where(v => v is not null)
+                .Max();
+        }
+
+        var filters = new HashSet<byte>();
+        if (local is null || device is null || !Patching.LzmaCoder.CanEncode(0))
+        {
+            return filters;
+        }
+
+        filters.Add(0);
+        filters.Add(Patching.LzmaCoder.X86);
+        if (device >= new Version(5, 4) && Patching.LzmaCoder.CanEncode(Patching.LzmaCoder.Arm64))
+        {
+            filters.Add(Patching.LzmaCoder.Arm64);
+        }
+
+        return filters;
     }
 
     internal static byte[] Sha256Of(IImageSource source, CancellationToken cancellationToken)
@@ -248,22 +301,23 @@ public static class DeltaGenerator
                 ChunkUnit c => [new ReferenceItem(c.ReferenceOffset, 0, false, 0, c.ReferenceLength)],
                 _ => null,
             };
-            if (reference is not null)
+            var freshContent = unit is BlockUnit { Fresh: true };
+            if (reference is not null || freshContent)
             {
                 var estimate = unit is BlockUnit b2
                     ? (b2.Raw ? (int)b2.Block.StoredSize : b2.Block.Kind == SquashFs.Reader.StoredBlockKind.Fragment ? blockSize : Math.Max(b2.Block.UncompressedSize, 1))
                     : (int)unit.Length;
-                var fresh = reference.Where(r => !current.ReferenceSet.Contains(r)).ToList();
-                var freshLength = fresh.Sum(r => (long)r.Length);
-                if (current.Units.Count > 0 && (!current.Framed || current.ContentLength + estimate > DeltaFormat.MaxContentLength || current.ReferenceLength + freshLength > DeltaFormat.MaxReferenceLength))
+                reference ??= [];
+                var added = reference.Where(r => !current.ReferenceSet.Contains(r)).ToList();
+                var addedLength = added.Sum(r => (long)r.Length);
+                if (current.Units.Count > 0 && (!current.Framed || current.ContentLength + estimate > MaxGroupContent || current.ReferenceLength + addedLength > DeltaFormat.MaxReferenceLength))
                 {
                     Close();
-                    fresh = [.. reference];
-                    freshLength = fresh.Sum(r => (long)r.Length);
+                    added = [.. reference];
                 }
 
                 current.Framed = true;
-                foreach (var item in fresh)
+                foreach (var item in added)
                 {
                     if (current.ReferenceLength + item.Length > DeltaFormat.MaxReferenceLength)
                     {
@@ -275,7 +329,14 @@ public static class DeltaGenerator
                     current.ReferenceLength += item.Length;
                 }
 
-                current.ContentLength += estimate;
+                if (freshContent)
+                {
+                    current.FreshContentLength += estimate;
+                }
+                else
+                {
+                    current.PatchContentLength += estimate;
+                }
             }
             else
             {

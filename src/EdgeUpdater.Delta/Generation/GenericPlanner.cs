@@ -13,12 +13,13 @@ internal static class GenericPlanner
     private const int Chunk = 4096;
     private const int ReferenceWindow = 8 << 20;
 
-    public static List<Unit> Plan(IImageSource oldSource, IImageSource newSource)
+    public static List<Unit> Plan(IImageSource oldSource, IImageSource newSource, CancellationToken cancellationToken = default)
     {
         var index = new Dictionary<ulong, long>();
         var buffer = new byte[1 << 20];
         for (long p = 0; p + Chunk <= oldSource.Length; p += buffer.Length)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var n = (int)Math.Min(buffer.Length, (oldSource.Length - p) / Chunk * Chunk);
             oldSource.ReadAt(p, buffer.AsSpan(0, n));
             for (var i = 0; i + Chunk <= n; i += Chunk)
@@ -56,6 +57,11 @@ internal static class GenericPlanner
 
         for (long p = 0; p < newSource.Length; p += Chunk)
         {
+            if ((p & ((1 << 20) - 1)) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
             var n = (int)Math.Min(Chunk, newSource.Length - p);
             if (n == Chunk)
             {

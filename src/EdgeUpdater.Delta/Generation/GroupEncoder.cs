@@ -6,14 +6,23 @@ using EdgeUpdater.SquashFs.Reader;
 
 namespace EdgeUpdater.Delta.Generation;
 
-/// <summary>A run of units that become one ops section, preceded by a content section when framed.</summary>
+/// <summary>
+/// A run of units that become one ops section, preceded by up to two content sections: a zstd frame of
+/// content patched against a reference (changed blocks, generic chunks) and an LZMA2 frame of new content.
+/// </summary>
 internal sealed class UnitGroup
 {
     public List<Unit> Units { get; } = [];
 
     public bool Framed { get; set; }
 
-    public int ContentLength { get; set; }
+    /// <summary>Upper bound of the patched content (fragment blocks count as a whole block).</summary>
+    public int PatchContentLength { get; set; }
+
+    /// <summary>Upper bound of the new content.</summary>
+    public int FreshContentLength { get; set; }
+
+    public int ContentLength => PatchContentLength + FreshContentLength;
 
     public long LiteralLength { get; set; }
 
@@ -34,110 +43,105 @@ internal sealed class GroupEncoder : IDisposable
     private readonly SquashFsCodec? _newCodec;
     private readonly SectionWriter _sections = new(Stream.Null);
     private readonly ZstdPatcher _zstd = new();
-    private readonly int _frameLevel;
-    private readonly int _opsLevel;
+    private readonly FrameSettings _settings;
     private readonly byte[] _scratch;
     private readonly byte[] _stored;
     private readonly byte[] _decoded;
     private long _cachedOffset = -1;
     private int _cachedLength;
 
-    public GroupEncoder(IImageSource oldSource, IImageSource newSource, SquashFsImage? oldImage, SquashFsImage? newImage, bool recompress, int frameLevel, int opsLevel)
+    public GroupEncoder(IImageSource oldSource, IImageSource newSource, SquashFsImage? oldImage, SquashFsImage? newImage, bool recompress, FrameSettings settings)
     {
         _old = oldSource;
         _new = newSource;
         _oldImage = oldImage;
         _newImage = newImage;
         _newCodec = recompress && newImage is not null ? newImage.CreateCodec(CodecRole.Data) : null;
-        _frameLevel = frameLevel;
-        _opsLevel = opsLevel;
+        _settings = settings;
         var block = Math.Max(newImage?.BlockSize ?? 0, oldImage?.BlockSize ?? 0);
         _scratch = new byte[Math.Max(block, 4096)];
         _stored = new byte[Math.Max(block, 4096)];
         _decoded = new byte[Math.Max(oldImage?.BlockSize ?? 0, 4096)];
     }
 
-    /// <summary>Encodes a group into its sections (content section first when framed); updates <paramref name="stats"/>.</summary>
-    public List<(SectionKind Kind, byte[] Bytes)> Encode(UnitGroup group, DeltaStatistics stats)
+    /// <summary>Encodes a group into its sections (content sections first); updates <paramref name="stats"/>.</summary>
+    public List<(SectionKind Kind, byte[] Bytes)> Encode(UnitGroup group, DeltaStatistics stats, CancellationToken cancellationToken = default)
     {
         var result = new List<(SectionKind, byte[])>();
-        var reproducible = new HashSet<Unit>();
-        byte[]? frame = null;
-        var contentLength = 0;
+        // Which frame each rebuilt unit takes its content from, and that content's length.
+        var frameOf = new Dictionary<Unit, int>();
+        var contentLengths = new Dictionary<Unit, int>();
+        var frames = 0;
         if (group.Framed)
         {
-            // Decompress first, patch, and only when the frame pays verify the (expensive) recompression.
-            var content = new byte[group.ContentLength];
-            var slices = new List<(Unit Unit, int Start, int Length, long Cost)>();
+            var patch = new FrameDraft(group.PatchContentLength);
+            var fresh = new FrameDraft(group.FreshContentLength);
             foreach (var unit in group.Units)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 switch (unit)
                 {
                     case BlockUnit { Reference.Count: > 0 } block:
-                        var length = DecodeNewBlock(block, content.AsSpan(contentLength));
-                        slices.Add((unit, contentLength, length, block.Block.StoredSize));
-                        contentLength += length;
+                        patch.Add(unit, DecodeNewBlock(block, patch.Free), block.Block.StoredSize, 0);
+                        break;
+                    case BlockUnit { Fresh: true } block:
+                        fresh.Add(unit, DecodeNewBlock(block, fresh.Free), block.Block.StoredSize, block.Machine);
                         break;
                     case ChunkUnit chunk:
-                        _new.ReadAt(chunk.Offset, content.AsSpan(contentLength, (int)chunk.Length));
-                        slices.Add((unit, contentLength, (int)chunk.Length, chunk.Length));
-                        contentLength += (int)chunk.Length;
+                        _new.ReadAt(chunk.Offset, patch.Free[..(int)chunk.Length]);
+                        patch.Add(unit, (int)chunk.Length, chunk.Length, 0);
                         break;
                 }
             }
 
-            if (contentLength > 0)
+            if (patch.Length > 0)
             {
+                // Decompress first, patch, and only when the frame pays verify the (expensive) recompression.
                 var reference = BuildReference(group.Reference);
-                frame = _zstd.Encode(reference, content.AsSpan(0, contentLength), _frameLevel);
-                var literalCost = slices.Sum(s => s.Cost);
-                var hasChunks = slices.Any(s => s.Unit is ChunkUnit);
-                var recompressing = slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true });
-                var overhead = frame.Length + (8L * slices.Count);
-                if (!hasChunks && (recompressing ? overhead * 5 >= literalCost * 4 : overhead >= literalCost))
+                var recompressing = patch.Slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true });
+                var frame = Finish(patch, stats, "zstd", (content, cost, count) =>
                 {
-                    // Saves less than a fifth: not worth recompressing (here to verify, on the device to
-                    // rebuild); send the stored blocks.
-                    frame = null;
-                    contentLength = 0;
-                }
-                else
+                    var encoded = _zstd.Encode(reference, content, _settings.ZstdLevel);
+                    var overhead = encoded.Length + (8L * count);
+                    // Generic chunks are kept whatever; recompressed blocks must save a fifth of their stored
+                    // bytes (recompression costs time here to verify and on the device to rebuild).
+                    return patch.Slices.Any(s => s.Unit is ChunkUnit) || (recompressing ? overhead * 5 < cost * 4 : overhead < cost) ? encoded : null;
+                }, cancellationToken);
+                if (frame is not null)
                 {
-                    var kept = 0;
-                    foreach (var slice in slices)
-                    {
-                        if (slice.Unit is ChunkUnit || Reproduces((BlockUnit)slice.Unit, content.AsSpan(slice.Start, slice.Length)))
-                        {
-                            content.AsSpan(slice.Start, slice.Length).CopyTo(content.AsSpan(kept));
-                            kept += slice.Length;
-                            reproducible.Add(slice.Unit);
-                        }
-                        else
-                        {
-                            stats.IrreproducibleBlocks++;
-                        }
-                    }
-
-                    if (kept != contentLength)
-                    {
-                        contentLength = kept;
-                        frame = kept > 0 ? _zstd.Encode(reference, content.AsSpan(0, kept), _frameLevel) : null;
-                    }
+                    var head = new ByteWriter(256 + (group.Reference.Count * 8));
+                    ContentFrame.WriteZstdHead(head, patch.Length, group.Reference);
+                    head.Blob(frame);
+                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, head.WrittenSpan, 0)));
+                    patch.Assign(frames++, frameOf, contentLengths);
                 }
             }
-        }
 
-        if (frame is not null)
-        {
-            var head = new ByteWriter(256 + (group.Reference.Count * 8));
-            ContentFrame.WriteItems(head, contentLength, group.Reference);
-            head.Blob(frame);
-            result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, head.WrittenSpan, 0)));
+            if (fresh.Length > 0)
+            {
+                var filter = ChooseFilter(fresh);
+                var frame = Finish(fresh, stats, "lzma2", (content, cost, count) =>
+                {
+                    // Kept only when it saves a sixteenth of the stored blocks: the device recompresses every one.
+                    var capacity = cost - (cost / 16) - (8L * count);
+                    return capacity <= 0 ? null : LzmaCoder.Encode(content, filter, LzmaCoder.DictionaryFor(content.Length), (int)Math.Min(capacity, int.MaxValue));
+                }, cancellationToken);
+                if (frame is not null)
+                {
+                    var head = new ByteWriter(16);
+                    ContentFrame.WriteLzmaHead(head, fresh.Length, filter, LzmaCoder.DictionaryFor(fresh.Length));
+                    head.Blob(frame);
+                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, head.WrittenSpan, 0)));
+                    fresh.Assign(frames++, frameOf, contentLengths);
+                    stats.NewFileBlocksRebuilt += fresh.Slices.Count;
+                }
+            }
         }
 
         var ops = new OpsBuilder(stats, 0);
         foreach (var unit in group.Units)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             switch (unit)
             {
                 case CopyUnit copy:
@@ -157,11 +161,12 @@ internal sealed class GroupEncoder : IDisposable
                 case BlockUnit block:
                     var stored = _stored.AsSpan(0, (int)block.Block.StoredSize);
                     _new.ReadAt(block.Block.Offset, stored);
-                    if (reproducible.Contains(unit))
+                    if (frameOf.TryGetValue(unit, out var frame))
                     {
                         var flags = (block.Block.IsCompressed && !block.Raw ? BlockFlags.None : BlockFlags.Uncompressed)
-                            | (block.Block.Kind == StoredBlockKind.Fragment ? BlockFlags.Fragment : BlockFlags.None);
-                        ops.Block(flags, _lastLengths[block], stored);
+                            | (block.Block.Kind == StoredBlockKind.Fragment ? BlockFlags.Fragment : BlockFlags.None)
+                            | (BlockFlags)(frame << 4);
+                        ops.Block(flags, contentLengths[unit], stored);
                     }
                     else
                     {
@@ -172,9 +177,9 @@ internal sealed class GroupEncoder : IDisposable
                 case ChunkUnit chunk:
                     var chunkBytes = new byte[chunk.Length];
                     _new.ReadAt(chunk.Offset, chunkBytes);
-                    if (reproducible.Contains(unit))
+                    if (frameOf.TryGetValue(unit, out var chunkFrame))
                     {
-                        ops.Block(BlockFlags.Uncompressed, chunkBytes.Length, chunkBytes);
+                        ops.Block(BlockFlags.Uncompressed | (BlockFlags)(chunkFrame << 4), chunkBytes.Length, chunkBytes);
                     }
                     else
                     {
@@ -187,18 +192,92 @@ internal sealed class GroupEncoder : IDisposable
             }
         }
 
-        _lastLengths.Clear();
         var payload = ops.Take();
         if (payload.Length > 0)
         {
-            result.Add((SectionKind.Ops, _sections.Encode(SectionKind.Ops, payload, _opsLevel)));
+            result.Add((SectionKind.Ops, _sections.Encode(SectionKind.Ops, payload, _settings.OpsLevel)));
         }
 
         return result;
     }
 
-    /// <summary>Content length of each block decoded for the group being encoded.</summary>
-    private readonly Dictionary<BlockUnit, int> _lastLengths = [];
+    /// <summary>
+    /// Encodes a drafted frame; null when it does not pay (<paramref name="encode"/> says so by returning null
+    /// for the content, its slices' stored cost and count). When it pays, keeps only the blocks the device's
+    /// codec reproduces and encodes again without the others.
+    /// </summary>
+    private byte[]? Finish(FrameDraft draft, DeltaStatistics stats, string coder, FrameEncoder encode, CancellationToken cancellationToken)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var frame = encode(draft.Content.AsSpan(0, draft.Length), draft.Slices.Sum(s => s.Cost), draft.Slices.Count);
+        AddPhase(stats, coder, watch);
+        if (frame is null)
+        {
+            draft.Clear();
+            return null;
+        }
+
+        var kept = new List<FrameDraft.Slice>();
+        var length = 0;
+        foreach (var slice in draft.Slices)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var content = draft.Content.AsSpan(slice.Start, slice.Length);
+            if (slice.Unit is ChunkUnit || Reproduces((BlockUnit)slice.Unit, content))
+            {
+                content.CopyTo(draft.Content.AsSpan(length));
+                kept.Add(slice with { Start = length });
+                length += slice.Length;
+            }
+            else
+            {
+                stats.IrreproducibleBlocks++;
+            }
+        }
+
+        AddPhase(stats, "verify", watch);
+        if (kept.Count != draft.Slices.Count)
+        {
+            draft.Replace(kept, length);
+            frame = length > 0 ? encode(draft.Content.AsSpan(0, length), kept.Sum(s => s.Cost), kept.Count) : null;
+            AddPhase(stats, coder, watch);
+            if (frame is null)
+            {
+                draft.Clear();
+            }
+        }
+
+        return frame;
+    }
+
+    /// <summary>Adds the time since the last call to a per-worker phase (thread time summed over workers, not wall-clock).</summary>
+    private static void AddPhase(DeltaStatistics stats, string phase, System.Diagnostics.Stopwatch watch)
+    {
+        stats.PhaseMilliseconds[phase] = stats.PhaseMilliseconds.GetValueOrDefault(phase) + watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
+    }
+
+    /// <summary>The BCJ filter for new content: the machine of at least half of its bytes, when liblzma has a filter for it.</summary>
+    private byte ChooseFilter(FrameDraft draft)
+    {
+        foreach (var group in draft.Slices.Where(s => s.Machine != 0).GroupBy(s => s.Machine))
+        {
+            if (group.Sum(s => (long)s.Length) * 2 < draft.Length)
+            {
+                continue;
+            }
+
+            byte filter = group.Key switch
+            {
+                3 or 62 => LzmaCoder.X86,
+                183 => LzmaCoder.Arm64,
+                _ => 0,
+            };
+            return _settings.Filters.Contains(filter) ? filter : (byte)0;
+        }
+
+        return 0;
+    }
 
     /// <summary>The content of a changed block: decompressed, or its stored bytes for raw units and uncompressed blocks.</summary>
     private int DecodeNewBlock(BlockUnit unit, Span<byte> destination)
@@ -206,19 +285,13 @@ internal sealed class GroupEncoder : IDisposable
         var block = unit.Block;
         var stored = _stored.AsSpan(0, (int)block.StoredSize);
         _new.ReadAt(block.Offset, stored);
-        int length;
         if (!block.IsCompressed || unit.Raw)
         {
             stored.CopyTo(destination);
-            length = stored.Length;
-        }
-        else
-        {
-            length = _newImage!.ReadBlockData(block.Offset, block.StoredSize, true, destination[..Math.Min(destination.Length, _newImage.BlockSize)], "new block");
+            return stored.Length;
         }
 
-        _lastLengths[unit] = length;
-        return length;
+        return _newImage!.ReadBlockData(block.Offset, block.StoredSize, true, destination[..Math.Min(destination.Length, _newImage.BlockSize)], "new block");
     }
 
     /// <summary>True when the device can rebuild the block's stored bytes from <paramref name="content"/>.</summary>
@@ -269,10 +342,62 @@ internal sealed class GroupEncoder : IDisposable
         _decoded.AsSpan(item.Start, Math.Min(item.Length, Math.Max(0, _cachedLength - item.Start))).CopyTo(destination);
     }
 
+    /// <summary>Encodes a frame's content (its blocks' stored bytes cost <c>cost</c>); null when it does not pay.</summary>
+    private delegate byte[]? FrameEncoder(ReadOnlySpan<byte> content, long cost, int count);
+
     public void Dispose()
     {
         _newCodec?.Dispose();
         _zstd.Dispose();
         _sections.Dispose();
     }
+
+    /// <summary>The content of one frame being drafted: blocks decoded in order, each with its stored cost.</summary>
+    private sealed class FrameDraft
+    {
+        public FrameDraft(int capacity)
+        {
+            Content = new byte[capacity];
+        }
+
+        public readonly record struct Slice(Unit Unit, int Start, int Length, long Cost, ushort Machine);
+
+        public byte[] Content { get; }
+
+        public int Length { get; private set; }
+
+        public List<Slice> Slices { get; private set; } = [];
+
+        public Span<byte> Free => Content.AsSpan(Length);
+
+        public void Add(Unit unit, int length, long cost, ushort machine)
+        {
+            Slices.Add(new Slice(unit, Length, length, cost, machine));
+            Length += length;
+        }
+
+        public void Replace(List<Slice> slices, int length)
+        {
+            Slices = slices;
+            Length = length;
+        }
+
+        public void Clear() => Replace([], 0);
+
+        /// <summary>Records that the kept blocks take their content from frame <paramref name="index"/>.</summary>
+        public void Assign(int index, Dictionary<Unit, int> frameOf, Dictionary<Unit, int> contentLengths)
+        {
+            foreach (var slice in Slices)
+            {
+                frameOf[slice.Unit] = index;
+                contentLengths[slice.Unit] = slice.Length;
+            }
+        }
+    }
 }
+
+/// <summary>How a group's frames are coded.</summary>
+/// <param name="ZstdLevel">zstd level of patch frames.</param>
+/// <param name="OpsLevel">zstd level of ops sections.</param>
+/// <param name="Filters">BCJ filters LZMA2 frames may use (both sides' liblzma have them).</param>
+internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters);

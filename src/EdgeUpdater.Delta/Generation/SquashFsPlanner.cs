@@ -27,19 +27,22 @@ internal sealed partial class SquashFsPlanner
     private readonly SquashFsImage _new;
     private readonly DeltaLevel _level;
     private readonly bool _recompress;
+    private readonly bool _freshFrames;
     private readonly DeltaStatistics _stats;
 
-    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, DeltaStatistics stats)
+    // freshFrames: blocks of new files (nothing to patch against) may go into LZMA2 content frames.
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, bool freshFrames, DeltaStatistics stats)
     {
         _old = oldImage;
         _new = newImage;
         _level = level;
         _recompress = recompress;
+        _freshFrames = freshFrames;
         _stats = stats;
     }
 
-    /// <summary>The plan in new-image order.</summary>
-    public List<Unit> Plan(int metadataPatchLevel)
+    /// <summary>The plan in new-image order. Returns or throws only when the planner's own worker tasks have ended.</summary>
+    public List<Unit> Plan(int metadataPatchLevel, CancellationToken cancellationToken = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         void Phase(string name)
@@ -48,12 +51,9 @@ internal sealed partial class SquashFsPlanner
             watch.Restart();
         }
 
-        var units = new List<Unit>();
-        var sb = _new.Superblock;
-        var dataEnd = (long)sb.InodeTableStart;
         // The two images are independent: index and walk them on two threads; verify which metadata
         // blocks of the new image recompress to their stored bytes on a third.
-        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new)) : Task.FromResult<HashSet<long>?>(null);
+        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new, cancellationToken), cancellationToken) : Task.FromResult<HashSet<long>?>(null);
         var oldSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_old);
@@ -62,25 +62,56 @@ internal sealed partial class SquashFsPlanner
             var scratch = new byte[_old.BlockSize];
             foreach (var block in blocks)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var span = scratch.AsSpan(0, (int)block.StoredSize);
                 _old.ReadStoredBytes(block.Offset, span);
                 index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
             }
 
             return (index, Ownership.OldSide(catalog));
-        });
+        }, cancellationToken);
         var newSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_new);
             return (catalog.StoredBlocks, Ownership.NewSide(catalog));
-        });
+        }, cancellationToken);
+        try
+        {
+            return Plan(metadataPatchLevel, reproducibleMetadata, oldSide, newSide, Phase, cancellationToken);
+        }
+        finally
+        {
+            // Never leave a worker reading the images after returning: the caller disposes them.
+            try
+            {
+                Task.WaitAll(reproducibleMetadata, oldSide, newSide);
+            }
+            catch (AggregateException)
+            {
+                // Observed: the first failure (or the cancellation) is what propagates.
+            }
+        }
+    }
+
+    private List<Unit> Plan(
+        int metadataPatchLevel,
+        Task<HashSet<long>?> reproducibleMetadata,
+        Task<(Dictionary<(UInt128, uint), long> Index, Ownership.OldFileSet Files)> oldSide,
+        Task<(List<StoredBlock> Blocks, Ownership.NewFileSet Files)> newSide,
+        Action<string> phase,
+        CancellationToken cancellationToken)
+    {
+        var units = new List<Unit>();
+        var sb = _new.Superblock;
+        var dataEnd = (long)sb.InodeTableStart;
         var (index, oldFiles) = oldSide.GetAwaiter().GetResult();
         var (newBlocks, newFiles) = newSide.GetAwaiter().GetResult();
         var buffer = new byte[Math.Max(_old.BlockSize, _new.BlockSize)];
         var owners = new Ownership(oldFiles, newFiles);
-        Phase("index");
+        phase("index");
         var rebuildContent = _level == DeltaLevel.Best && _recompress;
         var pairs = new List<(ulong From, ulong To)>();
+        var machines = new Dictionary<string, ushort>(StringComparer.Ordinal);
 
         // Superblock: XOR against the old one (most fields are equal or close).
         var oldSuper = new byte[Superblock.Size];
@@ -96,6 +127,7 @@ internal sealed partial class SquashFsPlanner
         long position = Superblock.Size;
         foreach (var block in newBlocks)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (block.Offset < position || block.Offset + block.StoredSize > dataEnd)
             {
                 throw new InvalidOperationException("unsupported layout");
@@ -118,7 +150,20 @@ internal sealed partial class SquashFsPlanner
                 continue;
             }
 
-            units.Add(rebuildContent ? new BlockUnit(block, owners.ReferenceFor(block, raw: false)) : new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
+            if (!rebuildContent)
+            {
+                units.Add(new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
+            }
+            else if (owners.ReferenceFor(block, raw: false) is { Count: > 0 } reference)
+            {
+                units.Add(new BlockUnit(block, reference));
+            }
+            else
+            {
+                var fresh = _freshFrames && block.IsCompressed;
+                units.Add(new BlockUnit(block, [], Fresh: fresh, Machine: fresh ? MachineOf(block, owners, machines) : (ushort)0));
+            }
+
             position = block.Offset + block.StoredSize;
         }
 
@@ -127,11 +172,11 @@ internal sealed partial class SquashFsPlanner
             AddGap(units, position, dataEnd);
         }
 
-        Phase("blocks");
+        phase("blocks");
 
         // Metadata region, then the padding up to the image end.
         var maps = BuildMaps(pairs, owners);
-        Phase("maps");
+        phase("maps");
         using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
         {
             var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, reproducibleMetadata.GetAwaiter().GetResult(), metadataPatchLevel, out var metaStats);
@@ -148,7 +193,7 @@ internal sealed partial class SquashFsPlanner
             }
         }
 
-        Phase("metadata");
+        phase("metadata");
         var end = _new.Source.Length;
         if ((long)sb.BytesUsed < end)
         {
@@ -156,6 +201,42 @@ internal sealed partial class SquashFsPlanner
         }
 
         return units;
+    }
+
+    /// <summary>The ELF machine of the file that owns a data block (0 when not ELF): read from the file's first block, once per file.</summary>
+    private ushort MachineOf(StoredBlock block, Ownership owners, Dictionary<string, ushort> cache)
+    {
+        if (block.Kind != StoredBlockKind.Data || owners.NewMapOf(block.Offset) is not (var path, var map))
+        {
+            return 0;
+        }
+
+        if (!cache.TryGetValue(path, out var machine))
+        {
+            var first = map.Blocks.Count > 0 ? map.Blocks[0] : default;
+            machine = 0;
+            if (first.StoredSize > 0 && !first.IsSparse)
+            {
+                var content = new byte[_new.BlockSize];
+                var length = _new.ReadBlockData(first.Offset, first.StoredSize, first.IsCompressed, content, "new block");
+                machine = ElfMachine(content.AsSpan(0, length));
+            }
+
+            cache[path] = machine;
+        }
+
+        return machine;
+    }
+
+    /// <summary>e_machine of an ELF header (3 i386, 62 x86-64, 183 AArch64, ...), 0 when the bytes are not ELF.</summary>
+    internal static ushort ElfMachine(ReadOnlySpan<byte> header)
+    {
+        if (header.Length < 20 || !header.StartsWith("\u007FELF"u8))
+        {
+            return 0;
+        }
+
+        return header[5] == 2 ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(header[18..]) : System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(header[18..]);
     }
 
     private void AddGap(List<Unit> units, long start, long end)
@@ -219,6 +300,7 @@ internal sealed partial class SquashFsPlanner
     private sealed partial class Ownership
     {
         private readonly Dictionary<long, (string Path, int Index)> _dataOwners;
+        private readonly Dictionary<string, FileBlockMap> _newMaps;
         private readonly Dictionary<long, List<string>> _fragmentOwners;
         private readonly Dictionary<string, FileBlockMap> _oldMaps;
         private readonly Dictionary<string, string?> _similar;
@@ -232,12 +314,13 @@ internal sealed partial class SquashFsPlanner
             _similar = oldFiles.Similar;
             NewFiles = newFiles.Files;
             _dataOwners = newFiles.DataOwners;
+            _newMaps = newFiles.Maps;
             _fragmentOwners = newFiles.FragmentOwners;
         }
 
         public sealed record OldFileSet(Dictionary<string, Inode> Files, Dictionary<string, FileBlockMap> Maps, Dictionary<long, int> FragmentUse, Dictionary<string, string?> Similar);
 
-        public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners);
+        public sealed record NewFileSet(List<(string Path, Inode Inode)> Files, Dictionary<long, (string Path, int Index)> DataOwners, Dictionary<long, List<string>> FragmentOwners, Dictionary<string, FileBlockMap> Maps);
 
         public static OldFileSet OldSide(ImageCatalog catalog)
         {
@@ -273,9 +356,11 @@ internal sealed partial class SquashFsPlanner
             var files = new List<(string, Inode)>();
             var dataOwners = new Dictionary<long, (string, int)>();
             var fragmentOwners = new Dictionary<long, List<string>>();
+            var maps = new Dictionary<string, FileBlockMap>(StringComparer.Ordinal);
             foreach (var (path, inode, map) in catalog.Files)
             {
                 files.Add((path, inode));
+                maps[path] = map;
                 for (var i = 0; i < map.Blocks.Count; i++)
                 {
                     if (!map.Blocks[i].IsSparse)
@@ -295,10 +380,14 @@ internal sealed partial class SquashFsPlanner
                 }
             }
 
-            return new NewFileSet(files, dataOwners, fragmentOwners);
+            return new NewFileSet(files, dataOwners, fragmentOwners, maps);
         }
 
         public Dictionary<string, Inode> OldFiles { get; }
+
+        /// <summary>The new file (path and block map) that owns the data block at <paramref name="offset"/>.</summary>
+        public (string Path, FileBlockMap Map)? NewMapOf(long offset) =>
+            _dataOwners.TryGetValue(offset, out var owner) && _newMaps.TryGetValue(owner.Path, out var map) ? (owner.Path, map) : null;
 
         public List<(string Path, Inode Inode)> NewFiles { get; }
 

@@ -18,11 +18,13 @@ internal sealed record ZerosUnit(long Length) : Unit(Length);
 internal sealed record XorUnit(long BaseOffset, byte[] Xor) : Unit(Xor.Length);
 
 /// <summary>
-/// A changed stored block, rebuilt from patched content when worthwhile: its decompressed content
-/// (recompressed on the device), or with <paramref name="Raw"/> its stored bytes themselves patched
-/// against old stored bytes (no recompression; what the fast level does).
+/// A changed stored block, rebuilt from content when worthwhile: its decompressed content patched against
+/// <paramref name="Reference"/> (recompressed on the device), or with <paramref name="Raw"/> its stored
+/// bytes themselves patched against old stored bytes (no recompression; what the fast level does), or with
+/// <paramref name="Fresh"/> (a block of new files only, nothing to patch against) its decompressed content
+/// in an LZMA2 frame, with a BCJ filter for machine code of ELF <paramref name="Machine"/> (0: not ELF).
 /// </summary>
-internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference, bool Raw = false) : Unit(Block.StoredSize);
+internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference, bool Raw = false, bool Fresh = false, ushort Machine = 0) : Unit(Block.StoredSize);
 
 /// <summary>New-image bytes the metadata section rebuilds.</summary>
 internal sealed record MetadataUnit(byte[] Payload, long Length) : Unit(Length);

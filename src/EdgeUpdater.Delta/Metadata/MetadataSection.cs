@@ -305,7 +305,7 @@ internal static class MetadataSection
     }
 
     /// <summary>Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked in parallel.</summary>
-    public static HashSet<long> ReproducibleBlocks(SquashFsImage image)
+    public static HashSet<long> ReproducibleBlocks(SquashFsImage image, CancellationToken cancellationToken = default)
     {
         var work = new List<(MetadataBlockInfo Block, byte[] Data, int Start)>();
         foreach (var table in image.ReadAllMetadataTables())
@@ -330,6 +330,7 @@ internal static class MetadataSection
         var result = new System.Collections.Concurrent.ConcurrentBag<long>();
         Parallel.ForEach(
             work,
+            new ParallelOptions { CancellationToken = cancellationToken },
             () => (Codec: image.CreateCodec(CodecRole.Metadata), Scratch: new byte[SquashFsCodec.MetadataBlockSize * 2], Stored: new byte[SquashFsCodec.MetadataBlockSize + 2]),
             (item, _, local) =>
             {

@@ -8,8 +8,8 @@ namespace EdgeUpdater.Delta.Tests.Apply;
 /// <summary>Every rule of the format refuses a hostile or broken delta with a precise category, before success is declared.</summary>
 public sealed class HostileDeltaTests
 {
-    private static readonly byte[] Base = RandomBytes(65536, 1);
-    private static readonly byte[] Target = [.. Base.AsSpan(0, 30000), .. RandomBytes(5000, 2), .. Base.AsSpan(40000)];
+    internal static readonly byte[] Base = RandomBytes(65536, 1);
+    internal static readonly byte[] Target = [.. Base.AsSpan(0, 30000), .. RandomBytes(5000, 2), .. Base.AsSpan(40000)];
 
     private static byte[] RandomBytes(int length, int seed)
     {
@@ -18,8 +18,9 @@ public sealed class HostileDeltaTests
         return bytes;
     }
 
-    private static DeltaHeader Header(byte[]? target = null, string codec = "") => new()
+    internal static DeltaHeader Header(byte[]? target = null, string codec = "", ushort version = Format.DeltaFormat.Version) => new()
     {
+        Version = version,
         Mode = DeltaMode.Generic,
         Level = DeltaLevel.Fast,
         BaseSize = Base.Length,
@@ -29,7 +30,7 @@ public sealed class HostileDeltaTests
         CodecIdentity = codec,
     };
 
-    private static byte[] Build(DeltaHeader header, params (SectionKind Kind, byte[] Payload)[] sections)
+    internal static byte[] Build(DeltaHeader header, params (SectionKind Kind, byte[] Payload)[] sections)
     {
         using var writer = new SectionWriter(Stream.Null);
         var bytes = new List<byte>(header.Encode());
@@ -41,14 +42,14 @@ public sealed class HostileDeltaTests
         return [.. bytes];
     }
 
-    private static byte[] End(long size)
+    internal static byte[] End(long size)
     {
         var w = new ByteWriter();
         w.U64((ulong)size);
         return w.ToArray();
     }
 
-    private static byte[] Ops(Action<ByteWriter> write)
+    internal static byte[] Ops(Action<ByteWriter> write)
     {
         var w = new ByteWriter();
         write(w);
@@ -70,7 +71,7 @@ public sealed class HostileDeltaTests
         })),
         (SectionKind.End, End(Target.Length)));
 
-    private static async Task<DeltaException> RefusedAsync(byte[] delta, byte[]? baseImage = null, DeltaApplyOptions? options = null)
+    internal static async Task<DeltaException> RefusedAsync(byte[] delta, byte[]? baseImage = null, DeltaApplyOptions? options = null)
     {
         var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaTestKit.ApplyAsync(baseImage ?? Base, delta, options).WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.False(string.IsNullOrWhiteSpace(e.Message));
@@ -86,9 +87,14 @@ public sealed class HostileDeltaTests
     [Fact]
     public async Task An_unknown_version_is_refused()
     {
-        var delta = ValidDelta();
-        delta[8] = 2;
-        Assert.Equal(DeltaErrorCategory.UnsupportedVersion, (await RefusedAsync(delta)).Category);
+        foreach (var version in new byte[] { 0, 3, 255 })
+        {
+            var delta = ValidDelta();
+            delta[8] = version;
+            var e = await RefusedAsync(delta);
+            Assert.Equal(DeltaErrorCategory.UnsupportedVersion, e.Category);
+            Assert.Contains($"version {version}", e.Message, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -250,13 +256,20 @@ public sealed class HostileDeltaTests
         Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync([.. ValidDelta(), 0])).Category);
     }
 
-    [Fact]
-    public async Task Content_references_and_uses_are_bounds_checked()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task Content_references_and_uses_are_bounds_checked(ushort version)
     {
         byte[] Content(long refOffset, int refLength, int contentLength)
         {
             var w = new ByteWriter();
             w.VarU((ulong)contentLength);
+            if (version > 1)
+            {
+                w.U8((byte)FrameCoder.Zstd);
+            }
+
             w.VarU(1);
             w.U8((byte)ReferenceKind.Raw);
             w.VarS(refOffset);
@@ -265,6 +278,8 @@ public sealed class HostileDeltaTests
             w.Blob(zstd.Encode([], new byte[contentLength], 3));
             return w.ToArray();
         }
+
+        DeltaHeader Header() => HostileDeltaTests.Header(version: version);
 
         var outside = Build(Header(), (SectionKind.Content, Content(Base.Length - 10, 100, 10)), (SectionKind.End, End(Target.Length)));
         Assert.Equal(DeltaErrorCategory.OutOfBounds, (await RefusedAsync(outside)).Category);

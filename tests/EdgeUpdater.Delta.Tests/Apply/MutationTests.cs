@@ -29,6 +29,23 @@ public sealed class MutationTests
         var a = await File.ReadAllBytesAsync(await _images.GetImageAsync(from, variant));
         var b = await File.ReadAllBytesAsync(await _images.GetImageAsync(to, variant));
         var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        await MutateAsync(a, b, delta, seed, $"{variantName} {from}->{to} {level}");
+    }
+
+    [Fact]
+    public async Task Mutated_deltas_with_lzma2_frames_are_refused_or_still_exact()
+    {
+        using var temp = new Testing.TempDirectory("delta-mutation-lzma2");
+        var (a, b) = await Generation.NewContentFrameTests.MakePairAsync(temp, "xz");
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = DeltaLevel.Best, MaxParallelism = 2 });
+        var info = await MutateAsync(a, b, delta, 14, "new binaries xz A->B Best");
+        Assert.True(info.ContentBytesByCoder.GetValueOrDefault("lzma2") > 0, "the delta has no LZMA2 frame to mutate");
+    }
+
+    private async Task<DeltaInfo> MutateAsync(byte[] a, byte[] b, byte[] delta, int seed, string label)
+    {
+        var info = await DeltaInspector.InspectAsync(new MemoryStream(delta));
+        Assert.Equal(Format.DeltaFormat.Version, info.Header.Version);
         var random = new Random(seed);
         int refused = 0, exact = 0;
         var categories = new Dictionary<DeltaErrorCategory, int>();
@@ -49,8 +66,9 @@ public sealed class MutationTests
             }
         }
 
-        _output.WriteLine($"{variantName} {from}->{to} {level}: delta {delta.Length} bytes; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact");
+        _output.WriteLine($"{label}: delta {delta.Length} bytes; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact; content by coder {string.Join(", ", info.ContentBytesByCoder.Select(c => $"{c.Key} {c.Value}"))}");
         Assert.True(refused > 100, $"only {refused} of 150 mutations were refused");
+        return info;
     }
 
     private static byte[] Mutate(byte[] delta, Random random)

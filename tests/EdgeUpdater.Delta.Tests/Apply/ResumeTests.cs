@@ -14,45 +14,6 @@ public sealed class ResumeTests
         _images = images;
     }
 
-    /// <summary>A target that fails like a power cut once <c>limit</c> bytes were written.</summary>
-    private sealed class FailingTarget : IImageSink
-    {
-        private readonly FileDeltaTarget _inner;
-        private readonly long _limit;
-        private long _written;
-
-        public FailingTarget(string path, long limit)
-        {
-            _inner = new FileDeltaTarget(path);
-            _limit = limit;
-        }
-
-        public long Length => _inner.Length;
-
-        public void WriteAt(long offset, ReadOnlySpan<byte> source)
-        {
-            if (_written + source.Length > _limit)
-            {
-                throw new IOException("simulated power cut");
-            }
-
-            _inner.WriteAt(offset, source);
-            _written += source.Length;
-        }
-
-        public ValueTask WriteAtAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
-        {
-            WriteAt(offset, source.Span);
-            return ValueTask.CompletedTask;
-        }
-
-        public void SetLength(long length) => _inner.SetLength(length);
-
-        public void Flush() => _inner.Flush();
-
-        public void Dispose() => _inner.Dispose();
-    }
-
     [Theory]
     [InlineData("gzip-4k-no-fragments", DeltaLevel.Best)]
     [InlineData("xz", DeltaLevel.Fast)]
@@ -75,7 +36,7 @@ public sealed class ResumeTests
             var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", CheckpointInterval = 1, MaxParallelism = 2 };
             using (var baseSource = new FileImageSource(aPath))
             await using (var delta = File.OpenRead(deltaPath))
-            using (var failing = new FailingTarget(output, limit))
+            using (var failing = new PowerCutTarget(output, limit))
             {
                 await Assert.ThrowsAsync<IOException>(() => DeltaApplier.ApplyAsync(baseSource, delta, failing, options));
             }
@@ -119,7 +80,7 @@ public sealed class ResumeTests
         var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", CheckpointInterval = 1 };
         using (var baseSource = new FileImageSource(aPath))
         await using (var delta = File.OpenRead(ab))
-        using (var failing = new FailingTarget(output, new FileInfo(bPath).Length - 1))
+        using (var failing = new PowerCutTarget(output, new FileInfo(bPath).Length - 1))
         {
             await Assert.ThrowsAsync<IOException>(() => DeltaApplier.ApplyAsync(baseSource, delta, failing, options));
         }
