@@ -89,17 +89,20 @@ for comp in $COMPRESSORS; do
     unsq=$(measure unsquashfs -p 1 -no-progress -d "$SCRATCH/x" "$SCRATCH/mk.sqfs")
     rm -rf "$SCRATCH/x"
     read=$(ours read "$SCRATCH/mk.sqfs")
+    unsqn=$(measure unsquashfs -p "$(nproc)" -no-progress -d "$SCRATCH/x" "$SCRATCH/mk.sqfs")
+    rm -rf "$SCRATCH/x"
+    readn=$(ours read "$SCRATCH/mk.sqfs" "$(nproc)")
     extract=$(ours extract "$SCRATCH/mk.sqfs" "$SCRATCH/x")
     rm -rf "$SCRATCH/x"
-    READS+=("| $comp $level | $(cell "$unsq") | $(cell "$read") | $(ratio "$(wallof "$read")" "$(wallof "$unsq")") / $(ratio "$(cpu "$read")" "$(cpu "$unsq")") | $(cell "$extract") | $(ratio "$(wallof "$extract")" "$(wallof "$unsq")") |")
+    READS+=("| $comp $level | $(cell "$unsq") | $(cell "$read") | $(ratio "$(wallof "$read")" "$(wallof "$unsq")") / $(ratio "$(cpu "$read")" "$(cpu "$unsq")") | $(cell "$extract") | $(ratio "$(wallof "$extract")" "$(wallof "$unsq")") | $(cell "$unsqn") | $(cell "$readn") | $(ratio "$(wallof "$readn")" "$(wallof "$unsqn")") |")
     "${BENCH[@]}" repro "$SCRATCH/mk.sqfs" >>"$WORK/repro.txt" 2>/dev/null
     echo "  sizes ($comp): mksquashfs $(stat -c %s "$SCRATCH/mk.sqfs") bytes, ours $(stat -c %s "$SCRATCH/ours.sqfs") bytes" >>"$WORK/repro.txt"
 done
 echo
 echo "Reader (image from mksquashfs, page cache warm):"
 echo
-echo "| compressor | unsquashfs -p 1 -d tmpfs | ours: read every file | ratio wall / cpu (goal <= 1) | ours: extract to tmpfs | ratio wall |"
-echo "|---|---|---|---|---|---|"
+echo "| compressor | unsquashfs -p 1 -d tmpfs | ours: read every file | ratio wall / cpu (goal <= 1) | ours: extract to tmpfs | ratio wall | unsquashfs -p $(nproc) | ours: read, $(nproc) threads | ratio wall |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${READS[@]}"
 echo
 echo "Recompression of the mksquashfs images (every block from its uncompressed bytes):"

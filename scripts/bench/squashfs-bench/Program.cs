@@ -6,7 +6,7 @@ using EdgeUpdater.SquashFs.Format;
 using EdgeUpdater.SquashFs.Reader;
 using EdgeUpdater.SquashFs.Writer;
 
-// squashfs-bench read <image>                      read every file, discard the bytes
+// squashfs-bench read <image> [threads]            read every file (on N threads, default 1), discard the bytes
 // squashfs-bench extract <image> <dir>             extract like unsquashfs -d
 // squashfs-bench write <dir> <image> <comp> <level> <block> <threads>
 // squashfs-bench repro <image>                     share of blocks that recompress byte-identically
@@ -26,22 +26,27 @@ switch (args[0])
     case "read":
     {
         using var image = SquashFsImage.Open(args[1]);
-        var buffer = new byte[1 << 20];
+        var threads = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1;
         long bytes = 0;
-        foreach (var entry in image.Walk())
-        {
-            if (entry.IsFile)
+        // The image is thread-safe for reading: N readers each take whole files, as a consumer would.
+        Parallel.ForEach(
+            image.Walk().Where(entry => entry.IsFile),
+            new ParallelOptions { MaxDegreeOfParallelism = threads },
+            () => (Buffer: new byte[1 << 20], Bytes: 0L),
+            (entry, _, local) =>
             {
                 using var stream = entry.OpenRead();
                 int n;
-                while ((n = stream.Read(buffer)) > 0)
+                while ((n = stream.Read(local.Buffer)) > 0)
                 {
-                    bytes += n;
+                    local.Bytes += n;
                 }
-            }
-        }
 
-        Console.WriteLine(Report("read", bytes));
+                return local;
+            },
+            local => Interlocked.Add(ref bytes, local.Bytes));
+
+        Console.WriteLine(Report($"read threads={threads}", bytes));
         break;
     }
 
