@@ -33,6 +33,10 @@ internal static class AgentHost
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
             AddAgent(builder.Services, config);
             using var host = builder.Build();
+            // Same moment as systemd's READY=1 (the systemd lifetime sends it on ApplicationStarted): after
+            // start-up reconciliation, so after a trial boot's verdict.
+            host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted.Register(
+                () => logger.Information("Agent ready: start-up reconciliation done"));
             await host.RunAsync().ConfigureAwait(false);
             return 0;
         }

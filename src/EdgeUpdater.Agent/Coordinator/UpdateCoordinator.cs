@@ -134,12 +134,23 @@ internal sealed partial class UpdateCoordinator : BackgroundService
         return null;
     }
 
+    /// <summary>
+    /// Reconciles the state (and judges a trial boot) before the host counts as started: under systemd
+    /// that is when READY=1 goes out, and boot-complete.target (systemd's boot assessment) must carry
+    /// the trial's verdict, not just a running agent (docs/yocto.md).
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _stopping = cancellationToken;
+        await InitializeAsync(cancellationToken).ConfigureAwait(false);
+        _started.TrySetResult();
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _stopping = stoppingToken;
         await Task.Yield();
-        await InitializeAsync(stoppingToken).ConfigureAwait(false);
-        _started.TrySetResult();
         await foreach (var request in _requests.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
         {
             try

@@ -38,6 +38,20 @@ public sealed class SystemTargetTests
         environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
         Assert.Equal(("b", false, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
         Assert.Equal("b", env.Sandbox.ReadState().Target("rootfs").CommittedSlot);
+
+        // The host reports started (systemd: READY=1, which boot-complete.target waits for) only after
+        // the trial's verdict, so systemd's boot assessment carries it.
+        var deadline = DateTime.UtcNow + StepTimeout;
+        while (!env.Sandbox.Output.Contains("Agent ready", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        var all = env.Sandbox.Output;
+        var output = all[(all.LastIndexOf("--- agent restart ---", StringComparison.Ordinal) + 1)..];
+        var verdict = output.IndexOf("committed 2.0.0 in slot b", StringComparison.Ordinal);
+        var ready = output.IndexOf("Agent ready", StringComparison.Ordinal);
+        Assert.True(verdict >= 0 && ready > verdict, $"expected the commit before 'Agent ready':\n{output}");
     }
 
     [Theory]
