@@ -11,18 +11,10 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/ci/lib/fleet.sh
 source scripts/ci/lib/fleet.sh
 
-out=artifacts/release
-publish=1
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --skip-publish) publish=0; shift ;;
-        --out) out=$2; shift 2 ;;
-        *) echo "error: unknown argument '$1'" >&2; exit 2 ;;
-    esac
-done
+# shellcheck source=scripts/ci/lib/release-args.sh
+source scripts/ci/lib/release-args.sh
 
 budget_kib=31250   # 32 MB = 32 000 000 bytes
-version=$(sed -n 's|.*<Version>\(.*\)</Version>.*|\1|p' Directory.Build.props | head -n 1)
 if [ "$publish" = 1 ]; then
     scripts/publish-agent.sh --arch x64 --out "$out"
 fi
