@@ -149,8 +149,69 @@ public sealed class ReplicaTests : IAsyncDisposable
         Assert.Equal(HttpStatusCode.Created, accepted.StatusCode);
     }
 
+    [Fact]
+    public async Task A_replica_that_loses_the_lease_stops_acting_and_on_regaining_it_settles_reports_it_missed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var database = await _postgres.CreateDatabaseAsync("lost_lease");
+        var server = await StartReplicaAsync(database, mqttPort: null, configure: o => o.Mqtt.DeviceAuthentication = DeviceAuthentication.Open);
+        var engine = server.Host.Services.GetRequiredServiceOf<RolloutEngine>();
+        var release = await server.PublishAsync(await TestImages.BuildAsync(_work, "demo", "2.0.0"));
+        for (var i = 0; i < 4; i++)
+        {
+            var device = await SimulatedDevice.ConnectAsync(server.Host.MqttHost, server.Host.MqttPort, server.Host.Topics, $"dev-{i:D2}", "lab", OldImage);
+            await device.PublishStatusAsync(UpdateState.Idle);
+            _devices.Add(device);
+        }
+
+        await Eventually.GetAsync(() => server.Http.GetFromJsonAsync(OperatorRoutes.Devices, OperatorJsonContext.Default.IReadOnlyListDeviceInfo)!, d => d!.Count == 4, "every device is registered");
+        using var created = await server.Http.PostAsJsonAsync(
+            OperatorRoutes.Rollouts,
+            new RolloutRequest { ManifestSha256 = release.ManifestSha256, Group = "lab", Phases = [50, 100], SuccessThreshold = 1.0 },
+            OperatorJsonContext.Default.RolloutRequest,
+            ct);
+        var rollout = (await created.Content.ReadFromJsonAsync(OperatorJsonContext.Default.RolloutInfo, ct))!;
+        var phase1 = await NotifiedAsync(2, "phase 1 notifies two devices");
+
+        // Another holder takes the lease (as a replica would after this one failed to renew in time).
+        await using var store = new PostgresFleetStore(database);
+        Assert.True(await store.ReleaseLeaseAsync(RolloutEngine.LeaseName, engine.ReplicaId, ct));
+        Assert.True(await store.TryAcquireLeaseAsync(RolloutEngine.LeaseName, "intruder", TimeSpan.FromMinutes(1), DateTimeOffset.UtcNow, ct));
+        await Eventually.TrueAsync(() => !engine.IsLeader, "the replica notices at its next renewal that it lost the lease", TimeSpan.FromSeconds(5));
+
+        // Reports still reach the registry, but nobody here acts on them: no outcome, no next phase.
+        foreach (var device in _devices)
+        {
+            device.Behaviour = DeviceBehaviour.Succeed;
+        }
+
+        foreach (var device in phase1)
+        {
+            await device.PublishStatusAsync(UpdateState.Committed, rollout.Id);
+        }
+
+        await Eventually.GetAsync(
+            () => server.Http.GetFromJsonAsync(OperatorRoutes.Devices, OperatorJsonContext.Default.IReadOnlyListDeviceInfo)!,
+            d => d!.Count(x => x.State == UpdateState.Committed) == 2,
+            "the registry records both commits");
+
+        // Absence cannot be awaited: give the engine several ticks to (wrongly) act.
+        await Task.Delay(TimeSpan.FromMilliseconds(500), ct);
+        var idle = await GetAsync(server, rollout.Id);
+        Assert.Equal(0, idle.CurrentPhase);
+        Assert.Equal(0, idle.Succeeded);
+        Assert.Equal(2, _devices.Count(d => d.DeviceNotices > 0));
+
+        // The intruder goes away: the replica takes the lease back, settles the commits it ignored from
+        // the registry, advances and completes.
+        Assert.True(await store.ReleaseLeaseAsync(RolloutEngine.LeaseName, "intruder", ct));
+        var done = await Eventually.GetAsync(() => GetAsync(server, rollout.Id), r => r.State == RolloutState.Completed, "the rollout completes after the lease is regained");
+        Assert.Equal(4, done.Succeeded);
+        Assert.All(_devices, d => Assert.Equal(1, d.DeviceNotices));
+    }
+
     /// <summary>A replica on the shared database; with <paramref name="mqttPort"/> it uses that external broker, else its embedded one.</summary>
-    private async Task<TestServer> StartReplicaAsync(string database, int? mqttPort, TimeSpan? leaseDuration = null)
+    private async Task<TestServer> StartReplicaAsync(string database, int? mqttPort, TimeSpan? leaseDuration = null, Action<ServerOptions>? configure = null)
     {
         var server = await TestServer.StartAsync(
             o =>
@@ -165,6 +226,8 @@ public sealed class ReplicaTests : IAsyncDisposable
                     o.Mqtt.Host = "127.0.0.1";
                     o.Mqtt.Port = port;
                 }
+
+                configure?.Invoke(o);
             },
             trust: _trust);
         _servers.Add(server);
