@@ -81,6 +81,11 @@ internal sealed class RolloutEngine : IAsyncDisposable
         try
         {
             await RefreshLeaseAsync(cancellationToken).ConfigureAwait(false);
+            if (!IsLeader)
+            {
+                var lease = await _store.GetLeaseAsync(LeaseName, cancellationToken).ConfigureAwait(false);
+                _logger.LogInformation("Rollout engine: replica {Replica} stands by; {Leader} holds the lease until {Expiry:O}", ReplicaId, lease?.Holder, lease?.ExpiresAt);
+            }
         }
         finally
         {
