@@ -133,6 +133,10 @@ internal static class OperatorEndpoints
         {
             return ApiResults.Error(400, "invalid-rollout", e.Message);
         }
+        catch (NotRolloutLeaderException e)
+        {
+            return ApiResults.Error(503, "not-leader", e.Message);
+        }
     }
 
     private static async Task<IResult> ApplyRolloutActionAsync(string rolloutId, string action, RolloutEngine engine, CancellationToken ct)
@@ -158,6 +162,10 @@ internal static class OperatorEndpoints
         catch (InvalidOperationException e)
         {
             return ApiResults.Error(409, "invalid-transition", e.Message);
+        }
+        catch (NotRolloutLeaderException e)
+        {
+            return ApiResults.Error(503, "not-leader", e.Message);
         }
     }
 

@@ -333,6 +333,13 @@ public sealed class RolloutSettings
     /// <summary>A device that was notified but has not started is notified again after this long.</summary>
     public TimeSpan RenotifyAfter { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long the rollout engine's leader lease lasts unless renewed (every tick). Replicas sharing a
+    /// database run the engine on one of them only; a standby takes over at most this long after the
+    /// leader stops renewing (at the next tick after a clean shutdown). At least two ticks.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
+
     internal void Validate()
     {
         if (TickInterval <= TimeSpan.Zero)
@@ -343,6 +350,13 @@ public sealed class RolloutSettings
         if (RenotifyAfter <= TimeSpan.Zero)
         {
             throw new ServerConfigurationException("Rollouts:RenotifyAfter", "must be positive");
+        }
+
+        if (LeaseDuration < 2 * TickInterval)
+        {
+            throw new ServerConfigurationException(
+                "Rollouts:LeaseDuration",
+                $"must be at least two ticks (Rollouts:TickInterval is {TickInterval}) so that one late renewal does not lose the lease; found {LeaseDuration}");
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -20,6 +21,14 @@ namespace EdgeUpdater.Server.Rollouts;
 /// the share of failures (not yet acknowledged by a resume) passes the failure threshold. When a phase
 /// covers the whole group the notice also goes to the group topic, retained, for devices that join
 /// later. State is written through to the store at every change and reloaded at start.
+/// <para>
+/// Replicas sharing one database each run an engine, but only the holder of the <c>rollout-engine</c>
+/// lease (<see cref="IFleetStore.TryAcquireLeaseAsync"/>, renewed every tick) acts: it alone notifies,
+/// advances, pauses, records outcomes and accepts operator changes. The others keep nothing in memory,
+/// answer reads from the store and refuse changes with <see cref="NotRolloutLeaderException"/>. A
+/// replica that gains the lease reloads the active rollouts and settles outcomes from the device
+/// registry (reports that arrived while nobody led); one whose lease ran out stops acting at once.
+/// </para>
 /// </summary>
 internal sealed class RolloutEngine : IAsyncDisposable
 {
@@ -36,6 +45,15 @@ internal sealed class RolloutEngine : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private long _noticesSent;
 
+    /// <summary>UTC ticks until which this replica may act (0: not the leader). Written under the gate, read anywhere.</summary>
+    private long _leaderUntilTicks;
+    private DateTimeOffset _renewedAt;
+    private bool _groupNoticesDue;
+    private bool _started;
+
+    /// <summary>The name of the lease that elects the acting engine.</summary>
+    public const string LeaseName = "rollout-engine";
+
     public RolloutEngine(IFleetStore store, IFleetPublisher publisher, MqttTopics topics, ServerOptions options, TimeProvider time, ILogger<RolloutEngine> logger)
     {
         _store = store;
@@ -44,32 +62,49 @@ internal sealed class RolloutEngine : IAsyncDisposable
         _settings = options.Rollouts;
         _time = time;
         _logger = logger;
+        ReplicaId = $"{Environment.MachineName}/{Environment.ProcessId}/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
     }
+
+    /// <summary>This replica's lease holder id: host name, process id and a random part.</summary>
+    public string ReplicaId { get; }
+
+    /// <summary>True while this replica holds the lease and may act.</summary>
+    public bool IsLeader => IsLeaderAt(_time.GetUtcNow());
 
     /// <summary>Update notices published so far (per device; group notices not counted).</summary>
     public long NoticesSent => Interlocked.Read(ref _noticesSent);
 
-    /// <summary>Loads running and paused rollouts (before status reports start flowing).</summary>
+    /// <summary>Takes the lease if it is free and then loads running and paused rollouts (before status reports start flowing).</summary>
     public async Task LoadAsync(CancellationToken cancellationToken = default)
     {
-        foreach (var record in await _store.ListRolloutsAsync([RolloutState.Running, RolloutState.Paused], cancellationToken).ConfigureAwait(false))
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            var devices = await _store.ListRolloutDevicesAsync(record.Id, cancellationToken).ConfigureAwait(false);
-            _active[record.Id] = new ActiveRollout(record, devices.ToDictionary(d => d.DeviceId, StringComparer.Ordinal));
+            await RefreshLeaseAsync(cancellationToken).ConfigureAwait(false);
+            if (!IsLeader)
+            {
+                var lease = await _store.GetLeaseAsync(LeaseName, cancellationToken).ConfigureAwait(false);
+                _logger.LogInformation("Rollout engine: replica {Replica} stands by; {Leader} holds the lease until {Expiry:O}", ReplicaId, lease?.Holder, lease?.ExpiresAt);
+            }
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
 
-    /// <summary>Republishes retained group notices (the embedded broker forgets them on restart) and starts ticking.</summary>
+    /// <summary>Republishes retained group notices if this replica leads (the embedded broker forgets them on restart) and starts ticking.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-
-        var retained = (await _store.ListRolloutsAsync([RolloutState.Running, RolloutState.Paused, RolloutState.Completed], cancellationToken).ConfigureAwait(false))
-            .Where(r => r.GroupNoticePublished)
-            .GroupBy(r => r.Group)
-            .Select(g => g.OrderByDescending(r => r.CreatedAt).First());
-        foreach (var record in retained)
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            await TryPublishGroupNoticeAsync(record, cancellationToken).ConfigureAwait(false);
+            _started = true;
+            await RepublishGroupNoticesIfDueAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
         }
 
         _loop = Task.Run(LoopAsync, CancellationToken.None);
@@ -104,6 +139,7 @@ internal sealed class RolloutEngine : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await EnsureLeaderAsync(cancellationToken).ConfigureAwait(false);
             await _store.AddRolloutAsync(record, cancellationToken).ConfigureAwait(false);
             var active = new ActiveRollout(record, new Dictionary<string, RolloutDeviceRecord>(StringComparer.Ordinal));
             _active[record.Id] = active;
@@ -123,6 +159,7 @@ internal sealed class RolloutEngine : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await EnsureLeaderAsync(cancellationToken).ConfigureAwait(false);
             if (!_active.TryGetValue(rolloutId, out var active))
             {
                 var finished = await _store.GetRolloutAsync(rolloutId, cancellationToken).ConfigureAwait(false);
@@ -223,7 +260,9 @@ internal sealed class RolloutEngine : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_active.Count == 0)
+            // Every replica receives every report; only the leader turns them into outcomes, so each is
+            // recorded once. One that gains the lease catches up from the registry (SettleFromRegistryAsync).
+            if (_active.Count == 0 || !IsLeader)
             {
                 return;
             }
@@ -289,6 +328,29 @@ internal sealed class RolloutEngine : IAsyncDisposable
         {
         }
 
+        // Hand over at once: a standby takes the released lease at its next tick instead of waiting for expiry.
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.Exchange(ref _leaderUntilTicks, 0) != 0)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await _store.ReleaseLeaseAsync(LeaseName, ReplicaId, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is DbException or OperationCanceledException or TimeoutException)
+                {
+                    _logger.LogWarning("The rollout lease could not be released ({Message}); a standby takes over when it expires", e.Message);
+                }
+            }
+
+            _active.Clear();
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 
     /// <summary>Evaluates every running rollout once.</summary>
@@ -297,6 +359,13 @@ internal sealed class RolloutEngine : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await RefreshLeaseAsync(cancellationToken).ConfigureAwait(false);
+            if (!IsLeader)
+            {
+                return;
+            }
+
+            await RepublishGroupNoticesIfDueAsync(cancellationToken).ConfigureAwait(false);
             foreach (var active in _active.Values.ToList())
             {
                 if (active.Record.State == RolloutState.Running)
@@ -349,6 +418,11 @@ internal sealed class RolloutEngine : IAsyncDisposable
     /// <summary>Selects, advances, pauses and notifies for one running rollout. Caller holds the gate.</summary>
     private async Task EvaluateAsync(ActiveRollout active, CancellationToken cancellationToken)
     {
+        if (!IsLeader)
+        {
+            return;
+        }
+
         var record = active.Record;
         var group = await _store.ListDevicesAsync(record.Group, cancellationToken).ConfigureAwait(false);
         var now = _time.GetUtcNow();
@@ -452,6 +526,11 @@ internal sealed class RolloutEngine : IAsyncDisposable
             new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = cancellationToken },
             async (device, token) =>
             {
+                if (!IsLeader)
+                {
+                    return; // The lease ran out mid-batch: the new leader notifies whoever is left.
+                }
+
                 try
                 {
                     await _publisher.PublishAsync(_topics.DeviceNotice(device.DeviceId), payload, retain: false, token).ConfigureAwait(false);
@@ -476,6 +555,150 @@ internal sealed class RolloutEngine : IAsyncDisposable
             {
                 active.Devices[device.DeviceId] = device;
             }
+        }
+    }
+
+    /// <summary>Takes or renews the lease; on gaining it reloads, on losing it forgets. Caller holds the gate.</summary>
+    private async Task RefreshLeaseAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var wasLeader = IsLeaderAt(now);
+        if (wasLeader && now - _renewedAt < _settings.TickInterval / 2)
+        {
+            return; // Pokes between ticks need no renewal.
+        }
+
+        bool held;
+        try
+        {
+            held = await _store.TryAcquireLeaseAsync(LeaseName, ReplicaId, _settings.LeaseDuration, now, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or TimeoutException)
+        {
+            // The row still names us until it expires, so nobody else acts; past that we stop too.
+            _logger.LogWarning("The rollout lease could not be renewed ({Message}); this replica acts until {Expiry:O} at most", e.Message, new DateTimeOffset(Interlocked.Read(ref _leaderUntilTicks), TimeSpan.Zero));
+            if (!IsLeader)
+            {
+                StepDown();
+            }
+
+            return;
+        }
+
+        if (!held)
+        {
+            if (wasLeader || _active.Count > 0)
+            {
+                _logger.LogWarning("Rollout engine: lost the lease; another replica leads now");
+            }
+
+            StepDown();
+            return;
+        }
+
+        if (!wasLeader)
+        {
+            // Another replica may have changed rollouts and recorded outcomes meanwhile: start from the store.
+            _active.Clear();
+            await ReloadAsync(cancellationToken).ConfigureAwait(false);
+            _groupNoticesDue = true;
+            _logger.LogInformation("Rollout engine: replica {Replica} took the lease; {Count} active rollouts loaded", ReplicaId, _active.Count);
+        }
+
+        _renewedAt = now;
+        Interlocked.Exchange(ref _leaderUntilTicks, (now + _settings.LeaseDuration).UtcTicks);
+    }
+
+    private void StepDown()
+    {
+        Interlocked.Exchange(ref _leaderUntilTicks, 0);
+        _active.Clear();
+        _groupNoticesDue = false;
+    }
+
+    private bool IsLeaderAt(DateTimeOffset now) => now.UtcTicks < Interlocked.Read(ref _leaderUntilTicks);
+
+    /// <summary>Refuses a change on a replica that does not lead (trying to take a free lease first). Caller holds the gate.</summary>
+    private async Task EnsureLeaderAsync(CancellationToken cancellationToken)
+    {
+        if (!IsLeader)
+        {
+            await RefreshLeaseAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!IsLeader)
+        {
+            var lease = await _store.GetLeaseAsync(LeaseName, cancellationToken).ConfigureAwait(false);
+            throw new NotRolloutLeaderException(ReplicaId, lease?.Holder, lease?.ExpiresAt);
+        }
+    }
+
+    private async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        foreach (var record in await _store.ListRolloutsAsync([RolloutState.Running, RolloutState.Paused], cancellationToken).ConfigureAwait(false))
+        {
+            var devices = await _store.ListRolloutDevicesAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            var active = new ActiveRollout(record, devices.ToDictionary(d => d.DeviceId, StringComparer.Ordinal));
+            await SettleFromRegistryAsync(active, cancellationToken).ConfigureAwait(false);
+            _active[record.Id] = active;
+        }
+    }
+
+    /// <summary>
+    /// Applies registry states newer than a device's outcome: reports that reached the replicas while no
+    /// engine led (or before this one loaded) are otherwise lost, as every report is observed only once.
+    /// </summary>
+    private async Task SettleFromRegistryAsync(ActiveRollout active, CancellationToken cancellationToken)
+    {
+        if (active.Devices.Count == 0)
+        {
+            return;
+        }
+
+        var registry = (await _store.ListDevicesAsync(active.Record.Group, cancellationToken).ConfigureAwait(false)).ToDictionary(d => d.DeviceId, StringComparer.Ordinal);
+        var updates = new List<RolloutDeviceRecord>();
+        foreach (var device in active.Devices.Values.ToList())
+        {
+            if (!registry.TryGetValue(device.DeviceId, out var info) || info.LastSeen is not { } seen || seen <= device.UpdatedAt)
+            {
+                continue;
+            }
+
+            var status = new DeviceStatus { DeviceId = info.DeviceId, State = info.State, RolloutId = info.RolloutId, Targets = info.Targets, LastError = info.LastError };
+            var outcome = Classify(status, active.Record);
+            if (outcome is null || outcome == device.Outcome)
+            {
+                continue;
+            }
+
+            var settled = device with
+            {
+                Outcome = outcome.Value,
+                UpdatedAt = seen,
+                LastError = outcome == RolloutDeviceOutcome.Failed ? info.LastError ?? info.State.ToString() : device.LastError,
+            };
+            active.Devices[device.DeviceId] = settled;
+            updates.Add(settled);
+        }
+
+        await _store.UpdateRolloutDevicesAsync(updates, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RepublishGroupNoticesIfDueAsync(CancellationToken cancellationToken)
+    {
+        if (!_groupNoticesDue || !_started || !IsLeader)
+        {
+            return;
+        }
+
+        _groupNoticesDue = false;
+        var retained = (await _store.ListRolloutsAsync([RolloutState.Running, RolloutState.Paused, RolloutState.Completed], cancellationToken).ConfigureAwait(false))
+            .Where(r => r.GroupNoticePublished)
+            .GroupBy(r => r.Group)
+            .Select(g => g.OrderByDescending(r => r.CreatedAt).First());
+        foreach (var record in retained)
+        {
+            await TryPublishGroupNoticeAsync(record, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -656,4 +879,41 @@ internal sealed class RolloutEngine : IAsyncDisposable
 
         public Dictionary<string, RolloutDeviceRecord> Devices { get; }
     }
+}
+
+
+/// <summary>
+/// A rollout change reached a replica that does not hold the rollout engine's lease. Nothing was
+/// written; the operator sends the change to <see cref="Leader"/> (or retries once a leader is elected).
+/// </summary>
+internal sealed class NotRolloutLeaderException : Exception
+{
+    /// <summary>Creates the exception for this replica, naming the current holder if any.</summary>
+    public NotRolloutLeaderException(string replica, string? leader, DateTimeOffset? leaseExpiresAt)
+        : base(leader is null
+            ? $"Replica '{replica}' does not run the rollout engine and no replica holds its lease right now; retry in a moment."
+            : $"Replica '{replica}' does not run the rollout engine; replica '{leader}' does (lease until {leaseExpiresAt:O}). Send rollout changes to it, or retry.")
+    {
+        Leader = leader;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public NotRolloutLeaderException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public NotRolloutLeaderException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public NotRolloutLeaderException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>The replica holding the lease, or null when none does.</summary>
+    public string? Leader { get; }
 }

@@ -89,7 +89,24 @@ internal interface IFleetStore : IAsyncDisposable
 
     /// <summary>The key set chain, oldest first.</summary>
     Task<IReadOnlyList<KeySetRecord>> ListKeySetsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Takes or renews the lease <paramref name="name"/> for <paramref name="holder"/> until
+    /// <paramref name="now"/> + <paramref name="duration"/>, in one atomic statement: succeeds when the
+    /// lease is free, expired at <paramref name="now"/>, or already held by <paramref name="holder"/>;
+    /// false when another holder's lease is still running.
+    /// </summary>
+    Task<bool> TryAcquireLeaseAsync(string name, string holder, TimeSpan duration, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives the lease up if <paramref name="holder"/> holds it; false when it did not.</summary>
+    Task<bool> ReleaseLeaseAsync(string name, string holder, CancellationToken cancellationToken = default);
+
+    /// <summary>The lease's current row (holder and expiry, possibly already expired), or null when nobody took it or it was released.</summary>
+    Task<LeaseRecord?> GetLeaseAsync(string name, CancellationToken cancellationToken = default);
 }
+
+/// <summary>Who holds a named lease and until when.</summary>
+internal sealed record LeaseRecord(string Name, string Holder, DateTimeOffset ExpiresAt);
 
 /// <summary>One key set envelope of the chain, exactly as uploaded.</summary>
 internal sealed record KeySetRecord(long Version, byte[] Envelope, DateTimeOffset AddedAt);

@@ -103,5 +103,12 @@ internal static class Migrations
                 added_at BIGINT NOT NULL
             );
             """),
+        (3, "leases (one rollout engine among several replicas)", """
+            CREATE TABLE leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+            """),
     ];
 }

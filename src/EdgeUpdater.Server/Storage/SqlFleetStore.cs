@@ -431,6 +431,49 @@ internal abstract class SqlFleetStore : IFleetStore
             r => new KeySetRecord(r.GetInt64(0), Convert.FromBase64String(r.GetString(1)), FromMilliseconds(r.GetInt64(2))),
             cancellationToken);
 
+    /// <inheritdoc />
+    public async Task<bool> TryAcquireLeaseAsync(string name, string holder, TimeSpan duration, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(duration, TimeSpan.Zero);
+
+        // One statement decides: the insert wins a free lease; on conflict the row is locked and the
+        // WHERE (re-checked on the newest row version in PostgreSQL) lets only the holder or, once the
+        // lease ran out, anyone take it. Zero rows written means another holder's lease is running.
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(
+            connection,
+            null,
+            """
+            INSERT INTO leases (name, holder, expires_at) VALUES (@n, @h, @e)
+            ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+            WHERE leases.holder = excluded.holder OR leases.expires_at <= @now
+            """,
+            ("n", name),
+            ("h", holder),
+            ("e", (now + duration).ToUnixTimeMilliseconds()),
+            ("now", now.ToUnixTimeMilliseconds()));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ReleaseLeaseAsync(string name, string holder, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Command(connection, null, "DELETE FROM leases WHERE name = @n AND holder = @h", ("n", name), ("h", holder));
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<LeaseRecord?> GetLeaseAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var rows = await QueryAsync(
+            "SELECT name, holder, expires_at FROM leases WHERE name = @n",
+            r => new LeaseRecord(r.GetString(0), r.GetString(1), FromMilliseconds(r.GetInt64(2))),
+            cancellationToken,
+            ("n", name)).ConfigureAwait(false);
+        return rows.Count > 0 ? rows[0] : null;
+    }
+
     private const string ReleaseColumns =
         "SELECT manifest_sha256, image_sha256, image_size, name, version, target_kind, hardware, expires_at, published_at, target, architectures FROM releases";
 

@@ -43,6 +43,7 @@ public sealed class ServerOptionsTests
     [InlineData(new[] { "--data-dir", "/d", "--Deltas:BestThreads", "0" }, "Deltas:BestThreads")]
     [InlineData(new[] { "--data-dir", "/d", "--urls", "ftp://x" }, "Http:Urls")]
     [InlineData(new[] { "--data-dir", "/d", "--operator-token", "short" }, "Operator:Tokens")]
+    [InlineData(new[] { "--data-dir", "/d", "--Rollouts:LeaseDuration", "00:00:03" }, "Rollouts:LeaseDuration")]
     public void A_wrong_setting_is_named_in_the_error(string[] args, string setting)
     {
         var error = Assert.Throws<ServerConfigurationException>(() => ServerOptionsLoader.Load(args).Validate());

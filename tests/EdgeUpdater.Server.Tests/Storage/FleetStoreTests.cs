@@ -137,6 +137,75 @@ public abstract class FleetStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_lease_is_acquired_renewed_refused_to_others_and_taken_over_after_expiry()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ttl = TimeSpan.FromSeconds(10);
+        Assert.Null(await Store.GetLeaseAsync("engine", ct));
+        Assert.True(await Store.TryAcquireLeaseAsync("engine", "a", ttl, T0, ct));
+        Assert.Equal(new LeaseRecord("engine", "a", T0 + ttl), await Store.GetLeaseAsync("engine", ct));
+
+        // Another holder is refused while the lease runs, up to the last millisecond; the row is untouched.
+        Assert.False(await Store.TryAcquireLeaseAsync("engine", "b", ttl, T0.AddSeconds(5), ct));
+        Assert.False(await Store.TryAcquireLeaseAsync("engine", "b", ttl, T0 + ttl - TimeSpan.FromMilliseconds(1), ct));
+        Assert.Equal("a", (await Store.GetLeaseAsync("engine", ct))!.Holder);
+
+        // The holder renews (the expiry moves), so the old expiry no longer lets "b" in.
+        Assert.True(await Store.TryAcquireLeaseAsync("engine", "a", ttl, T0.AddSeconds(8), ct));
+        Assert.Equal(T0.AddSeconds(18), (await Store.GetLeaseAsync("engine", ct))!.ExpiresAt);
+        Assert.False(await Store.TryAcquireLeaseAsync("engine", "b", ttl, T0.AddSeconds(12), ct));
+
+        // Leases are independent by name.
+        Assert.True(await Store.TryAcquireLeaseAsync("other", "b", ttl, T0.AddSeconds(12), ct));
+
+        // Once expired, another holder takes it over and the former one is refused.
+        Assert.True(await Store.TryAcquireLeaseAsync("engine", "b", ttl, T0.AddSeconds(18), ct));
+        Assert.False(await Store.TryAcquireLeaseAsync("engine", "a", ttl, T0.AddSeconds(19), ct));
+        Assert.Equal(new LeaseRecord("engine", "b", T0.AddSeconds(28)), await Store.GetLeaseAsync("engine", ct));
+    }
+
+    [Fact]
+    public async Task Only_the_holder_releases_a_lease_and_then_anyone_acquires_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ttl = TimeSpan.FromMinutes(1);
+        Assert.True(await Store.TryAcquireLeaseAsync("engine", "a", ttl, T0, ct));
+        Assert.False(await Store.ReleaseLeaseAsync("engine", "b", ct));
+        Assert.False(await Store.TryAcquireLeaseAsync("engine", "b", ttl, T0.AddSeconds(1), ct));
+        Assert.True(await Store.ReleaseLeaseAsync("engine", "a", ct));
+        Assert.Null(await Store.GetLeaseAsync("engine", ct));
+        Assert.True(await Store.TryAcquireLeaseAsync("engine", "b", ttl, T0.AddSeconds(1), ct));
+        Assert.False(await Store.ReleaseLeaseAsync("engine", "a", ct));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Of_twenty_concurrent_acquirers_exactly_one_wins(bool expiredHolder)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ttl = TimeSpan.FromSeconds(30);
+        if (expiredHolder)
+        {
+            // The contested row exists and has expired (the UPDATE path), rather than being absent (the INSERT path).
+            Assert.True(await Store.TryAcquireLeaseAsync("engine", "gone", ttl, T0.AddMinutes(-5), ct));
+        }
+
+        using var start = new SemaphoreSlim(0, 20);
+        var attempts = Enumerable.Range(0, 20).Select(i => Task.Run(
+            async () =>
+            {
+                await start.WaitAsync(ct);
+                return (Holder: $"r{i}", Won: await Store.TryAcquireLeaseAsync("engine", $"r{i}", ttl, T0, ct));
+            },
+            ct)).ToList();
+        start.Release(20);
+        var results = await Task.WhenAll(attempts).WaitAsync(TimeSpan.FromSeconds(30), ct);
+        var winner = Assert.Single(results, r => r.Won);
+        Assert.Equal(winner.Holder, (await Store.GetLeaseAsync("engine", ct))!.Holder);
+    }
+
+    [Fact]
     public async Task Commands_are_listed_newest_first()
     {
         await Store.AddCommandAsync(new CommandRecord("c1", "d1", DeviceCommandKind.CheckNow, null, T0));

@@ -30,6 +30,8 @@ internal sealed class SimulatedDevice : IAsyncDisposable
     private string _imageSha256;
     private bool _dropped;
 
+    private int _deviceNotices;
+
     private SimulatedDevice(IMqttClient client, MqttTopics topics, string id, string group, string imageSha256, DeviceBehaviour behaviour)
     {
         _client = client;
@@ -47,6 +49,9 @@ internal sealed class SimulatedDevice : IAsyncDisposable
     public DeviceBehaviour Behaviour { get; set; }
 
     public Channel<UpdateNotice> Notices { get; } = Channel.CreateUnbounded<UpdateNotice>();
+
+    /// <summary>Notices received on this device's own topic (group notices not counted).</summary>
+    public int DeviceNotices => Volatile.Read(ref _deviceNotices);
 
     public Channel<DeviceCommand> Commands { get; } = Channel.CreateUnbounded<DeviceCommand>();
 
@@ -165,6 +170,11 @@ internal sealed class SimulatedDevice : IAsyncDisposable
             var reader = new Utf8JsonReader(payload);
             Commands.Writer.TryWrite(JsonSerializer.Deserialize(ref reader, ProtocolJsonContext.Default.DeviceCommand)!);
             return;
+        }
+
+        if (topic == _topics.DeviceNotice(Id))
+        {
+            Interlocked.Increment(ref _deviceNotices);
         }
 
         var noticeReader = new Utf8JsonReader(payload);

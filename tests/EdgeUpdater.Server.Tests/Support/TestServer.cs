@@ -22,11 +22,13 @@ internal sealed class TestServer : IAsyncDisposable
     private readonly Action<ServerOptions>? _configure;
     private readonly bool _ownsData;
     private readonly bool _libraryDeltas;
+    private readonly bool _ownsTrust;
 
-    private TestServer(TempDirectory data, bool ownsData, Action<ServerOptions>? configure, TestDeltaGenerator deltas, bool libraryDeltas)
+    private TestServer(TempDirectory data, bool ownsData, Action<ServerOptions>? configure, TestDeltaGenerator deltas, bool libraryDeltas, TestTrust? trust)
     {
         _libraryDeltas = libraryDeltas;
-        Trust = new TestTrust();
+        _ownsTrust = trust is null;
+        Trust = trust ?? new TestTrust();
         Data = data;
         _ownsData = ownsData;
         _configure = configure;
@@ -48,9 +50,10 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>The same server without the operator token.</summary>
     public HttpClient Anonymous { get; private set; } = null!;
 
-    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null, TempDirectory? data = null, TestDeltaGenerator? deltas = null, bool libraryDeltas = false)
+    /// <param name="trust">Keys shared with another server (replicas of one database); the caller disposes them.</param>
+    public static async Task<TestServer> StartAsync(Action<ServerOptions>? configure = null, TempDirectory? data = null, TestDeltaGenerator? deltas = null, bool libraryDeltas = false, TestTrust? trust = null)
     {
-        var server = new TestServer(data ?? new TempDirectory("server"), data is null, configure, deltas ?? new TestDeltaGenerator(), libraryDeltas);
+        var server = new TestServer(data ?? new TempDirectory("server"), data is null, configure, deltas ?? new TestDeltaGenerator(), libraryDeltas, trust);
         await server.StartHostAsync();
         return server;
     }
@@ -93,7 +96,10 @@ internal sealed class TestServer : IAsyncDisposable
             Data.Dispose();
         }
 
-        Trust.Dispose();
+        if (_ownsTrust)
+        {
+            Trust.Dispose();
+        }
     }
 
     private async Task StartHostAsync()
