@@ -58,7 +58,8 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>Creates an empty database and returns an Npgsql connection string for it.</summary>
     public async Task<string> CreateDatabaseAsync(string? prefix = null, CancellationToken cancellationToken = default)
     {
-        var name = $"{prefix ?? "test"}_{Interlocked.Increment(ref _databases)}_{Guid.NewGuid():N}"[..40].ToLowerInvariant();
+        var unique = $"{prefix ?? "test"}_{Interlocked.Increment(ref _databases)}_{Guid.NewGuid():N}";
+        var name = unique[..Math.Min(unique.Length, 40)].ToLowerInvariant();
         await RunAsPostgresCheckedAsync("createdb", ["-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", name], cancellationToken);
         return ConnectionString(name);
     }
