@@ -2,11 +2,7 @@ using EdgeUpdater.SquashFs.Format;
 
 namespace EdgeUpdater.SquashFs.Reader;
 
-/// <summary>
-/// A regular file of an image as a read-only seekable stream. Once two data blocks in a row have been
-/// read, the next one is decoded ahead on the thread pool while the caller consumes this one, so a
-/// sequential reader overlaps decompression with its own work (as unsquashfs does with its threads).
-/// </summary>
+/// <summary>A regular file of an image as a read-only seekable stream; one block is decoded at a time.</summary>
 internal sealed class SquashFsFileStream : Stream
 {
     private readonly SquashFsImage _image;
@@ -18,9 +14,6 @@ internal sealed class SquashFsFileStream : Stream
     private long _bufferedBlock = -1;
     private int _bufferedLength;
     private long _position;
-    private long _lastDecoded = -1;
-    private long _prefetchedBlock = -1;
-    private Task<(byte[] Buffer, int Length)>? _prefetch;
 
     public SquashFsFileStream(SquashFsImage image, Inode inode, string path)
     {
@@ -115,7 +108,6 @@ internal sealed class SquashFsFileStream : Stream
     {
         if (disposing && _buffer.Length > 0)
         {
-            DiscardPrefetch();
             System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = [];
             _bufferedBlock = -1;
@@ -139,91 +131,13 @@ internal sealed class SquashFsFileStream : Stream
             return false;
         }
 
-        read = DecodeDataBlock(blockIndex, destination[..expected]);
+        read = _image.ReadBlockData(block.Offset, block.StoredSize, block.IsCompressed, destination[..expected], $"'{_path}' block {blockIndex}");
         if (read != expected)
         {
             throw SquashFsException.Corrupted($"'{_path}': block {blockIndex} at offset {block.Offset} decompressed to {read} bytes; {expected} expected.");
         }
 
         return true;
-    }
-
-    /// <summary>Decodes data block <paramref name="blockIndex"/> (or takes it from the read-ahead) and starts the read-ahead of the next.</summary>
-    private int DecodeDataBlock(long blockIndex, Span<byte> destination)
-    {
-        int length;
-        if (_prefetch is { } prefetch && _prefetchedBlock == blockIndex)
-        {
-            _prefetch = null;
-            _prefetchedBlock = -1;
-            var (buffer, decoded) = prefetch.GetAwaiter().GetResult();
-            try
-            {
-                if (decoded > destination.Length)
-                {
-                    throw SquashFsException.Corrupted($"'{_path}': block {blockIndex} decompressed to {decoded} bytes; the block size is {destination.Length}.");
-                }
-
-                buffer.AsSpan(0, decoded).CopyTo(destination);
-                length = decoded;
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-        else
-        {
-            DiscardPrefetch();
-            var block = _map.Blocks[(int)blockIndex];
-            length = _image.ReadBlockData(block.Offset, block.StoredSize, block.IsCompressed, destination, $"'{_path}' block {blockIndex}");
-        }
-
-        var sequential = blockIndex == _lastDecoded + 1;
-        _lastDecoded = blockIndex;
-        var next = blockIndex + 1;
-        if (sequential && _prefetch is null && next < _map.Blocks.Count && !_map.Blocks[(int)next].IsSparse)
-        {
-            var block = _map.Blocks[(int)next];
-            var image = _image;
-            var what = $"'{_path}' block {next}";
-            _prefetchedBlock = next;
-            _prefetch = Task.Run(() =>
-            {
-                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(image.BlockSize);
-                try
-                {
-                    return (buffer, image.ReadBlockData(block.Offset, block.StoredSize, block.IsCompressed, buffer.AsSpan(0, image.BlockSize), what));
-                }
-                catch
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                    throw;
-                }
-            });
-        }
-
-        return length;
-    }
-
-    /// <summary>Waits for a read-ahead nobody will take (seek, dispose) and gives its buffer back; its error, if any, concerns a block never read.</summary>
-    private void DiscardPrefetch()
-    {
-        if (_prefetch is not { } prefetch)
-        {
-            return;
-        }
-
-        _prefetch = null;
-        _prefetchedBlock = -1;
-        try
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(prefetch.GetAwaiter().GetResult().Buffer);
-        }
-        catch (Exception e) when (e is SquashFsException or IOException or ObjectDisposedException)
-        {
-            // The block was never asked for: its damage is reported when (if) it is read.
-        }
     }
 
     private void LoadBlock(long blockIndex)
@@ -244,7 +158,7 @@ internal sealed class SquashFsFileStream : Stream
             }
             else
             {
-                _bufferedLength = DecodeDataBlock(blockIndex, _buffer);
+                _bufferedLength = _image.ReadBlockData(block.Offset, block.StoredSize, block.IsCompressed, _buffer, $"'{_path}' block {blockIndex}");
             }
 
             if (_bufferedLength < expected)

@@ -6,7 +6,7 @@ using Xunit;
 
 namespace EdgeUpdater.SquashFs.Tests.Reader;
 
-/// <summary>File streams with read-ahead: every access pattern returns the file's bytes, and a damaged block is reported only when read.</summary>
+/// <summary>File streams: every access pattern returns the file's bytes, and a damaged block is reported when it is read, not before.</summary>
 public sealed class SquashFsFileStreamTests
 {
     private const int BlockSize = 4096;
@@ -52,7 +52,7 @@ public sealed class SquashFsFileStreamTests
         var random = new Random(5);
         for (var i = 0; i < 300; i++)
         {
-            // Runs of a few blocks (the read-ahead starts) broken by jumps backwards and forwards.
+            // Runs of a few blocks broken by jumps backwards and forwards.
             var start = random.Next(Content.Length);
             var length = Math.Min(Content.Length - start, random.Next(1, 4 * BlockSize));
             stream.Position = start;
@@ -63,7 +63,7 @@ public sealed class SquashFsFileStreamTests
     }
 
     [Fact]
-    public async Task Damage_in_a_block_read_ahead_but_never_asked_for_is_not_reported_and_is_when_read()
+    public async Task Damage_in_a_block_never_asked_for_is_not_reported_and_is_when_read()
     {
         var bytes = await BuildAsync();
         int damaged;
@@ -83,7 +83,7 @@ public sealed class SquashFsFileStreamTests
         var buffer = new byte[2 * BlockSize];
         using (var stream = image.GetEntry("/big").OpenRead())
         {
-            // Blocks 0 and 1 read in a row: block 2 (damaged) is decoded ahead, then dropped unread.
+            // Blocks 0 and 1, then a jump past the damaged block 2: nothing to report.
             stream.ReadExactly(buffer);
             Assert.True(Content.AsSpan(0, buffer.Length).SequenceEqual(buffer));
             stream.Position = 10 * BlockSize;
