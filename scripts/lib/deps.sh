@@ -12,6 +12,7 @@ EDGEUPDATER_APT_PACKAGES=(
     jq
     kmod
     libc6-dev-arm64-cross
+    libdeflate0
     libgcc-12-dev-arm64-cross
     libubootenv-tool
     liblz4-1

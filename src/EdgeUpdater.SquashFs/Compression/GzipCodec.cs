@@ -6,7 +6,8 @@ namespace EdgeUpdater.SquashFs.Compression;
 /// <summary>
 /// gzip through zlib: deflateInit2(level, Z_DEFLATED, window bits, memLevel 8, first strategy); per block
 /// deflateReset (+ deflateParams per strategy when several are configured) and deflate(Z_FINISH); the
-/// smallest result wins, ties to the first. Metadata always uses the default strategy alone.
+/// smallest result wins, ties to the first. Metadata always uses the default strategy alone. Reading
+/// goes through libdeflate when it is installed (faster; same bytes), else through zlib's inflate.
 /// </summary>
 internal sealed unsafe class GzipCodec : SquashFsCodec
 {
@@ -17,12 +18,19 @@ internal sealed unsafe class GzipCodec : SquashFsCodec
     ];
 
     private readonly Zlib.ZStream* _inflate;
+    private readonly nint _libdeflate;
     private readonly byte* _version;
     private Zlib.ZStream* _deflate;
     private readonly int[] _strategies;
     private byte[]? _scratch;
 
     public GzipCodec(CompressorOptions options, uint blockSize, CodecRole role)
+        : this(options, blockSize, role, useLibdeflate: true)
+    {
+    }
+
+    /// <summary>Tests pass <paramref name="useLibdeflate"/> false to exercise the zlib inflater.</summary>
+    internal GzipCodec(CompressorOptions options, uint blockSize, CodecRole role, bool useLibdeflate)
         : base(options, blockSize, role)
     {
         var selected = StrategyOrder.Where(s => (options.GzipStrategies & s.Flag) != 0).Select(s => s.Zlib).ToArray();
@@ -30,6 +38,18 @@ internal sealed unsafe class GzipCodec : SquashFsCodec
         var version = Zlib.ZlibVersion();
         Identity = "zlib/" + NativeString(version);
         _version = version;
+        if (useLibdeflate)
+        {
+            try
+            {
+                _libdeflate = Libdeflate.AllocDecompressor();
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                _libdeflate = 0;
+            }
+        }
+
         _inflate = (Zlib.ZStream*)NativeMemory.AllocZeroed((nuint)sizeof(Zlib.ZStream));
         var rc = Zlib.InflateInit(_inflate, version, sizeof(Zlib.ZStream));
         if (rc != Zlib.ZOk)
@@ -40,8 +60,33 @@ internal sealed unsafe class GzipCodec : SquashFsCodec
 
     public override string Identity { get; }
 
+    /// <summary>True when blocks are read through libdeflate.</summary>
+    internal bool UsesLibdeflate => _libdeflate != 0;
+
     public override int Decompress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
+        if (_libdeflate != 0)
+        {
+            nuint used = 0;
+            nuint written = 0;
+            fixed (byte* src = source)
+            fixed (byte* dst = destination)
+            {
+                var result = Libdeflate.ZlibDecompress(_libdeflate, src, (nuint)source.Length, dst, (nuint)destination.Length, &used, &written);
+                if (result != Libdeflate.Success)
+                {
+                    throw DecompressFailed(result == Libdeflate.InsufficientSpace ? $"output larger than {destination.Length} bytes" : $"bad or truncated zlib data (libdeflate result {result})");
+                }
+            }
+
+            if (used != (nuint)source.Length)
+            {
+                throw DecompressFailed($"{(nuint)source.Length - used} bytes left after the end of the deflate stream");
+            }
+
+            return (int)written;
+        }
+
         _ = Zlib.InflateReset(_inflate);
         fixed (byte* src = source)
         fixed (byte* dst = destination)
@@ -134,6 +179,11 @@ internal sealed unsafe class GzipCodec : SquashFsCodec
         {
             _ = Zlib.DeflateEnd(_deflate);
             NativeMemory.Free(_deflate);
+        }
+
+        if (_libdeflate != 0)
+        {
+            Libdeflate.FreeDecompressor(_libdeflate);
         }
 
         _ = Zlib.InflateEnd(_inflate);
