@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared by the agent CI checks (sourced, reads the caller's arguments): --skip-publish reuses the
 # tarballs already in --out DIR (default artifacts/release); sets $out, $publish and the release $version.
 out=artifacts/release
@@ -11,4 +11,3 @@ while [ $# -gt 0 ]; do
     esac
 done
 version=$(sed -n 's|.*<Version>\(.*\)</Version>.*|\1|p' Directory.Build.props | head -n 1)
-export out publish version
