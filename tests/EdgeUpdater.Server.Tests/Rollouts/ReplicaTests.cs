@@ -125,7 +125,10 @@ public sealed class ReplicaTests : IAsyncDisposable
     public async Task A_lease_left_by_a_crashed_replica_is_taken_over_when_it_expires()
     {
         var database = await _postgres.CreateDatabaseAsync("crashed");
-        var leaseDuration = TimeSpan.FromSeconds(2);
+        // The image is built before the crashed lease starts running, so only the server start and the
+        // publish (well under the lease) lie between it and the refused request, even on a loaded machine.
+        var image = await TestImages.BuildAsync(_work, "demo", "2.0.0");
+        var leaseDuration = TimeSpan.FromSeconds(5);
         await using (var store = new PostgresFleetStore(database))
         {
             await store.MigrateAsync(TestContext.Current.CancellationToken);
@@ -134,7 +137,7 @@ public sealed class ReplicaTests : IAsyncDisposable
 
         var server = await StartReplicaAsync(database, mqttPort: null, leaseDuration);
         var engine = server.Host.Services.GetRequiredServiceOf<RolloutEngine>();
-        var release = await server.PublishAsync(await TestImages.BuildAsync(_work, "demo", "2.0.0"));
+        var release = await server.PublishAsync(image);
         var request = new RolloutRequest { ManifestSha256 = release.ManifestSha256, Group = "lab" };
         using (var refused = await server.Http.PostAsJsonAsync(OperatorRoutes.Rollouts, request, OperatorJsonContext.Default.RolloutRequest, TestContext.Current.CancellationToken))
         {
@@ -175,8 +178,15 @@ public sealed class ReplicaTests : IAsyncDisposable
 
         // Another holder takes the lease (as a replica would after this one failed to renew in time).
         await using var store = new PostgresFleetStore(database);
-        Assert.True(await store.ReleaseLeaseAsync(RolloutEngine.LeaseName, engine.ReplicaId, ct));
-        Assert.True(await store.TryAcquireLeaseAsync(RolloutEngine.LeaseName, "intruder", TimeSpan.FromMinutes(1), DateTimeOffset.UtcNow, ct));
+        // Release and take are two statements: the replica's next tick may renew in between, so try again.
+        await Eventually.GetAsync(
+            async () =>
+            {
+                await store.ReleaseLeaseAsync(RolloutEngine.LeaseName, engine.ReplicaId, ct);
+                return await store.TryAcquireLeaseAsync(RolloutEngine.LeaseName, "intruder", TimeSpan.FromMinutes(1), DateTimeOffset.UtcNow, ct);
+            },
+            taken => taken,
+            "the intruder takes the lease");
         await Eventually.TrueAsync(() => !engine.IsLeader, "the replica notices at its next renewal that it lost the lease", TimeSpan.FromSeconds(5));
 
         // Reports still reach the registry, but nobody here acts on them: no outcome, no next phase.
