@@ -288,41 +288,25 @@ internal abstract class SqlFleetStore : IFleetStore
     }
 
     /// <inheritdoc />
-    public async Task AddRolloutDevicesAsync(IReadOnlyCollection<RolloutDeviceRecord> devices, CancellationToken cancellationToken = default)
-    {
-        if (devices.Count == 0)
-        {
-            return;
-        }
-
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(
-            connection,
-            transaction,
+    public Task AddRolloutDevicesAsync(IReadOnlyCollection<RolloutDeviceRecord> devices, CancellationToken cancellationToken = default) =>
+        WriteRolloutDevicesAsync(
             """
             INSERT INTO rollout_devices (rollout_id, device_id, phase, outcome, notified_at, updated_at, last_error)
             VALUES (@r, @d, @p, @o, @n, @u, @e)
             ON CONFLICT (rollout_id, device_id) DO NOTHING
             """,
-            ("r", string.Empty),
-            ("d", string.Empty),
-            ("p", 0),
-            ("o", string.Empty),
-            ("n", null),
-            ("u", 0L),
-            ("e", null));
-        foreach (var device in devices)
-        {
-            SetRolloutDevice(command, device);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-    }
+            devices,
+            cancellationToken);
 
     /// <inheritdoc />
-    public async Task UpdateRolloutDevicesAsync(IReadOnlyCollection<RolloutDeviceRecord> devices, CancellationToken cancellationToken = default)
+    public Task UpdateRolloutDevicesAsync(IReadOnlyCollection<RolloutDeviceRecord> devices, CancellationToken cancellationToken = default) =>
+        WriteRolloutDevicesAsync(
+            "UPDATE rollout_devices SET phase = @p, outcome = @o, notified_at = @n, updated_at = @u, last_error = @e WHERE rollout_id = @r AND device_id = @d",
+            devices,
+            cancellationToken);
+
+    /// <summary>Runs <paramref name="sql"/> (parameters @r @d @p @o @n @u @e) once per device, in one transaction.</summary>
+    private async Task WriteRolloutDevicesAsync(string sql, IReadOnlyCollection<RolloutDeviceRecord> devices, CancellationToken cancellationToken)
     {
         if (devices.Count == 0)
         {
@@ -334,7 +318,7 @@ internal abstract class SqlFleetStore : IFleetStore
         await using var command = Command(
             connection,
             transaction,
-            "UPDATE rollout_devices SET phase = @p, outcome = @o, notified_at = @n, updated_at = @u, last_error = @e WHERE rollout_id = @r AND device_id = @d",
+            sql,
             ("r", string.Empty),
             ("d", string.Empty),
             ("p", 0),
