@@ -19,7 +19,7 @@ read -r -a pairs <<<"${EDGEUPDATER_BENCH_PAIRS:-AB BC}"
 [ ${#compressors[@]} -gt 0 ] || compressors=(xz gzip zstd)
 source scripts/lib/deps.sh
 edgeupdater_install_deps xdelta3 bsdiff zstd casync time
-[ -f "$cache/C.done" ] || scripts/bench/make-rootfs-pair.sh
+scripts/bench/make-rootfs-pair.sh >/dev/null   # builds or updates the cached trees
 mkdir -p "$work"
 
 # The CLI, published with Native AOT when possible (no JIT or runtime start-up in the timings).
@@ -44,7 +44,7 @@ echo "| pair | comp | tool | delta bytes | create s | create RSS KiB | apply s |
 echo "|---|---|---|---:|---:|---:|---:|---:|"
 for comp in "${compressors[@]}"; do
     for t in A B C; do
-        [ -f "$work/$t-$comp.sqfs" ] || mksquashfs "$cache/$t" "$work/$t-$comp.sqfs" -comp "$comp" -noappend -no-progress -quiet -processors 2 >/dev/null
+        [ "$work/$t-$comp.sqfs" -nt "$cache/$t.done" ] || mksquashfs "$cache/$t" "$work/$t-$comp.sqfs" -comp "$comp" -noappend -no-progress -quiet -processors 2 >/dev/null
     done
     for pair in "${pairs[@]}"; do
         old="$work/${pair:0:1}-$comp.sqfs"; new="$work/${pair:1:1}-$comp.sqfs"; d="$work/$pair-$comp"

@@ -41,11 +41,22 @@ SOURCES
     in_chroot "$cache/B" apt-get -y -qq upgrade
     in_chroot "$cache/B" apt-get -y -qq install --no-install-recommends less nano curl ca-certificates
     in_chroot "$cache/B" apt-get clean
-    rm -rf "$cache/B/var/lib/apt/lists/"*_Packages "$cache/B/var/lib/apt/lists/"*Release*
+    # apt's package indexes are not part of a device image (image builds drop them); the Translation
+    # files alone are 34 MB of text no old image has. Only the lock and partial/ stay.
+    find "$cache/B/var/lib/apt/lists" -maxdepth 1 -type f ! -name lock -delete
     echo "edgeupdater-bench" > "$cache/B/etc/hostname"
     sed -i 's/^#\?\s*HISTSIZE=.*/HISTSIZE=2000/' "$cache/B/etc/skel/.bashrc"
     touch "$cache/B.done"
 fi
+
+# Trees cached by an older version of this script still hold apt's Translation indexes; their .done
+# is touched so that images squashed from them are rebuilt.
+for t in B C; do
+    if [ -f "$cache/$t.done" ] && compgen -G "$cache/$t/var/lib/apt/lists/*_Translation-*" >/dev/null; then
+        find "$cache/$t/var/lib/apt/lists" -maxdepth 1 -type f ! -name lock -delete
+        touch "$cache/$t.done"
+    fi
+done
 
 if [ ! -f "$cache/C.done" ]; then
     rm -rf "$cache/C"

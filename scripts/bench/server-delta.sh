@@ -15,7 +15,7 @@ comp=${1:-xz}
 runs=${2:-3}
 source scripts/lib/deps.sh
 edgeupdater_install_deps xdelta3 zstd time
-[ -f "$cache/B.done" ] || scripts/bench/make-rootfs-pair.sh
+scripts/bench/make-rootfs-pair.sh >/dev/null   # builds or updates the cached trees
 mkdir -p "$work"
 dotnet build src/EdgeUpdater.Server -c Release -nologo -v q >/dev/null
 dotnet build scripts/bench/ServerBench -c Release -nologo -v q >/dev/null
@@ -23,7 +23,7 @@ dotnet build scripts/bench/ServerBench -c Release -nologo -v q >/dev/null
 # Images: config.json + root/ (a hard-linked copy of the tree, so nothing is duplicated on disk).
 for t in A B; do
     image="$work/$t-$comp.sqfs"
-    [ -f "$image" ] && continue
+    [ "$image" -nt "$cache/$t.done" ] && continue
     version=$([ "$t" = A ] && echo 1.0.0 || echo 2.0.0)
     rm -rf "$work/tree-$t"
     mkdir -p "$work/tree-$t"
