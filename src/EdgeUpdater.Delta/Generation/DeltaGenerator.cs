@@ -219,8 +219,9 @@ public static class DeltaGenerator
     /// <summary>Generates between two files.</summary>
     public static async Task<DeltaGenerationResult> GenerateAsync(string oldPath, string newPath, Stream output, DeltaGeneratorOptions? options = null, CancellationToken cancellationToken = default)
     {
-        using var oldSource = new FileImageSource(oldPath);
-        using var newSource = new FileImageSource(newPath);
+        // Mapped when possible: hashing and indexing the images then read the page cache in place.
+        using IImageSource oldSource = (IImageSource?)MappedImageSource.TryOpen(oldPath) ?? new FileImageSource(oldPath);
+        using IImageSource newSource = (IImageSource?)MappedImageSource.TryOpen(newPath) ?? new FileImageSource(newPath);
         return await GenerateAsync(oldSource, newSource, output, options, cancellationToken).ConfigureAwait(false);
     }
 
@@ -265,6 +266,12 @@ public static class DeltaGenerator
         {
             cancellationToken.ThrowIfCancellationRequested();
             var n = (int)Math.Min(buffer.Length, source.Length - p);
+            if (source.TryGetSpan(p, n, out var mapped))
+            {
+                hash.AppendData(mapped);
+                continue;
+            }
+
             source.ReadAt(p, buffer.AsSpan(0, n));
             hash.AppendData(buffer, 0, n);
         }

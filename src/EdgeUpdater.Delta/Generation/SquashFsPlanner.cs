@@ -63,9 +63,7 @@ internal sealed partial class SquashFsPlanner
             foreach (var block in blocks)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var span = scratch.AsSpan(0, (int)block.StoredSize);
-                _old.ReadStoredBytes(block.Offset, span);
-                index.TryAdd((XxHash128.HashToUInt128(span), block.StoredSize), block.Offset);
+                index.TryAdd((XxHash128.HashToUInt128(_old.GetStoredBytes(block.Offset, (int)block.StoredSize, scratch)), block.StoredSize), block.Offset);
             }
 
             return (index, Ownership.OldSide(catalog));
@@ -138,8 +136,7 @@ internal sealed partial class SquashFsPlanner
                 AddGap(units, position, block.Offset);
             }
 
-            var span = buffer.AsSpan(0, (int)block.StoredSize);
-            _new.ReadStoredBytes(block.Offset, span);
+            var span = _new.GetStoredBytes(block.Offset, (int)block.StoredSize, buffer);
             // A 128-bit content hash and the same size: the blocks are taken as equal without a second
             // read (a collision would only make the device refuse the result by its SHA-256).
             if (index.TryGetValue((XxHash128.HashToUInt128(span), block.StoredSize), out var oldOffset))

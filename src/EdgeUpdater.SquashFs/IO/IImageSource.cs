@@ -19,6 +19,18 @@ public interface IImageSource : IDisposable
 
     /// <summary>Asynchronous <see cref="ReadAt"/>.</summary>
     ValueTask ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The image's bytes at <paramref name="offset"/> without a copy, when the source holds them in memory
+    /// (a mapped file, a buffer); false when they can only be read with <see cref="ReadAt"/>. The span is
+    /// valid until the source is disposed. Throws like <see cref="ReadAt"/> for a range outside the image.
+    /// </summary>
+    bool TryGetSpan(long offset, int length, out ReadOnlySpan<byte> span)
+    {
+        ImageBounds.Check(offset, length, Length);
+        span = default;
+        return false;
+    }
 }
 
 /// <summary>Random write access to an image being built (a file, a stream, memory).</summary>

@@ -30,6 +30,14 @@ public sealed class MemoryImageSource : IImageSource
     }
 
     /// <inheritdoc />
+    public bool TryGetSpan(long offset, int length, out ReadOnlySpan<byte> span)
+    {
+        ImageBounds.Check(offset, length, _image.Length);
+        span = _image.Span.Slice((int)offset, length);
+        return true;
+    }
+
+    /// <inheritdoc />
     public void Dispose()
     {
     }

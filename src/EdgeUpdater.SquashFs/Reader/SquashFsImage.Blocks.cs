@@ -93,11 +93,33 @@ public sealed partial class SquashFsImage
     /// <summary>Reads the raw stored bytes of a block (no decompression).</summary>
     public void ReadStoredBytes(long offset, Span<byte> destination)
     {
-        if (offset < 0 || offset > _end - destination.Length)
+        CheckStoredRange(offset, destination.Length);
+        _source.ReadAt(offset, destination);
+    }
+
+    /// <summary>
+    /// The raw stored bytes of a block: in place when the source holds the image in memory
+    /// (<see cref="IO.IImageSource.TryGetSpan"/>), else read into <paramref name="scratch"/> (at least
+    /// <paramref name="length"/> bytes).
+    /// </summary>
+    public ReadOnlySpan<byte> GetStoredBytes(long offset, int length, Span<byte> scratch)
+    {
+        CheckStoredRange(offset, length);
+        if (_source.TryGetSpan(offset, length, out var span))
         {
-            throw SquashFsException.OutOfBounds($"Raw read of {destination.Length} bytes at {offset} is outside the image ({_end} bytes used).");
+            return span;
         }
 
-        _source.ReadAt(offset, destination);
+        var read = scratch[..length];
+        _source.ReadAt(offset, read);
+        return read;
+    }
+
+    private void CheckStoredRange(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset > _end - length)
+        {
+            throw SquashFsException.OutOfBounds($"Raw read of {length} bytes at {offset} is outside the image ({_end} bytes used).");
+        }
     }
 }

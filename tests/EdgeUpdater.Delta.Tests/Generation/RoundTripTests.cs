@@ -145,6 +145,30 @@ public sealed class RoundTripTests
         Assert.Equal(computed, given);
     }
 
+    [Theory]
+    [InlineData(DeltaLevel.Fast)]
+    [InlineData(DeltaLevel.Best)]
+    public async Task Mapped_files_positional_reads_and_memory_give_the_same_delta(DeltaLevel level)
+    {
+        // Paths are mapped (blocks hashed in place), FileImageSource reads with pread, memory hands out spans.
+        var variant = DeltaImages.Variants.Single(v => v.Name == "xz");
+        var aPath = await _images.GetImageAsync("A", variant);
+        var bPath = await _images.GetImageAsync("B", variant);
+        var options = new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 };
+        using var fromPaths = new MemoryStream();
+        await DeltaGenerator.GenerateAsync(aPath, bPath, fromPaths, options);
+        using var fromReads = new MemoryStream();
+        using (var a = new SquashFs.IO.FileImageSource(aPath))
+        using (var b = new SquashFs.IO.FileImageSource(bPath))
+        {
+            await DeltaGenerator.GenerateAsync(a, b, fromReads, options);
+        }
+
+        var (inMemory, _) = await DeltaTestKit.GenerateAsync(await File.ReadAllBytesAsync(aPath), await File.ReadAllBytesAsync(bPath), options);
+        Assert.Equal(fromReads.ToArray(), fromPaths.ToArray());
+        Assert.Equal(inMemory, fromPaths.ToArray());
+    }
+
     [Fact]
     public async Task Identical_images_cost_almost_nothing()
     {
