@@ -8,6 +8,8 @@
 # EDGEUPDATER_BENCH_BSDIFF="xz" limits bsdiff (about 90 s per pair unloaded) to those compressors; "none" skips it.
 # EDGEUPDATER_BENCH_PEERS (default "xdelta3 zstd3 zstd19 bsdiff casync") picks the peer tools to run, and
 # EDGEUPDATER_BENCH_PAIRS (default "AB BC") the pairs, for a shorter run on a shared machine.
+# EDGEUPDATER_BENCH_FAST_RUNS=N (default 0) also times `edgeupdater --level fast` and `zstd -3 --patch-from`
+# N times each, alternated, on every A->B pair, and prints the medians (single runs of ~0.2 s are noise).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -82,6 +84,22 @@ for comp in "${compressors[@]}"; do
         row "$pair" "$comp" "casync (new chunks)" "$newbytes" "$gs" "$gm" "-" "-"
     done
 done
+
+fast_runs=${EDGEUPDATER_BENCH_FAST_RUNS:-0}
+if [ "$fast_runs" -gt 0 ]; then
+    ms() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); echo $(((end - start) / 1000000)); }
+    median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+    echo
+    echo "A->B generation, median of $fast_runs alternated runs (ms): edgeupdater fast vs zstd -3 --long=31 --patch-from"
+    for comp in "${compressors[@]}"; do
+        old="$work/A-$comp.sqfs"; new="$work/B-$comp.sqfs"; ours=(); theirs=()
+        for _ in $(seq "$fast_runs"); do
+            ours+=("$(ms "$eu" delta create "$old" "$new" -o "$work/fast-runs.eud" --level fast)")
+            theirs+=("$(ms zstd -q -f -3 --long=31 --patch-from="$old" "$new" -o "$work/fast-runs.zst")")
+        done
+        echo "$comp: edgeupdater fast $(median "${ours[@]}") ms (${ours[*]}), zstd -3 $(median "${theirs[@]}") ms (${theirs[*]})"
+    done
+fi
 
 echo
 echo "Generator summaries (best): blocks rebuilt by recompression vs. changed blocks not reproducible:"

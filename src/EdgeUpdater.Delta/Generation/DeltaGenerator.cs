@@ -116,7 +116,8 @@ public static class DeltaGenerator
             var headerBytes = header.Encode();
             await writer.WriteRawAsync(headerBytes, cancellationToken).ConfigureAwait(false);
             stats.HeaderBytes = headerBytes.Length;
-            var groups = Group(units, Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0));
+            var blockSize = Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0);
+            var groups = Group(units, blockSize);
             var settings = new FrameSettings(
                 options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
                 options.Level == DeltaLevel.Best ? 3 : 1,
@@ -127,30 +128,34 @@ public static class DeltaGenerator
                 token.ThrowIfCancellationRequested();
                 var g = group;
                 pending.Enqueue(Task.Run(
-                    () =>
+                    async () =>
                     {
                         var local = new DeltaStatistics();
                         if (g.Units is [MetadataUnit metadata])
                         {
-                            local.MetadataBytes += metadata.Length;
-                            using var sectionWriter = new SectionWriter(Stream.Null);
-                            var section = sectionWriter.Encode(SectionKind.Metadata, metadata.Payload, 19);
-                            return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
+                            var encoding = await metadata.Encoding.ConfigureAwait(false);
+                            local.PhaseMilliseconds["metadata"] = encoding.Milliseconds;
+                            if (encoding.Payload is { } payload)
+                            {
+                                local.MetadataBytes += metadata.Length;
+                                local.MetadataBlocksRecompressed += encoding.BlocksRecompressed;
+                                local.MetadataBlocksLiteral += encoding.BlocksLiteral;
+                                using var sectionWriter = new SectionWriter(Stream.Null);
+                                var section = sectionWriter.Encode(SectionKind.Metadata, payload, 19);
+                                return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
+                            }
+
+                            // A layout the metadata section cannot describe: the region goes literally.
+                            var literal = new List<(SectionKind, byte[])>();
+                            foreach (var part in Group([new LiteralUnit(metadata.Offset, metadata.Length)], blockSize))
+                            {
+                                literal.AddRange(Encode(part, local));
+                            }
+
+                            return (literal, local);
                         }
 
-                        if (!encoders.TryTake(out var encoder))
-                        {
-                            encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
-                        }
-
-                        try
-                        {
-                            return (encoder.Encode(g, local, token), local);
-                        }
-                        finally
-                        {
-                            encoders.Add(encoder);
-                        }
+                        return (Encode(g, local), local);
                     },
                     token));
                 while (pending.Count >= parallelism + 1)
@@ -172,6 +177,23 @@ public static class DeltaGenerator
             await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             stats.PhaseMilliseconds["encode"] = total.Elapsed.TotalMilliseconds;
             return new DeltaGenerationResult(header, stats);
+
+            List<(SectionKind Kind, byte[] Bytes)> Encode(UnitGroup group, DeltaStatistics local)
+            {
+                if (!encoders.TryTake(out var encoder))
+                {
+                    encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
+                }
+
+                try
+                {
+                    return encoder.Encode(group, local, token);
+                }
+                finally
+                {
+                    encoders.Add(encoder);
+                }
+            }
 
             async Task WriteAsync((List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats) done)
             {
@@ -198,7 +220,7 @@ public static class DeltaGenerator
         finally
         {
             await work.CancelAsync().ConfigureAwait(false);
-            Task[] workers = [hashOld, hashNew, .. pending];
+            Task[] workers = [hashOld, hashNew, .. pending, .. units?.OfType<MetadataUnit>().Select(m => m.Encoding) ?? []];
             await Task.WhenAll(workers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             foreach (var worker in workers)
             {

@@ -73,16 +73,20 @@ internal sealed partial class SquashFsPlanner
             var catalog = ImageCatalog.Build(_new);
             return (catalog.StoredBlocks, Ownership.NewSide(catalog));
         }, cancellationToken);
+        var handedOver = false;
         try
         {
-            return Plan(metadataPatchLevel, reproducibleMetadata, oldSide, newSide, Phase, cancellationToken);
+            var units = Plan(metadataPatchLevel, reproducibleMetadata, oldSide, newSide, Phase, cancellationToken);
+            handedOver = true;
+            return units;
         }
         finally
         {
-            // Never leave a worker reading the images after returning: the caller disposes them.
+            // Never leave a worker reading the images after returning: the caller disposes them. A returned
+            // plan's metadata unit owns the recompression check; the caller awaits that unit's encoding.
             try
             {
-                Task.WaitAll(reproducibleMetadata, oldSide, newSide);
+                Task.WaitAll(handedOver ? [oldSide, newSide] : [reproducibleMetadata, oldSide, newSide], CancellationToken.None);
             }
             catch (AggregateException)
             {
@@ -171,33 +175,40 @@ internal sealed partial class SquashFsPlanner
 
         phase("blocks");
 
-        // Metadata region, then the padding up to the image end.
+        // Metadata region, then the padding up to the image end. The metadata section is encoded in the
+        // background (started last, once nothing here can fail), while the caller encodes the data area.
         var maps = BuildMaps(pairs, owners);
         phase("maps");
-        using (var metadataCodec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null)
-        {
-            var payload = MetadataSection.Encode(_old, _new, maps.Data, maps.Fragments, metadataCodec, reproducibleMetadata.GetAwaiter().GetResult(), metadataPatchLevel, out var metaStats);
-            var metaLength = (long)sb.BytesUsed - dataEnd;
-            if (payload is not null)
-            {
-                units.Add(new MetadataUnit(payload, metaLength));
-                _stats.MetadataBlocksRecompressed += metaStats.BlocksRecompressed;
-                _stats.MetadataBlocksLiteral += metaStats.BlocksLiteral;
-            }
-            else
-            {
-                units.Add(new LiteralUnit(dataEnd, metaLength));
-            }
-        }
-
-        phase("metadata");
+        var metaLength = (long)sb.BytesUsed - dataEnd;
+        var metadataIndex = units.Count;
         var end = _new.Source.Length;
         if ((long)sb.BytesUsed < end)
         {
             AddTail(units, (long)sb.BytesUsed, end);
         }
 
+        var encoding = Task.Run(() => EncodeMetadata(maps.Data, maps.Fragments, metadataPatchLevel, reproducibleMetadata, cancellationToken), cancellationToken);
+        units.Insert(metadataIndex, new MetadataUnit(encoding, dataEnd, metaLength));
         return units;
+    }
+
+    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, int patchLevel, Task<HashSet<long>?> reproducible, CancellationToken cancellationToken)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            var proven = reproducible.GetAwaiter().GetResult();
+            cancellationToken.ThrowIfCancellationRequested();
+            using var codec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null;
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, proven, patchLevel, out var stats);
+            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, watch.Elapsed.TotalMilliseconds);
+        }
+        catch (Exception e) when (e is SquashFsException or InvalidOperationException)
+        {
+            // B's tables do not read, or lie in a way the format cannot describe: the region goes literally.
+            // (Damaged tables of the base only cost their prediction: MetadataPredictor.)
+            return new MetadataEncoding(null, 0, 0, watch.Elapsed.TotalMilliseconds);
+        }
     }
 
     /// <summary>The ELF machine of the file that owns a data block (0 when not ELF): read from the file's first block, once per file.</summary>

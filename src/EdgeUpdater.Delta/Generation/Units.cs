@@ -26,8 +26,18 @@ internal sealed record XorUnit(long BaseOffset, byte[] Xor) : Unit(Xor.Length);
 /// </summary>
 internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference, bool Raw = false, bool Fresh = false, ushort Machine = 0) : Unit(Block.StoredSize);
 
-/// <summary>New-image bytes the metadata section rebuilds.</summary>
-internal sealed record MetadataUnit(byte[] Payload, long Length) : Unit(Length);
+/// <summary>
+/// The new image's metadata region [<paramref name="Offset"/>, + Length), rebuilt by a metadata section that
+/// is still being encoded while the data area's groups are (it waits for the proof that B's metadata blocks
+/// recompress, the slowest part of planning).
+/// </summary>
+internal sealed record MetadataUnit(Task<MetadataEncoding> Encoding, long Offset, long Length) : Unit(Length);
+
+/// <summary>
+/// A metadata section's payload, null when the region's layout is not one the format describes (it then
+/// goes literally); how many of its blocks the device recompresses or gets literally; thread time spent.
+/// </summary>
+internal sealed record MetadataEncoding(byte[]? Payload, int BlocksRecompressed, int BlocksLiteral, double Milliseconds);
 
 /// <summary>
 /// Raw new-image bytes rebuilt from a content range (generic mode): <paramref name="Offset"/> in the new

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using EdgeUpdater.Testing;
 using Xunit;
 
@@ -191,6 +192,46 @@ public sealed class RoundTripTests
         Assert.Equal(0, result.Statistics.RecompressedBlocks);
         Assert.Equal(0, result.Statistics.MetadataBlocksRecompressed);
         DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, delta));
+    }
+
+    [Theory]
+    [InlineData(DeltaLevel.Fast)]
+    [InlineData(DeltaLevel.Best)]
+    public async Task A_base_whose_export_table_is_damaged_costs_only_that_table(DeltaLevel level)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var options = new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 };
+        var (intact, _) = await DeltaTestKit.GenerateAsync(a, b, options);
+        var exportIndex = (int)BinaryPrimitives.ReadUInt64LittleEndian(a.AsSpan(88));
+        var exportBlock = (int)BinaryPrimitives.ReadUInt64LittleEndian(a.AsSpan(exportIndex));
+        a.AsSpan(exportBlock + 2, 16).Fill(0xA5);
+        var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, options);
+        Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
+        Assert.True(result.Statistics.MetadataBytes > 0);
+        Assert.True(delta.Length < intact.Length + 4096, $"{delta.Length} bytes against {intact.Length} with the table intact");
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+    }
+
+    [Theory]
+    [InlineData(DeltaLevel.Fast)]
+    [InlineData(DeltaLevel.Best)]
+    public async Task A_new_image_whose_tables_overlap_gets_its_metadata_region_literally(DeltaLevel level)
+    {
+        // B's export index pointed at its fragment index: two tables claim the same blocks, a layout the
+        // metadata section cannot describe. The data area is still patched against A, the region is sent as is.
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
+        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        b.AsSpan(80, 8).CopyTo(b.AsSpan(88));
+        var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
+        Assert.Equal(0, result.Statistics.MetadataBytes);
+        var region = (long)BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(40)) - (long)BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(64));
+        Assert.True(result.Statistics.LiteralBytes >= region, $"literal {result.Statistics.LiteralBytes} < metadata region {region}");
+        Assert.True(result.Statistics.CopiedBytes > b.Length / 4, $"copied only {result.Statistics.CopiedBytes} bytes");
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
     }
 
     [Fact]
