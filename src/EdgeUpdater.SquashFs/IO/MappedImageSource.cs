@@ -31,22 +31,39 @@ public sealed unsafe class MappedImageSource : IImageSource
     public static MappedImageSource? TryOpen(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var info = new FileInfo(path);
-        // Block devices, pipes and empty files report no length.
-        if (!info.Exists || info.Length == 0)
+        if (!File.Exists(path))
         {
             return null;
         }
 
-        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        // The length is taken from the open handle and mapped exactly, so the view and Length agree.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        MemoryMappedFile? file = null;
         try
         {
-            var view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            return new MappedImageSource(file, view, info.Length);
+            var length = stream.Length;
+            if (length == 0)
+            {
+                // Block devices, pipes and empty files report no length to map.
+                stream.Dispose();
+                return null;
+            }
+
+            file = MemoryMappedFile.CreateFromFile(stream, null, length, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            var view = file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+            return new MappedImageSource(file, view, length);
         }
         catch
         {
-            file.Dispose();
+            if (file is null)
+            {
+                stream.Dispose();
+            }
+            else
+            {
+                file.Dispose();
+            }
+
             throw;
         }
     }
