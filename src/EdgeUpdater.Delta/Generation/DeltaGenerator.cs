@@ -19,6 +19,12 @@ public static class DeltaGenerator
     private const int MaxLiteralPerSection = 2 << 20;
 
     /// <summary>
+    /// Groups encoded ahead of the output per worker: sections are written in order, so with one group per
+    /// worker a slow group at the head (an LZMA2 frame of new files) left the other cores idle.
+    /// </summary>
+    private const int GroupsInFlightPerWorker = 4;
+
+    /// <summary>
     /// Content of one group's frames together. Half the format's limit: the device's content buffer stays as in
     /// format 1; on new-file content, 8 MiB LZMA2 frames would save only about 0.3 % more.
     /// </summary>
@@ -118,11 +124,12 @@ public static class DeltaGenerator
             stats.HeaderBytes = headerBytes.Length;
             var blockSize = Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0);
             var groups = Group(units, blockSize);
+            var parallelism = Math.Max(1, options.MaxParallelism);
             var settings = new FrameSettings(
                 options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
                 options.Level == DeltaLevel.Best ? 3 : 1,
-                filters);
-            var parallelism = Math.Max(1, options.MaxParallelism);
+                filters,
+                parallelism);
             foreach (var group in groups)
             {
                 token.ThrowIfCancellationRequested();
@@ -158,7 +165,7 @@ public static class DeltaGenerator
                         return (Encode(g, local), local);
                     },
                     token));
-                while (pending.Count >= parallelism + 1)
+                while (pending.Count >= (parallelism * GroupsInFlightPerWorker) + 1)
                 {
                     await WriteAsync(await pending.Dequeue().ConfigureAwait(false)).ConfigureAwait(false);
                 }

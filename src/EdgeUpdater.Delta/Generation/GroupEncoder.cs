@@ -40,11 +40,10 @@ internal sealed class GroupEncoder : IDisposable
     private readonly IImageSource _new;
     private readonly SquashFsImage? _oldImage;
     private readonly SquashFsImage? _newImage;
-    private readonly SquashFsCodec? _newCodec;
+    private readonly bool _recompress;
     private readonly SectionWriter _sections = new(Stream.Null);
     private readonly ZstdPatcher _zstd = new();
     private readonly FrameSettings _settings;
-    private readonly byte[] _scratch;
     private readonly byte[] _stored;
     private readonly byte[] _decoded;
     private long _cachedOffset = -1;
@@ -56,10 +55,9 @@ internal sealed class GroupEncoder : IDisposable
         _new = newSource;
         _oldImage = oldImage;
         _newImage = newImage;
-        _newCodec = recompress && newImage is not null ? newImage.CreateCodec(CodecRole.Data) : null;
+        _recompress = recompress && newImage is not null;
         _settings = settings;
         var block = Math.Max(newImage?.BlockSize ?? 0, oldImage?.BlockSize ?? 0);
-        _scratch = new byte[Math.Max(block, 4096)];
         _stored = new byte[Math.Max(block, 4096)];
         _decoded = new byte[Math.Max(oldImage?.BlockSize ?? 0, 4096)];
     }
@@ -217,13 +215,14 @@ internal sealed class GroupEncoder : IDisposable
             return null;
         }
 
+        var reproduced = Verify(draft, cancellationToken);
         var kept = new List<FrameDraft.Slice>();
         var length = 0;
-        foreach (var slice in draft.Slices)
+        for (var i = 0; i < draft.Slices.Count; i++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            var slice = draft.Slices[i];
             var content = draft.Content.AsSpan(slice.Start, slice.Length);
-            if (slice.Unit is ChunkUnit || Reproduces((BlockUnit)slice.Unit, content))
+            if (reproduced[i])
             {
                 content.CopyTo(draft.Content.AsSpan(length));
                 kept.Add(slice with { Start = length });
@@ -294,21 +293,42 @@ internal sealed class GroupEncoder : IDisposable
         return _newImage!.ReadBlockData(block.Offset, block.StoredSize, true, destination[..Math.Min(destination.Length, _newImage.BlockSize)], "new block");
     }
 
-    /// <summary>True when the device can rebuild the block's stored bytes from <paramref name="content"/>.</summary>
-    private bool Reproduces(BlockUnit unit, ReadOnlySpan<byte> content)
+    /// <summary>
+    /// Which of a drafted frame's slices the device can rebuild: each block's content recompressed with B's
+    /// codec must give its stored bytes. The slowest step of a group, so it runs on up to
+    /// <see cref="FrameSettings.Parallelism"/> threads, each with its own codec.
+    /// </summary>
+    private bool[] Verify(FrameDraft draft, CancellationToken cancellationToken)
     {
-        var block = unit.Block;
-        if (!block.IsCompressed || unit.Raw)
+        var reproduced = new bool[draft.Slices.Count];
+        if (!draft.Slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true }))
         {
-            return true;
+            // Stored bytes patched as they are (fast, generic): nothing to recompress.
+            Array.Fill(reproduced, true);
+            return reproduced;
         }
 
-        var stored = _stored.AsSpan(0, (int)block.StoredSize);
-        _new.ReadAt(block.Offset, stored);
-        return _newCodec is not null
-            && _newCodec.TryCompress(content, _scratch, out var written)
-            && written == stored.Length
-            && _scratch.AsSpan(0, written).SequenceEqual(stored);
+        try
+        {
+            Parallel.For(
+                0,
+                draft.Slices.Count,
+                new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = _settings.Parallelism },
+                () => new RecompressionCheck(_new, _recompress ? _newImage : null),
+                (i, _, check) =>
+                {
+                    var slice = draft.Slices[i];
+                    reproduced[i] = slice.Unit is ChunkUnit || check.Reproduces((BlockUnit)slice.Unit, draft.Content.AsSpan(slice.Start, slice.Length));
+                    return check;
+                },
+                check => check.Dispose());
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+
+        return reproduced;
     }
 
     private byte[] BuildReference(IReadOnlyList<ReferenceItem> items)
@@ -347,9 +367,47 @@ internal sealed class GroupEncoder : IDisposable
 
     public void Dispose()
     {
-        _newCodec?.Dispose();
         _zstd.Dispose();
         _sections.Dispose();
+    }
+
+    /// <summary>Recompresses changed blocks' content with B's data codec and compares with their stored bytes; one per thread.</summary>
+    private sealed class RecompressionCheck : IDisposable
+    {
+        private readonly IImageSource _new;
+        private readonly SquashFsCodec? _codec;
+        private readonly byte[] _compressed;
+        private readonly byte[] _stored;
+
+        /// <param name="newSource">B's bytes.</param>
+        /// <param name="newImage">B, or null when blocks may not be recompressed (only raw and uncompressed blocks pass).</param>
+        public RecompressionCheck(IImageSource newSource, SquashFsImage? newImage)
+        {
+            _new = newSource;
+            _codec = newImage?.CreateCodec(CodecRole.Data);
+            var block = Math.Max(newImage?.BlockSize ?? 0, 4096);
+            _compressed = new byte[block];
+            _stored = new byte[block];
+        }
+
+        /// <summary>True when the device can rebuild the block's stored bytes from <paramref name="content"/>.</summary>
+        public bool Reproduces(BlockUnit unit, ReadOnlySpan<byte> content)
+        {
+            var block = unit.Block;
+            if (!block.IsCompressed || unit.Raw)
+            {
+                return true;
+            }
+
+            var stored = _stored.AsSpan(0, (int)block.StoredSize);
+            _new.ReadAt(block.Offset, stored);
+            return _codec is not null
+                && _codec.TryCompress(content, _compressed, out var written)
+                && written == stored.Length
+                && _compressed.AsSpan(0, written).SequenceEqual(stored);
+        }
+
+        public void Dispose() => _codec?.Dispose();
     }
 
     /// <summary>The content of one frame being drafted: blocks decoded in order, each with its stored cost.</summary>
@@ -400,4 +458,5 @@ internal sealed class GroupEncoder : IDisposable
 /// <param name="ZstdLevel">zstd level of patch frames.</param>
 /// <param name="OpsLevel">zstd level of ops sections.</param>
 /// <param name="Filters">BCJ filters LZMA2 frames may use (both sides' liblzma have them).</param>
-internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters);
+/// <param name="Parallelism">Threads a group may use to verify recompression (the generator's own limit).</param>
+internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters, int Parallelism);
