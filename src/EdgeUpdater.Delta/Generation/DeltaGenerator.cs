@@ -19,8 +19,8 @@ public static class DeltaGenerator
     private const int MaxLiteralPerSection = 2 << 20;
 
     /// <summary>
-    /// Groups encoded ahead of the output per worker: sections are written in order, so with one group per
-    /// worker a slow group at the head (an LZMA2 frame of new files) left the other cores idle.
+    /// Groups taken ahead of the output per worker: sections are written in order, so with one group per
+    /// worker a slow group at the head (an LZMA2 frame of new files) left the other workers idle.
     /// </summary>
     private const int GroupsInFlightPerWorker = 4;
 
@@ -47,6 +47,11 @@ public static class DeltaGenerator
         // returns, so nothing reads the images or uses an encoder after the caller regains control.
         using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = work.Token;
+
+        // At most this many groups are encoded at once (a server gives `best` part of its cores); more
+        // may wait, finished, for their turn in the output.
+        var parallelism = Math.Max(1, options.MaxParallelism);
+        using var encoding = new SemaphoreSlim(parallelism, parallelism);
         var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, token), token);
         var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, token), token);
         var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
@@ -124,7 +129,6 @@ public static class DeltaGenerator
             stats.HeaderBytes = headerBytes.Length;
             var blockSize = Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0);
             var groups = Group(units, blockSize);
-            var parallelism = Math.Max(1, options.MaxParallelism);
             var settings = new FrameSettings(
                 options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
                 options.Level == DeltaLevel.Best ? 3 : 1,
@@ -156,13 +160,13 @@ public static class DeltaGenerator
                             var literal = new List<(SectionKind, byte[])>();
                             foreach (var part in Group([new LiteralUnit(metadata.Offset, metadata.Length)], blockSize))
                             {
-                                literal.AddRange(Encode(part, local));
+                                literal.AddRange(await EncodeAsync(part, local).ConfigureAwait(false));
                             }
 
                             return (literal, local);
                         }
 
-                        return (Encode(g, local), local);
+                        return (await EncodeAsync(g, local).ConfigureAwait(false), local);
                     },
                     token));
                 while (pending.Count >= (parallelism * GroupsInFlightPerWorker) + 1)
@@ -185,8 +189,9 @@ public static class DeltaGenerator
             stats.PhaseMilliseconds["encode"] = total.Elapsed.TotalMilliseconds;
             return new DeltaGenerationResult(header, stats);
 
-            List<(SectionKind Kind, byte[] Bytes)> Encode(UnitGroup group, DeltaStatistics local)
+            async Task<List<(SectionKind Kind, byte[] Bytes)>> EncodeAsync(UnitGroup group, DeltaStatistics local)
             {
+                await encoding.WaitAsync(token).ConfigureAwait(false);
                 if (!encoders.TryTake(out var encoder))
                 {
                     encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
@@ -199,6 +204,7 @@ public static class DeltaGenerator
                 finally
                 {
                     encoders.Add(encoder);
+                    encoding.Release();
                 }
             }
 
