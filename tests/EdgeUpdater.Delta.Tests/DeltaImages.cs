@@ -125,6 +125,9 @@ public sealed class DeltaImages : IAsyncLifetime
         return System.Text.Encoding.ASCII.GetBytes(builder.ToString(0, size));
     }
 
+    /// <summary>The bytes of <see cref="GetImageAsync"/>'s image.</summary>
+    public async Task<byte[]> ReadImageAsync(string tree, ImageVariant variant) => await File.ReadAllBytesAsync(await GetImageAsync(tree, variant));
+
     /// <summary>The image of <paramref name="tree"/> ("A", "B" or "C") for a variant, built on first use.</summary>
     public async Task<string> GetImageAsync(string tree, ImageVariant variant)
     {

@@ -26,8 +26,8 @@ public sealed class MutationTests
     public async Task Mutated_deltas_are_refused_or_still_exact(string variantName, string from, string to, DeltaLevel level, int seed)
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync(from, variant));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync(to, variant));
+        var a = await _images.ReadImageAsync(from, variant);
+        var b = await _images.ReadImageAsync(to, variant);
         var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
         await MutateAsync(a, b, delta, seed, $"{variantName} {from}->{to} {level}");
     }

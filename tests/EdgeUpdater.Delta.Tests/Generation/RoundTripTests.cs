@@ -37,8 +37,8 @@ public sealed class RoundTripTests
     public async Task Every_kind_of_change_round_trips_byte_for_byte(string variantName, DeltaLevel level)
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
         var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
         Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
@@ -56,8 +56,8 @@ public sealed class RoundTripTests
     public async Task A_one_line_edit_costs_little(string variantName, DeltaLevel level)
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
-        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var b = await _images.ReadImageAsync("B", variant);
+        var c = await _images.ReadImageAsync("C", variant);
         var (delta, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
         DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, delta));
         _output.WriteLine($"{variantName} {level}: B to C delta {delta.Length} bytes");
@@ -74,8 +74,8 @@ public sealed class RoundTripTests
     [InlineData("zstd-1m", "gzip-uncompressed")]
     public async Task Pairs_with_different_compressors_round_trip(string oldVariant, string newVariant)
     {
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants.Single(v => v.Name == oldVariant)));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", DeltaImages.Variants.Single(v => v.Name == newVariant)));
+        var a = await _images.ReadImageAsync("A", DeltaImages.Variants.Single(v => v.Name == oldVariant));
+        var b = await _images.ReadImageAsync("B", DeltaImages.Variants.Single(v => v.Name == newVariant));
         foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
         {
             var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
@@ -107,7 +107,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task Images_from_mksquashfs_and_from_our_writer_mix()
     {
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants.Single(v => v.Name == "xz")));
+        var a = await _images.ReadImageAsync("A", DeltaImages.Variants.Single(v => v.Name == "xz"));
         var b = await File.ReadAllBytesAsync(await _images.GetWriterImageAsync("B", "xz"));
         var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { MaxParallelism = 2 });
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
@@ -119,8 +119,8 @@ public sealed class RoundTripTests
     public async Task Lzo_images_which_cannot_be_recompressed_round_trip_with_literals()
     {
         var lzo = new ImageVariant("lzo", "lzo");
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", lzo));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", lzo));
+        var a = await _images.ReadImageAsync("A", lzo);
+        var b = await _images.ReadImageAsync("B", lzo);
         foreach (var level in new[] { DeltaLevel.Fast, DeltaLevel.Best })
         {
             var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
@@ -134,8 +134,8 @@ public sealed class RoundTripTests
     public async Task Known_image_hashes_give_the_same_delta()
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == "zstd-1m");
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
-        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var b = await _images.ReadImageAsync("B", variant);
+        var c = await _images.ReadImageAsync("C", variant);
         var (computed, _) = await DeltaTestKit.GenerateAsync(b, c);
         var (given, _) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions
         {
@@ -173,7 +173,7 @@ public sealed class RoundTripTests
     [Fact]
     public async Task Identical_images_cost_almost_nothing()
     {
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", DeltaImages.Variants[0]));
+        var a = await _images.ReadImageAsync("A", DeltaImages.Variants[0]);
         var (delta, result) = await DeltaTestKit.GenerateAsync(a, a);
         DeltaTestKit.AssertSameImage(a, await DeltaTestKit.ApplyAsync(a, delta));
         Assert.True(delta.Length < 600, $"an identical image costs {delta.Length} bytes");
@@ -184,8 +184,8 @@ public sealed class RoundTripTests
     public async Task Without_the_device_codec_blocks_and_metadata_are_sent_literally()
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == "xz");
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
-        var c = await File.ReadAllBytesAsync(await _images.GetImageAsync("C", variant));
+        var b = await _images.ReadImageAsync("B", variant);
+        var c = await _images.ReadImageAsync("C", variant);
         var (delta, result) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { DeviceCodecs = ["xz/0.0.1"], MaxParallelism = 2 });
         Assert.False(result.Header.UsesRecompression);
         Assert.Equal("", result.Header.CodecIdentity);
@@ -200,8 +200,8 @@ public sealed class RoundTripTests
     public async Task A_base_whose_export_table_is_damaged_costs_only_that_table(DeltaLevel level)
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
         var options = new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 };
         var (intact, _) = await DeltaTestKit.GenerateAsync(a, b, options);
         var exportIndex = (int)BinaryPrimitives.ReadUInt64LittleEndian(a.AsSpan(88));
@@ -222,8 +222,8 @@ public sealed class RoundTripTests
         // B's export index pointed at its fragment index: two tables claim the same blocks, a layout the
         // metadata section cannot describe. The data area is still patched against A, the region is sent as is.
         var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
         b.AsSpan(80, 8).CopyTo(b.AsSpan(88));
         var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
         Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
@@ -262,8 +262,8 @@ public sealed class RoundTripTests
     public async Task Forced_generic_mode_round_trips_squashfs_images()
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
-        var a = await File.ReadAllBytesAsync(await _images.GetImageAsync("A", variant));
-        var b = await File.ReadAllBytesAsync(await _images.GetImageAsync("B", variant));
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
         var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { ForceGeneric = true, MaxParallelism = 2 });
         Assert.Equal(DeltaMode.Generic, result.Header.Mode);
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
