@@ -88,7 +88,7 @@ public static class DeltaGenerator
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
                     var freshFrames = recompress && filters.Count > 0;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level, token), token).ConfigureAwait(false);
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level, parallelism, token), token).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,

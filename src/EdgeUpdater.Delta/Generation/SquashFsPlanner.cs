@@ -41,8 +41,12 @@ internal sealed partial class SquashFsPlanner
         _stats = stats;
     }
 
-    /// <summary>The plan in new-image order. Returns or throws only when the planner's own worker tasks have ended.</summary>
-    public List<Unit> Plan(int metadataPatchLevel, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The plan in new-image order. Returns or throws only when the planner's own worker tasks have ended,
+    /// except the returned metadata unit's encoding, which the caller awaits. The check that B's metadata
+    /// blocks recompress uses up to <paramref name="parallelism"/> threads.
+    /// </summary>
+    public List<Unit> Plan(int metadataPatchLevel, int parallelism, CancellationToken cancellationToken = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         void Phase(string name)
@@ -53,7 +57,7 @@ internal sealed partial class SquashFsPlanner
 
         // The two images are independent: index and walk them on two threads; verify which metadata
         // blocks of the new image recompress to their stored bytes on a third.
-        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new, cancellationToken), cancellationToken) : Task.FromResult<HashSet<long>?>(null);
+        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new, parallelism, cancellationToken), cancellationToken) : Task.FromResult<HashSet<long>?>(null);
         var oldSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_old);

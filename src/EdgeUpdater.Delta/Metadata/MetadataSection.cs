@@ -304,8 +304,8 @@ internal static class MetadataSection
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
 
-    /// <summary>Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked in parallel.</summary>
-    public static HashSet<long> ReproducibleBlocks(SquashFsImage image, CancellationToken cancellationToken = default)
+    /// <summary>Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked on up to <paramref name="parallelism"/> threads.</summary>
+    public static HashSet<long> ReproducibleBlocks(SquashFsImage image, int parallelism, CancellationToken cancellationToken = default)
     {
         var work = new List<(MetadataBlockInfo Block, byte[] Data, int Start)>();
         foreach (var table in image.ReadAllMetadataTables())
@@ -330,7 +330,7 @@ internal static class MetadataSection
         var result = new System.Collections.Concurrent.ConcurrentBag<long>();
         Parallel.ForEach(
             work,
-            new ParallelOptions { CancellationToken = cancellationToken },
+            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Math.Max(1, parallelism) },
             () => (Codec: image.CreateCodec(CodecRole.Metadata), Scratch: new byte[SquashFsCodec.MetadataBlockSize * 2], Stored: new byte[SquashFsCodec.MetadataBlockSize + 2]),
             (item, _, local) =>
             {
