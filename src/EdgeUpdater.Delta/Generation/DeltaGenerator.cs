@@ -51,7 +51,7 @@ public static class DeltaGenerator
         // At most this many groups are encoded at once (a server gives `best` part of its cores); more
         // may wait, finished, for their turn in the output.
         var parallelism = Math.Max(1, options.MaxParallelism);
-        using var encoding = new SemaphoreSlim(parallelism, parallelism);
+        using var encodingSlots = new SemaphoreSlim(parallelism, parallelism);
         var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, token), token);
         var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, token), token);
         var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
@@ -191,7 +191,7 @@ public static class DeltaGenerator
 
             async Task<List<(SectionKind Kind, byte[] Bytes)>> EncodeAsync(UnitGroup group, DeltaStatistics local)
             {
-                await encoding.WaitAsync(token).ConfigureAwait(false);
+                await encodingSlots.WaitAsync(token).ConfigureAwait(false);
                 if (!encoders.TryTake(out var encoder))
                 {
                     encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
@@ -204,7 +204,7 @@ public static class DeltaGenerator
                 finally
                 {
                     encoders.Add(encoder);
-                    encoding.Release();
+                    encodingSlots.Release();
                 }
             }
 
