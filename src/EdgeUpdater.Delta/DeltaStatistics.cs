@@ -27,6 +27,12 @@ public sealed class DeltaStatistics
     /// <summary>Changed data/fragment blocks that could not be reproduced by recompression (sent literally).</summary>
     public long IrreproducibleBlocks { get; set; }
 
+    /// <summary>
+    /// Blocks (data, fragment and metadata) whose recompression outcome came from
+    /// <see cref="DeltaGeneratorOptions.Reproduction"/> instead of being tried again.
+    /// </summary>
+    public long ProofsRecalled { get; set; }
+
     /// <summary>New-image bytes of the metadata region rebuilt from the metadata section.</summary>
     public long MetadataBytes { get; set; }
 
@@ -73,6 +79,7 @@ internal static class DeltaStatisticsExtensions
         total.MetadataBytes += part.MetadataBytes;
         total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
         total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;
+        total.ProofsRecalled += part.ProofsRecalled;
         foreach (var (name, ms) in part.PhaseMilliseconds)
         {
             total.PhaseMilliseconds[name] = total.PhaseMilliseconds.GetValueOrDefault(name) + ms;

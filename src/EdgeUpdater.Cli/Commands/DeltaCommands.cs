@@ -28,17 +28,24 @@ internal static class DeltaCommands
         level.AcceptOnlyFromAmong("fast", "best");
         var codecs = new Option<string?>("--codecs") { Description = "Comma-separated codec identities the device has (default: this machine's)." };
         var generic = new Option<bool>("--generic") { Description = "Use the generic mode even for SquashFS images." };
-        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic };
+        var record = new Option<string?>("--reproduction-record")
+        {
+            Description = "File that keeps which of <new>'s blocks recompress exactly (read when present, written after): deltas from further bases to the same <new> skip those proofs. A record of another image or codec is started afresh.",
+        };
+        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic, record };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var options = new DeltaGeneratorOptions
-            {
-                Level = parse.GetValue(level) == "fast" ? DeltaLevel.Fast : DeltaLevel.Best,
-                DeviceCodecs = parse.GetValue(codecs) is { } list ? DeltaCodecs.Parse(list) : null,
-                ForceGeneric = parse.GetValue(generic),
-            };
+            var recordPath = parse.GetValue(record);
             return await RunAsync(async () =>
             {
+                var reproduction = recordPath is null ? null : await ReadRecordAsync(recordPath, cancellationToken).ConfigureAwait(false);
+                var options = new DeltaGeneratorOptions
+                {
+                    Level = parse.GetValue(level) == "fast" ? DeltaLevel.Fast : DeltaLevel.Best,
+                    DeviceCodecs = parse.GetValue(codecs) is { } list ? DeltaCodecs.Parse(list) : null,
+                    ForceGeneric = parse.GetValue(generic),
+                    Reproduction = reproduction,
+                };
                 var target = parse.GetRequiredValue(output);
                 var temp = target + ".part";
                 var watch = Stopwatch.StartNew();
@@ -49,8 +56,19 @@ internal static class DeltaCommands
                 }
 
                 File.Move(temp, target, overwrite: true);
+                if (recordPath is not null && reproduction!.Count > 0)
+                {
+                    var recordTemp = recordPath + ".part";
+                    await using (var file = new FileStream(recordTemp, FileMode.Create, FileAccess.Write))
+                    {
+                        reproduction.Write(file);
+                    }
+
+                    File.Move(recordTemp, recordPath, overwrite: true);
+                }
+
                 var s = result.Statistics;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal)"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
                 if (Environment.GetEnvironmentVariable("EDGEUPDATER_DELTA_PHASES") == "1")
                 {
                     Console.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));
@@ -116,6 +134,25 @@ internal static class DeltaCommands
             return ExitCodes.Ok;
         }).ConfigureAwait(false));
         return command;
+    }
+
+    /// <summary>The record at <paramref name="path"/>; a damaged one is reported and started afresh (it only saves time).</summary>
+    private static async Task<ReproductionRecord> ReadRecordAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            return new ReproductionRecord();
+        }
+
+        try
+        {
+            return ReproductionRecord.Read(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false));
+        }
+        catch (DeltaException e)
+        {
+            await Console.Error.WriteLineAsync($"warning: {path}: {e.Message} Starting a new record.").ConfigureAwait(false);
+            return new ReproductionRecord();
+        }
     }
 
     private static async Task<int> RunAsync(Func<Task<int>> action)

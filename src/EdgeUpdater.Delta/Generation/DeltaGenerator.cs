@@ -64,6 +64,7 @@ public static class DeltaGenerator
         SquashFsImage? newSquash = null;
         List<Unit>? units = null;
         var recompress = false;
+        ReproductionRecord? reproduction = null;
         var header = new DeltaHeader { Mode = DeltaMode.Generic, Level = options.Level };
         try
         {
@@ -88,7 +89,15 @@ public static class DeltaGenerator
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
                     var freshFrames = recompress && filters.Count > 0;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, stats).Plan(level, parallelism, token), token).ConfigureAwait(false);
+                    if (recompress && options.Reproduction is { } given)
+                    {
+                        // Bound to B's content: a record of another image is emptied, never trusted.
+                        given.Bind(identity!, await hashNew.ConfigureAwait(false));
+                        reproduction = given;
+                    }
+
+                    var record = reproduction;
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, record, stats).Plan(level, parallelism, token), token).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,
@@ -107,6 +116,7 @@ public static class DeltaGenerator
                     oldSquash = newSquash = null;
                     units = null;
                     recompress = false;
+                    reproduction = null;
                     stats = new DeltaStatistics();
                 }
             }
@@ -133,7 +143,8 @@ public static class DeltaGenerator
                 options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
                 options.Level == DeltaLevel.Best ? 3 : 1,
                 filters,
-                parallelism);
+                parallelism,
+                reproduction);
             foreach (var group in groups)
             {
                 token.ThrowIfCancellationRequested();
@@ -151,6 +162,7 @@ public static class DeltaGenerator
                                 local.MetadataBytes += metadata.Length;
                                 local.MetadataBlocksRecompressed += encoding.BlocksRecompressed;
                                 local.MetadataBlocksLiteral += encoding.BlocksLiteral;
+                                local.ProofsRecalled += encoding.ProofsRecalled;
                                 using var sectionWriter = new SectionWriter(Stream.Null);
                                 var section = sectionWriter.Encode(SectionKind.Metadata, payload, 19);
                                 return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);

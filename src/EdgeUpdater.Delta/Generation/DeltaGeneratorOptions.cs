@@ -28,6 +28,13 @@ public sealed record DeltaGeneratorOptions
     /// <summary>SHA-256 of the new image when the caller already knows it (see <see cref="OldImageSha256"/>).</summary>
     public IReadOnlyList<byte>? NewImageSha256 { get; init; }
 
+    /// <summary>
+    /// What is known about the new image's blocks from earlier generations to it (null: nothing; every block
+    /// recompressed is tried). Consulted and extended by this generation. It must be the record of this new
+    /// image (key it by the image's SHA-256); a record of another codec version is emptied first.
+    /// </summary>
+    public ReproductionRecord? Reproduction { get; init; }
+
     /// <summary>Force the generic mode even for two SquashFS images (tests, comparisons).</summary>
     public bool ForceGeneric { get; init; }
 }

@@ -215,7 +215,7 @@ internal sealed class GroupEncoder : IDisposable
             return null;
         }
 
-        var reproduced = Verify(draft, cancellationToken);
+        var reproduced = Verify(draft, stats, cancellationToken);
         var kept = new List<FrameDraft.Slice>();
         var length = 0;
         for (var i = 0; i < draft.Slices.Count; i++)
@@ -296,9 +296,10 @@ internal sealed class GroupEncoder : IDisposable
     /// <summary>
     /// Which of a drafted frame's slices the device can rebuild: each block's content recompressed with B's
     /// codec must give its stored bytes. The slowest step of a group, so it runs on up to
-    /// <see cref="FrameSettings.Parallelism"/> threads, each with its own codec.
+    /// <see cref="FrameSettings.Parallelism"/> threads, each with its own codec. Outcomes already in
+    /// <see cref="FrameSettings.Reproduction"/> are taken from it; the others are added to it.
     /// </summary>
-    private bool[] Verify(FrameDraft draft, CancellationToken cancellationToken)
+    private bool[] Verify(FrameDraft draft, DeltaStatistics stats, CancellationToken cancellationToken)
     {
         var reproduced = new bool[draft.Slices.Count];
         if (!draft.Slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true }))
@@ -308,17 +309,38 @@ internal sealed class GroupEncoder : IDisposable
             return reproduced;
         }
 
+        var record = _settings.Reproduction;
+        var unknown = new List<int>(draft.Slices.Count);
+        for (var i = 0; i < draft.Slices.Count; i++)
+        {
+            if (record is not null && draft.Slices[i].Unit is BlockUnit { Raw: false, Block.IsCompressed: true } block && record.TryGet(block.Block.Offset, out var known))
+            {
+                reproduced[i] = known;
+                stats.ProofsRecalled++;
+            }
+            else
+            {
+                unknown.Add(i);
+            }
+        }
+
         try
         {
             Parallel.For(
                 0,
-                draft.Slices.Count,
+                unknown.Count,
                 new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = _settings.Parallelism },
                 () => new RecompressionCheck(_new, _recompress ? _newImage : null),
-                (i, _, check) =>
+                (u, _, check) =>
                 {
+                    var i = unknown[u];
                     var slice = draft.Slices[i];
                     reproduced[i] = slice.Unit is ChunkUnit || check.Reproduces((BlockUnit)slice.Unit, draft.Content.AsSpan(slice.Start, slice.Length));
+                    if (record is not null && slice.Unit is BlockUnit { Raw: false, Block.IsCompressed: true } block)
+                    {
+                        record.Set(block.Block.Offset, reproduced[i]);
+                    }
+
                     return check;
                 },
                 check => check.Dispose());
@@ -459,4 +481,5 @@ internal sealed class GroupEncoder : IDisposable
 /// <param name="OpsLevel">zstd level of ops sections.</param>
 /// <param name="Filters">BCJ filters LZMA2 frames may use (both sides' liblzma have them).</param>
 /// <param name="Parallelism">Threads a group may use to verify recompression (the generator's own limit).</param>
-internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters, int Parallelism);
+/// <param name="Reproduction">Known outcomes of recompressing the new image's blocks (taken, and extended), or null.</param>
+internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters, int Parallelism, ReproductionRecord? Reproduction);

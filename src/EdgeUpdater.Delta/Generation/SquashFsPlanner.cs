@@ -27,12 +27,14 @@ internal sealed partial class SquashFsPlanner
     private readonly SquashFsImage _new;
     private readonly DeltaLevel _level;
     private readonly bool _recompress;
+    private readonly ReproductionRecord? _reproduction;
     private readonly bool _freshFrames;
     private readonly DeltaStatistics _stats;
 
     // freshFrames: blocks of new files (nothing to patch against) may go into LZMA2 content frames.
-    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, bool freshFrames, DeltaStatistics stats)
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, bool freshFrames, ReproductionRecord? reproduction, DeltaStatistics stats)
     {
+        _reproduction = reproduction;
         _old = oldImage;
         _new = newImage;
         _level = level;
@@ -57,7 +59,9 @@ internal sealed partial class SquashFsPlanner
 
         // The two images are independent: index and walk them on two threads; verify which metadata
         // blocks of the new image recompress to their stored bytes on a third.
-        var reproducibleMetadata = _recompress ? Task.Run<HashSet<long>?>(() => MetadataSection.ReproducibleBlocks(_new, parallelism, cancellationToken), cancellationToken) : Task.FromResult<HashSet<long>?>(null);
+        var reproducibleMetadata = _recompress
+            ? Task.Run<(HashSet<long> Offsets, int Recalled)?>(() => MetadataSection.ReproducibleBlocks(_new, parallelism, _reproduction, cancellationToken), cancellationToken)
+            : Task.FromResult<(HashSet<long> Offsets, int Recalled)?>(null);
         var oldSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_old);
@@ -101,7 +105,7 @@ internal sealed partial class SquashFsPlanner
 
     private List<Unit> Plan(
         int metadataPatchLevel,
-        Task<HashSet<long>?> reproducibleMetadata,
+        Task<(HashSet<long> Offsets, int Recalled)?> reproducibleMetadata,
         Task<(Dictionary<(UInt128, uint), long> Index, Ownership.OldFileSet Files)> oldSide,
         Task<(List<StoredBlock> Blocks, Ownership.NewFileSet Files)> newSide,
         Action<string> phase,
@@ -196,7 +200,7 @@ internal sealed partial class SquashFsPlanner
         return units;
     }
 
-    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, int patchLevel, Task<HashSet<long>?> reproducible, CancellationToken cancellationToken)
+    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, int patchLevel, Task<(HashSet<long> Offsets, int Recalled)?> reproducible, CancellationToken cancellationToken)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
@@ -204,14 +208,14 @@ internal sealed partial class SquashFsPlanner
             var proven = reproducible.GetAwaiter().GetResult();
             cancellationToken.ThrowIfCancellationRequested();
             using var codec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null;
-            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, proven, patchLevel, out var stats);
-            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, watch.Elapsed.TotalMilliseconds);
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, proven?.Offsets, patchLevel, out var stats);
+            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, proven?.Recalled ?? 0, watch.Elapsed.TotalMilliseconds);
         }
         catch (Exception e) when (e is SquashFsException or InvalidOperationException)
         {
             // B's tables do not read, or lie in a way the format cannot describe: the region goes literally.
             // (Damaged tables of the base only cost their prediction: MetadataPredictor.)
-            return new MetadataEncoding(null, 0, 0, watch.Elapsed.TotalMilliseconds);
+            return new MetadataEncoding(null, 0, 0, 0, watch.Elapsed.TotalMilliseconds);
         }
     }
 

@@ -304,9 +304,15 @@ internal static class MetadataSection
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
 
-    /// <summary>Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked on up to <paramref name="parallelism"/> threads.</summary>
-    public static HashSet<long> ReproducibleBlocks(SquashFsImage image, int parallelism, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked on up
+    /// to <paramref name="parallelism"/> threads; outcomes in <paramref name="record"/> are taken from it (counted
+    /// in Recalled), the others tried and added to it.
+    /// </summary>
+    public static (HashSet<long> Offsets, int Recalled) ReproducibleBlocks(SquashFsImage image, int parallelism, ReproductionRecord? record, CancellationToken cancellationToken = default)
     {
+        var result = new System.Collections.Concurrent.ConcurrentBag<long>();
+        var recalled = 0;
         var work = new List<(MetadataBlockInfo Block, byte[] Data, int Start)>();
         foreach (var table in image.ReadAllMetadataTables())
         {
@@ -320,14 +326,24 @@ internal static class MetadataSection
             {
                 if (block.IsCompressed && position + block.UncompressedSize <= table.Data.Length)
                 {
-                    work.Add((block, table.Data, position));
+                    if (record is not null && record.TryGet(block.Offset, out var known))
+                    {
+                        recalled++;
+                        if (known)
+                        {
+                            result.Add(block.Offset);
+                        }
+                    }
+                    else
+                    {
+                        work.Add((block, table.Data, position));
+                    }
                 }
 
                 position += block.UncompressedSize;
             }
         }
 
-        var result = new System.Collections.Concurrent.ConcurrentBag<long>();
         Parallel.ForEach(
             work,
             new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Math.Max(1, parallelism) },
@@ -336,16 +352,19 @@ internal static class MetadataSection
             {
                 var stored = local.Stored.AsSpan(0, item.Block.TotalSize);
                 image.ReadStoredBytes(item.Block.Offset, stored);
-                if (local.Codec.TryCompress(item.Data.AsSpan(item.Start, item.Block.UncompressedSize), local.Scratch, out var written)
-                    && stored[2..].SequenceEqual(local.Scratch.AsSpan(0, written)))
+                var reproduces = local.Codec.TryCompress(item.Data.AsSpan(item.Start, item.Block.UncompressedSize), local.Scratch, out var written)
+                    && stored[2..].SequenceEqual(local.Scratch.AsSpan(0, written));
+                if (reproduces)
                 {
                     result.Add(item.Block.Offset);
                 }
 
+                record?.Set(item.Block.Offset, reproduces);
+
                 return local;
             },
             local => local.Codec.Dispose());
-        return [.. result];
+        return ([.. result], recalled);
     }
 
     private static bool HasStandardBlocks(MetadataTable table)
