@@ -7,15 +7,18 @@ namespace EdgeUpdater.Server.Deltas;
 /// The real generator: <see cref="DeltaGenerator"/> of EdgeUpdater.Delta over the content store's image
 /// files, written section by section into the output as it goes (which is what lets the first
 /// requester read a <c>fast</c> delta while it is made). The images' SHA-256 are their content
-/// addresses, so the library is told them instead of hashing both images again.
+/// addresses, so the library is told them instead of hashing both images again. Each generation shares
+/// the target image's <see cref="ReproductionRecord"/>, so recompression is proved once per image.
 /// </summary>
 internal sealed class LibraryDeltaGenerator : IDeltaGenerator
 {
     private readonly DeltaSettings _settings;
+    private readonly ReproductionRecords _records;
 
-    public LibraryDeltaGenerator(ServerOptions options)
+    public LibraryDeltaGenerator(ServerOptions options, ReproductionRecords records)
     {
         _settings = options.Deltas;
+        _records = records;
     }
 
     public async Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default)
@@ -30,8 +33,17 @@ internal sealed class LibraryDeltaGenerator : IDeltaGenerator
             // Fast runs inline for a waiting device: all cores. Best runs in the background: leave
             // room for the requests (and fast generations) being served meanwhile.
             MaxParallelism = job.Level == DeltaLevel.Fast ? Environment.ProcessorCount : _settings.BestThreads,
+            Reproduction = _records.For(job.ToSha256),
         };
-        await DeltaGenerator.GenerateAsync(job.FromImagePath, job.ToImagePath, output, options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await DeltaGenerator.GenerateAsync(job.FromImagePath, job.ToImagePath, output, options, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Proofs made before a failure or a cancellation hold all the same.
+            _records.Save(job.ToSha256);
+        }
     }
 
     /// <summary>

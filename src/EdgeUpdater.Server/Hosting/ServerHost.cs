@@ -92,6 +92,7 @@ public sealed class ServerHost : IAsyncDisposable
         services.AddSingleton<TrustStore>();
         services.AddSingleton<IReleaseVerifier, TrustReleaseVerifier>();
         services.AddSingleton<IImageValidator, SquashFsImageValidator>();
+        services.AddSingleton(sp => new ReproductionRecords(Path.Combine(options.DataDirectory, "reproduction"), sp.GetRequiredService<ILogger<ReproductionRecords>>()));
         services.AddSingleton<IDeltaGenerator, LibraryDeltaGenerator>();
         services.AddSingleton<DeltaService>();
         services.AddSingleton<ReleaseService>();

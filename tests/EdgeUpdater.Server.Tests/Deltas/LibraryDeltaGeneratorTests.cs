@@ -151,7 +151,7 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
     public async Task A_cancelled_generation_stops_without_writing()
     {
         var (v1, v2) = await TestImages.BuildReleasePairAsync(_work, "demo");
-        var generator = new LibraryDeltaGenerator(new ServerOptions { DataDirectory = _work.Path });
+        var generator = new LibraryDeltaGenerator(new ServerOptions { DataDirectory = _work.Path }, new ReproductionRecords(_work.Combine("reproduction"), Microsoft.Extensions.Logging.Abstractions.NullLogger<ReproductionRecords>.Instance));
         using var output = new MemoryStream();
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
