@@ -3,7 +3,8 @@
 # mksquashfs (gzip, xz, zstd) and compares, in the same run, EdgeUpdater's fast and best deltas with
 # xdelta3 -e -9, bsdiff, zstd --patch-from --long=31 (-3, -19) and casync (bytes of new chunks):
 # delta size, generation time, apply time, peak RSS, for A->B and B->C. Prints a Markdown table. The
-# "proofs recorded" row is best generated again with the reproduction record the first runs left.
+# "proofs recorded" row is best generated again with the reproduction record the first runs left; the
+# "delta prove" row times filling a record for the whole new image (once per image, on publish).
 #   scripts/bench/delta.sh [compressors...]      (default: xz gzip zstd)
 # Environment: EDGEUPDATER_BENCH_CACHE (trees), EDGEUPDATER_BENCH_WORK (scratch, default /var/tmp/edgeupdater-delta-bench),
 # EDGEUPDATER_BENCH_BSDIFF="xz" limits bsdiff (about 90 s per pair unloaded) to those compressors; "none" skips it.
@@ -66,6 +67,10 @@ for comp in "${compressors[@]}"; do
         read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.recorded.eud" --level best --reproduction-record "$d.record")
         cmp -s "$d.recorded.eud" "$d.best.eud" || { echo "edgeupdater best with recorded proofs differs from best" >&2; exit 1; }
         row "$pair" "$comp" "edgeupdater best, proofs recorded" "$(stat -c %s "$d.recorded.eud")" "$gs" "$gm" "-" "-"
+        # What a server does once per published image instead (delta prove: every compressed block of B).
+        rm -f "$d.proved"
+        read -r gs gm < <(measure "$eu" delta prove "$new" --reproduction-record "$d.proved")
+        row "$pair" "$comp" "edgeupdater delta prove (once per image)" "-" "$gs" "$gm" "-" "-"
         if [[ $peers == *" xdelta3 "* ]]; then
             read -r gs gm < <(measure xdelta3 -e -9 -f -s "$old" "$new" "$d.xd3")
             read -r as am < <(measure xdelta3 -d -f -s "$old" "$d.xd3" "$d.xd3.out")

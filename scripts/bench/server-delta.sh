@@ -5,7 +5,8 @@
 # gets each delta request as from an agent: time to first byte and total of the streamed fast delta,
 # then the time until the background best delta is served (scripts/bench/ServerBench, "cold").
 # For comparison, in the same run: zstd -3 --long=31 --patch-from and xdelta3 -e -9 on the same pair.
-#   scripts/bench/server-delta.sh [COMPRESSOR] [RUNS]        (default: xz 3)
+#   scripts/bench/server-delta.sh [COMPRESSOR] [RUNS] [prove]        (default: xz 3)
+# "prove": the server proves images on publish (Deltas:ProveOnPublish) and the runs start once it has.
 # Environment: EDGEUPDATER_BENCH_CACHE (trees), EDGEUPDATER_BENCH_WORK (scratch, default /var/tmp/edgeupdater-server-delta-bench).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,7 @@ cache=${EDGEUPDATER_BENCH_CACHE:-/var/cache/edgeupdater-bench}
 work=${EDGEUPDATER_BENCH_WORK:-/var/tmp/edgeupdater-server-delta-bench}
 comp=${1:-xz}
 runs=${2:-3}
+prove=${3:-}
 source scripts/lib/deps.sh
 edgeupdater_install_deps xdelta3 zstd time
 scripts/bench/make-rootfs-pair.sh >/dev/null   # builds or updates the cached trees
@@ -38,8 +40,8 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min), $(nproc) cores
 run=$(mktemp -d "$work/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 dotnet scripts/bench/ServerBench/bin/Release/net10.0/ServerBench.dll cold \
-    src/EdgeUpdater.Server/bin/Release/net10.0/edgeupdater-server.dll "$run" "$old" "$new" "$runs" 2> >(grep -v '^\s*$' >&2)
-grep -h "Generated" "$run"/server.log 2>/dev/null || true
+    src/EdgeUpdater.Server/bin/Release/net10.0/edgeupdater-server.dll "$run" "$old" "$new" "$runs" $prove 2> >(grep -v '^\s*$' >&2)
+grep -h "Generated\|Prepared" "$run"/server.log 2>/dev/null || true
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace EdgeUpdater.Cli.Tests;
 
-/// <summary><c>edgeupdater delta create | apply | info</c> end to end on real mksquashfs images.</summary>
+/// <summary><c>edgeupdater delta create | apply | info | prove</c> end to end on real mksquashfs images.</summary>
 public sealed class DeltaCommandsTests : IDisposable
 {
     private readonly TempDirectory _temp = new("cli-delta");
@@ -69,6 +69,40 @@ public sealed class DeltaCommandsTests : IDisposable
         await File.WriteAllBytesAsync(_temp.Combine("corrupt.eud"), corrupt, TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.InvalidInput, await RunAsync("delta", "apply", a, _temp.Combine("corrupt.eud"), "-o", _temp.Combine("corrupt.out")));
         Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "medium"));
+    }
+
+    [Fact]
+    public async Task A_reproduction_record_from_prove_or_create_leaves_the_delta_unchanged()
+    {
+        var (a, b) = await MakePairAsync();
+        var plain = _temp.Combine("plain.eud");
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", plain));
+
+        // Filled by create, then used by the next create.
+        var record = _temp.Combine("b.record");
+        foreach (var name in new[] { "first.eud", "second.eud" })
+        {
+            Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", _temp.Combine(name), "--reproduction-record", record));
+            Assert.Equal(await File.ReadAllBytesAsync(plain, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(_temp.Combine(name), TestContext.Current.CancellationToken));
+        }
+
+        var fromCreate = Delta.ReproductionRecord.Read(await File.ReadAllBytesAsync(record, TestContext.Current.CancellationToken));
+        Assert.True(fromCreate.Count > 0);
+
+        // Filled by prove ahead of any delta: at least every block create proved.
+        var proved = _temp.Combine("proved.record");
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "prove", b, "--reproduction-record", proved));
+        Assert.True(Delta.ReproductionRecord.Read(await File.ReadAllBytesAsync(proved, TestContext.Current.CancellationToken)).Count >= fromCreate.Count);
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", _temp.Combine("third.eud"), "--reproduction-record", proved));
+        Assert.Equal(await File.ReadAllBytesAsync(plain, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(_temp.Combine("third.eud"), TestContext.Current.CancellationToken));
+
+        // A damaged record is reported and started afresh; the delta is still right.
+        var damaged = await File.ReadAllBytesAsync(proved, TestContext.Current.CancellationToken);
+        damaged[damaged.Length / 2] ^= 0x40;
+        await File.WriteAllBytesAsync(proved, damaged, TestContext.Current.CancellationToken);
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", _temp.Combine("fourth.eud"), "--reproduction-record", proved));
+        Assert.Equal(await File.ReadAllBytesAsync(plain, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(_temp.Combine("fourth.eud"), TestContext.Current.CancellationToken));
+        Assert.Equal(fromCreate.Count, Delta.ReproductionRecord.Read(await File.ReadAllBytesAsync(proved, TestContext.Current.CancellationToken)).Count);
     }
 
     public void Dispose() => _temp.Dispose();

@@ -16,6 +16,7 @@ internal static class DeltaCommands
         command.Subcommands.Add(CreateCreate());
         command.Subcommands.Add(CreateApply());
         command.Subcommands.Add(CreateInfo());
+        command.Subcommands.Add(CreateProve());
         return command;
     }
 
@@ -58,13 +59,7 @@ internal static class DeltaCommands
                 File.Move(temp, target, overwrite: true);
                 if (recordPath is not null && reproduction!.Count > 0)
                 {
-                    var recordTemp = recordPath + ".part";
-                    await using (var file = new FileStream(recordTemp, FileMode.Create, FileAccess.Write))
-                    {
-                        reproduction.Write(file);
-                    }
-
-                    File.Move(recordTemp, recordPath, overwrite: true);
+                    await WriteRecordAsync(recordPath, reproduction).ConfigureAwait(false);
                 }
 
                 var s = result.Statistics;
@@ -103,6 +98,28 @@ internal static class DeltaCommands
             var watch = Stopwatch.StartNew();
             var result = await DeltaApplier.ApplyAsync(baseSource, input, sink, options, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {result.Header.TargetSize} bytes, SHA-256 {Convert.ToHexStringLower(result.Header.TargetSha256)} verified in {watch.Elapsed.TotalSeconds:F2} s{(result.ResumedFrom > 0 ? $" (resumed at {result.ResumedFrom})" : "")}"));
+            return ExitCodes.Ok;
+        }).ConfigureAwait(false));
+        return command;
+    }
+
+    private static Command CreateProve()
+    {
+        var image = new Argument<string>("image") { Description = "The image deltas will be made to (B)." };
+        var record = new Option<string>("--reproduction-record") { Description = "The record to fill (read when present, written after).", Required = true };
+        var command = new Command("prove", "Try once which of an image's blocks recompress exactly, for every later 'delta create --reproduction-record' to it.") { image, record };
+        command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
+        {
+            var path = parse.GetRequiredValue(record);
+            var reproduction = await ReadRecordAsync(path, cancellationToken).ConfigureAwait(false);
+            var watch = Stopwatch.StartNew();
+            var tried = await ReproductionProver.ProveAsync(parse.GetRequiredValue(image), reproduction, Environment.ProcessorCount, null, cancellationToken).ConfigureAwait(false);
+            if (reproduction.Count > 0)
+            {
+                await WriteRecordAsync(path, reproduction).ConfigureAwait(false);
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path}: {reproduction.Count} blocks recorded ({tried} tried now) for {reproduction.CodecIdentity ?? "no codec"} in {watch.Elapsed.TotalSeconds:F2} s"));
             return ExitCodes.Ok;
         }).ConfigureAwait(false));
         return command;
@@ -153,6 +170,17 @@ internal static class DeltaCommands
             await Console.Error.WriteLineAsync($"warning: {path}: {e.Message} Starting a new record.").ConfigureAwait(false);
             return new ReproductionRecord();
         }
+    }
+
+    private static async Task WriteRecordAsync(string path, ReproductionRecord record)
+    {
+        var temp = path + ".part";
+        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        {
+            record.Write(file);
+        }
+
+        File.Move(temp, path, overwrite: true);
     }
 
     private static async Task<int> RunAsync(Func<Task<int>> action)

@@ -393,45 +393,6 @@ internal sealed class GroupEncoder : IDisposable
         _sections.Dispose();
     }
 
-    /// <summary>Recompresses changed blocks' content with B's data codec and compares with their stored bytes; one per thread.</summary>
-    private sealed class RecompressionCheck : IDisposable
-    {
-        private readonly IImageSource _new;
-        private readonly SquashFsCodec? _codec;
-        private readonly byte[] _compressed;
-        private readonly byte[] _stored;
-
-        /// <param name="newSource">B's bytes.</param>
-        /// <param name="newImage">B, or null when blocks may not be recompressed (only raw and uncompressed blocks pass).</param>
-        public RecompressionCheck(IImageSource newSource, SquashFsImage? newImage)
-        {
-            _new = newSource;
-            _codec = newImage?.CreateCodec(CodecRole.Data);
-            var block = Math.Max(newImage?.BlockSize ?? 0, 4096);
-            _compressed = new byte[block];
-            _stored = new byte[block];
-        }
-
-        /// <summary>True when the device can rebuild the block's stored bytes from <paramref name="content"/>.</summary>
-        public bool Reproduces(BlockUnit unit, ReadOnlySpan<byte> content)
-        {
-            var block = unit.Block;
-            if (!block.IsCompressed || unit.Raw)
-            {
-                return true;
-            }
-
-            var stored = _stored.AsSpan(0, (int)block.StoredSize);
-            _new.ReadAt(block.Offset, stored);
-            return _codec is not null
-                && _codec.TryCompress(content, _compressed, out var written)
-                && written == stored.Length
-                && _compressed.AsSpan(0, written).SequenceEqual(stored);
-        }
-
-        public void Dispose() => _codec?.Dispose();
-    }
-
     /// <summary>The content of one frame being drafted: blocks decoded in order, each with its stored cost.</summary>
     private sealed class FrameDraft
     {

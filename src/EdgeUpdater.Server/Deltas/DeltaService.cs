@@ -134,6 +134,49 @@ internal sealed class DeltaService : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Prepares a newly published image as a delta target in the background (<see cref="IDeltaGenerator.PrepareTargetAsync"/>),
+    /// in one of the <c>best</c> slots; returns the task (tests wait for it), which never throws.
+    /// </summary>
+    public Task PrepareTarget(string imageSha256)
+    {
+        if (!_settings.ProveOnPublish || _shutdown.IsCancellationRequested)
+        {
+            return Task.CompletedTask;
+        }
+
+        var task = Task.Run(async () =>
+        {
+            var acquired = false;
+            try
+            {
+                await _bestSlots.WaitAsync(_shutdown.Token).ConfigureAwait(false);
+                acquired = true;
+                var path = _content.Find(ContentKind.Image, imageSha256) ?? throw new FileNotFoundException($"image {imageSha256} vanished");
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                await _generator.PrepareTargetAsync(path, imageSha256, _shutdown.Token).ConfigureAwait(false);
+                _logger.LogInformation("Prepared image {Image} as a delta target in {Elapsed:F2} s", imageSha256[..12], System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                if (!_shutdown.IsCancellationRequested)
+                {
+                    _logger.LogWarning(e, "Preparing image {Image} as a delta target failed; its deltas prove their blocks themselves", imageSha256[..12]);
+                }
+            }
+            finally
+            {
+                if (acquired)
+                {
+                    _bestSlots.Release();
+                }
+            }
+        });
+        _running.TryAdd(task, 0);
+        _ = task.ContinueWith(t => _running.TryRemove(t, out _), TaskScheduler.Default);
+        return task;
+    }
+
     /// <summary>Drops a cache entry whose file was evicted between lookup and open.</summary>
     public void Forget(DeltaCacheEntry entry) => _cache.Forget(entry);
 

@@ -31,4 +31,10 @@ internal interface IDeltaGenerator
 {
     /// <summary>Generates the delta. A throw means the output is garbage and is discarded.</summary>
     Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Work that makes later deltas to a newly published image cheaper (the real generator proves which of
+    /// its blocks recompress exactly). Only a saving: a throw is logged, nothing else depends on it.
+    /// </summary>
+    Task PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default);
 }

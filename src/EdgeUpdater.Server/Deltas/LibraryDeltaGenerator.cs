@@ -46,6 +46,18 @@ internal sealed class LibraryDeltaGenerator : IDeltaGenerator
         }
     }
 
+    public async Task PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await ReproductionProver.ProveAsync(imagePath, _records.For(imageSha256), _settings.BestThreads, Convert.FromHexString(imageSha256), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _records.Save(imageSha256);
+        }
+    }
+
     /// <summary>
     /// The request's normalized <c>codecs</c> as the library wants them: null (not given) means "the
     /// server's own codecs", an empty list means "the device has none: literals only".

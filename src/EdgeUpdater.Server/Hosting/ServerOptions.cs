@@ -284,6 +284,13 @@ public sealed class DeltaSettings
     public bool GenerateBest { get; set; } = true;
 
     /// <summary>
+    /// When a release is published, prove in the background (in a <c>best</c> slot, with
+    /// <see cref="BestThreads"/>) which of its image's blocks recompress exactly, so that even the first
+    /// <c>best</c> delta to it skips that work (on xz images more than half of it).
+    /// </summary>
+    public bool ProveOnPublish { get; set; } = true;
+
+    /// <summary>
     /// Worker threads of one <c>best</c> generation (default: half the cores, at least one), so that the
     /// background work leaves room for serving. A <c>fast</c> generation uses every core.
     /// </summary>

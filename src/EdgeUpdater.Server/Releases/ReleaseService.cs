@@ -1,5 +1,6 @@
 using EdgeUpdater.Protocol;
 using EdgeUpdater.Server.Content;
+using EdgeUpdater.Server.Deltas;
 using EdgeUpdater.Server.Hosting;
 using EdgeUpdater.Server.Storage;
 using Microsoft.AspNetCore.Http.Features;
@@ -22,6 +23,7 @@ internal sealed class ReleaseService
     private readonly IImageValidator _validator;
     private readonly ContentSettings _settings;
     private readonly TimeProvider _time;
+    private readonly DeltaService _deltas;
     private readonly ILogger<ReleaseService> _logger;
 
     public ReleaseService(
@@ -31,8 +33,10 @@ internal sealed class ReleaseService
         IImageValidator validator,
         ServerOptions options,
         TimeProvider time,
+        DeltaService deltas,
         ILogger<ReleaseService> logger)
     {
+        _deltas = deltas;
         _content = content;
         _store = store;
         _verifier = verifier;
@@ -62,6 +66,7 @@ internal sealed class ReleaseService
             }
 
             _logger.LogInformation("Published {Name} {Version}: manifest {Manifest}, image {Image} ({Size} bytes)", release.Name, release.Version, release.ManifestSha256, release.ImageSha256, release.ImageSize);
+            _ = _deltas.PrepareTarget(release.ImageSha256);
             return Results.Json(release, OperatorJsonContext.Default.ReleaseInfo, statusCode: StatusCodes.Status201Created);
         }
         catch (ReleaseRejectedException e)

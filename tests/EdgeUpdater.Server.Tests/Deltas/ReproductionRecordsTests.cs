@@ -53,6 +53,32 @@ public sealed class ReproductionRecordsTests : IDisposable
         await AssertRebuildsAsync(v1, v2, pessimistic);
     }
 
+    [Theory]
+    [InlineData("xz")]
+    [InlineData("zstd")]
+    public async Task Preparing_a_target_proves_its_blocks_so_deltas_to_it_prove_nothing_new(string compressor)
+    {
+        var (v1, v2) = await TestImages.BuildReleasePairAsync(_work, "demo", compressor);
+        var plain = await GenerateAsync(new LibraryDeltaGenerator(new ServerOptions { DataDirectory = _work.Path }, new ReproductionRecords(_work.Combine("scratch"), NullLogger<ReproductionRecords>.Instance)), v1, v2);
+
+        var records = NewRecords();
+        var generator = new LibraryDeltaGenerator(new ServerOptions { DataDirectory = _work.Path }, records);
+        await generator.PrepareTargetAsync(v2.Path, v2.Sha256);
+        var record = records.For(v2.Sha256);
+        Assert.Equal(v2.Sha256, record.ImageSha256);
+        Assert.True(File.Exists(Path.Combine(records.Directory, v2.Sha256 + ".record")));
+        var prepared = record.Count;
+        Assert.True(prepared > 0);
+
+        // Every outcome the generation needs is already there: the record does not grow, the delta is the same.
+        var delta = await GenerateAsync(generator, v1, v2);
+        Assert.Equal(plain, delta);
+        Assert.Equal(prepared, record.Count);
+
+        // Preparing again tries nothing.
+        Assert.Equal(0, await ReproductionProver.ProveAsync(v2.Path, record, 2, Convert.FromHexString(v2.Sha256)));
+    }
+
     [Fact]
     public async Task A_damaged_record_file_is_set_aside_and_the_blocks_are_proved_again()
     {

@@ -50,6 +50,31 @@ public sealed class PublishTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_new_release_prepares_its_image_as_a_delta_target_once()
+    {
+        var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
+        await _server.PublishAsync(image);
+        await Eventually.TrueAsync(() => _server.Deltas.PreparedTargets.Contains(image.Sha256), "the published image is prepared");
+
+        // Published again (200, nothing new): not prepared a second time.
+        using var content = TestServer.Multipart(_server.Trust.Sign(image), image.Path);
+        using var again = await _server.Http.PostAsync(OperatorRoutes.Releases, content);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        await Task.Delay(200);
+        Assert.Single(_server.Deltas.PreparedTargets);
+    }
+
+    [Fact]
+    public async Task Without_ProveOnPublish_a_release_is_not_prepared()
+    {
+        await using var server = await TestServer.StartAsync(o => o.Deltas.ProveOnPublish = false);
+        var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");
+        await server.PublishAsync(image);
+        await Task.Delay(200);
+        Assert.Empty(server.Deltas.PreparedTargets);
+    }
+
+    [Fact]
     public async Task An_unsigned_manifest_is_refused_and_nothing_is_stored()
     {
         var image = await TestImages.BuildAsync(_work, "demo", "1.0.0");

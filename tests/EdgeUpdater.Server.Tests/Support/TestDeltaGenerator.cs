@@ -16,6 +16,9 @@ internal sealed class TestDeltaGenerator : IDeltaGenerator
 
     public int BestGenerations => Volatile.Read(ref _best);
 
+    /// <summary>SHA-256 of the images <see cref="PrepareTargetAsync"/> was called for, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> PreparedTargets { get; } = new();
+
     /// <summary>Share of the target image a fast delta is long.</summary>
     public double FastRatio { get; set; } = 0.5;
 
@@ -45,6 +48,13 @@ internal sealed class TestDeltaGenerator : IDeltaGenerator
         }
 
         return result;
+    }
+
+    public Task PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default)
+    {
+        Xunit.Assert.True(File.Exists(imagePath), $"prepared image {imagePath} exists");
+        PreparedTargets.Enqueue(imageSha256);
+        return Task.CompletedTask;
     }
 
     public async Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default)
