@@ -12,6 +12,8 @@
 # EDGEUPDATER_BENCH_PAIRS (default "AB BC") the pairs, for a shorter run on a shared machine.
 # EDGEUPDATER_BENCH_FAST_RUNS=N (default 0) also times `edgeupdater --level fast` and `zstd -3 --patch-from`
 # N times each, alternated, on every A->B pair, and prints the medians (single runs of ~0.2 s are noise).
+# EDGEUPDATER_BENCH_BEST_RUNS=N (default 0) does the same for best (from nothing, and with the image
+# proved) against xdelta3 -e -9; needs the AB pair run before (its record).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -96,10 +98,25 @@ for comp in "${compressors[@]}"; do
     done
 done
 
+ms() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); echo $(((end - start) / 1000000)); }
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+best_runs=${EDGEUPDATER_BENCH_BEST_RUNS:-0}
+if [ "$best_runs" -gt 0 ]; then
+    echo
+    echo "A->B generation, median of $best_runs alternated runs (ms): edgeupdater best from nothing, best with the image proved (the record delta prove left), xdelta3 -e -9"
+    for comp in "${compressors[@]}"; do
+        old="$work/A-$comp.sqfs"; new="$work/B-$comp.sqfs"; cold=(); proved=(); theirs=()
+        for _ in $(seq "$best_runs"); do
+            cold+=("$(ms "$eu" delta create "$old" "$new" -o "$work/best-runs.eud")")
+            proved+=("$(ms "$eu" delta create "$old" "$new" -o "$work/best-runs.eud" --reproduction-record "$work/AB-$comp.record")")
+            theirs+=("$(ms xdelta3 -e -9 -f -s "$old" "$new" "$work/best-runs.xd3")")
+        done
+        echo "$comp: best $(median "${cold[@]}") ms (${cold[*]}), best with the image proved $(median "${proved[@]}") ms (${proved[*]}), xdelta3 -9 $(median "${theirs[@]}") ms (${theirs[*]})"
+    done
+fi
+
 fast_runs=${EDGEUPDATER_BENCH_FAST_RUNS:-0}
 if [ "$fast_runs" -gt 0 ]; then
-    ms() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); echo $(((end - start) / 1000000)); }
-    median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
     echo
     echo "A->B generation, median of $fast_runs alternated runs (ms): edgeupdater fast vs zstd -3 --long=31 --patch-from"
     for comp in "${compressors[@]}"; do
