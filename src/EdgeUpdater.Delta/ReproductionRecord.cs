@@ -100,13 +100,15 @@ public sealed class ReproductionRecord
         var writer = new ByteWriter(64 + (_blocks.Count * 4));
         writer.Bytes(Magic);
         writer.U16(FormatVersion);
+        KeyValuePair<long, bool>[] entries;
         lock (_bind)
         {
+            // Taken together, so that the entries written are those of the binding written.
             writer.Blob(Encoding.UTF8.GetBytes(CodecIdentity ?? ""));
             writer.Bytes(ImageSha256 is null ? new byte[32] : Convert.FromHexString(ImageSha256));
+            entries = _blocks.ToArray();
         }
 
-        var entries = _blocks.ToArray();
         Array.Sort(entries, (x, y) => x.Key.CompareTo(y.Key));
         writer.VarU((ulong)entries.Length);
         long previous = 0;

@@ -17,8 +17,9 @@ public static class ReproductionProver
 {
     /// <summary>
     /// Proves the blocks of the SquashFS image at <paramref name="imagePath"/> on up to
-    /// <paramref name="maxParallelism"/> threads; returns how many were tried (0 for an image whose codec
-    /// cannot compress, e.g. lzo, or that is not SquashFS: there is nothing to prove).
+    /// <paramref name="maxParallelism"/> threads; returns how many outcomes it added (0 for an image whose
+    /// codec cannot compress, e.g. lzo, or that is not SquashFS: there is nothing to prove; a block that does
+    /// not decompress is left out).
     /// </summary>
     /// <param name="imagePath">The image deltas will be made to.</param>
     /// <param name="record">Its record: bound to the image and this machine's codec, then extended.</param>
