@@ -118,14 +118,15 @@ fi
 fast_runs=${EDGEUPDATER_BENCH_FAST_RUNS:-0}
 if [ "$fast_runs" -gt 0 ]; then
     echo
-    echo "A->B generation, median of $fast_runs alternated runs (ms): edgeupdater fast vs zstd -3 --long=31 --patch-from"
+    echo "A->B generation, median of $fast_runs alternated runs (ms): edgeupdater fast from nothing, fast with the image proved (the record delta prove left; what the server has after a publish), zstd -3 --long=31 --patch-from"
     for comp in "${compressors[@]}"; do
-        old="$work/A-$comp.sqfs"; new="$work/B-$comp.sqfs"; ours=(); theirs=()
+        old="$work/A-$comp.sqfs"; new="$work/B-$comp.sqfs"; ours=(); proved=(); theirs=()
         for _ in $(seq "$fast_runs"); do
             ours+=("$(ms "$eu" delta create "$old" "$new" -o "$work/fast-runs.eud" --level fast)")
+            proved+=("$(ms "$eu" delta create "$old" "$new" -o "$work/fast-runs.eud" --level fast --reproduction-record "$work/AB-$comp.record")")
             theirs+=("$(ms zstd -q -f -3 --long=31 --patch-from="$old" "$new" -o "$work/fast-runs.zst")")
         done
-        echo "$comp: edgeupdater fast $(median "${ours[@]}") ms (${ours[*]}), zstd -3 $(median "${theirs[@]}") ms (${theirs[*]})"
+        echo "$comp: edgeupdater fast $(median "${ours[@]}") ms (${ours[*]}), fast with the image proved $(median "${proved[@]}") ms (${proved[*]}), zstd -3 $(median "${theirs[@]}") ms (${theirs[*]})"
     done
 fi
 
