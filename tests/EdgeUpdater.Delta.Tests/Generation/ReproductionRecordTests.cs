@@ -58,6 +58,27 @@ public sealed class ReproductionRecordTests
     }
 
     [Fact]
+    public async Task Concurrent_generations_to_one_image_share_a_record()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "xz-64k-always-fragments");
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
+        var c = await _images.ReadImageAsync("C", variant);
+        var (fromA, _) = await DeltaTestKit.GenerateAsync(a, b, Options(DeltaLevel.Best, null));
+        var (fromC, _) = await DeltaTestKit.GenerateAsync(c, b, Options(DeltaLevel.Best, null));
+
+        var record = new ReproductionRecord();
+        var runs = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Run(() => DeltaTestKit.GenerateAsync(i % 2 == 0 ? a : c, b, Options(DeltaLevel.Best, record)))));
+        for (var i = 0; i < runs.Length; i++)
+        {
+            Assert.Equal(i % 2 == 0 ? fromA : fromC, runs[i].Delta);
+        }
+
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(b)), record.ImageSha256);
+        Assert.True(record.Count > 0);
+    }
+
+    [Fact]
     public async Task A_record_of_another_image_is_emptied_not_trusted()
     {
         var variant = DeltaImages.Variants.Single(v => v.Name == "xz");
