@@ -100,35 +100,24 @@ done
 
 ms() { local start end; start=$(date +%s%N); "$@" >/dev/null 2>&1; end=$(date +%s%N); echo $(((end - start) / 1000000)); }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
-best_runs=${EDGEUPDATER_BENCH_BEST_RUNS:-0}
-if [ "$best_runs" -gt 0 ]; then
+xdelta3_9() { xdelta3 -e -9 -f -s "$1" "$2" "$work/runs.xd3"; }
+zstd_3() { zstd -q -f -3 --long=31 --patch-from="$1" "$2" -o "$work/runs.zst"; }
+alternated() { # LEVEL RUNS PEER_NAME PEER_FUNCTION: A->B medians of LEVEL from nothing, with the image proved, and the peer
+    local level=$1 runs=$2 name=$3 peer=$4 comp old new cold proved theirs
     echo
-    echo "A->B generation, median of $best_runs alternated runs (ms): edgeupdater best from nothing, best with the image proved (the record delta prove left), xdelta3 -e -9"
+    echo "A->B generation, median of $runs alternated runs (ms): edgeupdater $level from nothing, $level with the image proved (the record delta prove left; what the server has after a publish), $name"
     for comp in "${compressors[@]}"; do
         old="$work/A-$comp.sqfs"; new="$work/B-$comp.sqfs"; cold=(); proved=(); theirs=()
-        for _ in $(seq "$best_runs"); do
-            cold+=("$(ms "$eu" delta create "$old" "$new" -o "$work/best-runs.eud")")
-            proved+=("$(ms "$eu" delta create "$old" "$new" -o "$work/best-runs.eud" --reproduction-record "$work/AB-$comp.record")")
-            theirs+=("$(ms xdelta3 -e -9 -f -s "$old" "$new" "$work/best-runs.xd3")")
+        for _ in $(seq "$runs"); do
+            cold+=("$(ms "$eu" delta create "$old" "$new" -o "$work/runs.eud" --level "$level")")
+            proved+=("$(ms "$eu" delta create "$old" "$new" -o "$work/runs.eud" --level "$level" --reproduction-record "$work/AB-$comp.record")")
+            theirs+=("$(ms "$peer" "$old" "$new")")
         done
-        echo "$comp: best $(median "${cold[@]}") ms (${cold[*]}), best with the image proved $(median "${proved[@]}") ms (${proved[*]}), xdelta3 -9 $(median "${theirs[@]}") ms (${theirs[*]})"
+        echo "$comp: edgeupdater $level $(median "${cold[@]}") ms (${cold[*]}), $level with the image proved $(median "${proved[@]}") ms (${proved[*]}), $name $(median "${theirs[@]}") ms (${theirs[*]})"
     done
-fi
-
-fast_runs=${EDGEUPDATER_BENCH_FAST_RUNS:-0}
-if [ "$fast_runs" -gt 0 ]; then
-    echo
-    echo "A->B generation, median of $fast_runs alternated runs (ms): edgeupdater fast from nothing, fast with the image proved (the record delta prove left; what the server has after a publish), zstd -3 --long=31 --patch-from"
-    for comp in "${compressors[@]}"; do
-        old="$work/A-$comp.sqfs"; new="$work/B-$comp.sqfs"; ours=(); proved=(); theirs=()
-        for _ in $(seq "$fast_runs"); do
-            ours+=("$(ms "$eu" delta create "$old" "$new" -o "$work/fast-runs.eud" --level fast)")
-            proved+=("$(ms "$eu" delta create "$old" "$new" -o "$work/fast-runs.eud" --level fast --reproduction-record "$work/AB-$comp.record")")
-            theirs+=("$(ms zstd -q -f -3 --long=31 --patch-from="$old" "$new" -o "$work/fast-runs.zst")")
-        done
-        echo "$comp: edgeupdater fast $(median "${ours[@]}") ms (${ours[*]}), fast with the image proved $(median "${proved[@]}") ms (${proved[*]}), zstd -3 $(median "${theirs[@]}") ms (${theirs[*]})"
-    done
-fi
+}
+[ "${EDGEUPDATER_BENCH_BEST_RUNS:-0}" -eq 0 ] || alternated best "$EDGEUPDATER_BENCH_BEST_RUNS" "xdelta3 -e -9" xdelta3_9
+[ "${EDGEUPDATER_BENCH_FAST_RUNS:-0}" -eq 0 ] || alternated fast "$EDGEUPDATER_BENCH_FAST_RUNS" "zstd -3 --long=31 --patch-from" zstd_3
 
 echo
 echo "Generator summaries (best): blocks rebuilt by recompression vs. changed blocks not reproducible:"

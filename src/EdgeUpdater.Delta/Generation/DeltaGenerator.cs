@@ -74,18 +74,7 @@ public static class DeltaGenerator
                 {
                     oldSquash = SquashFsImage.Open(oldImage, leaveOpen: true);
                     newSquash = SquashFsImage.Open(newImage, leaveOpen: true);
-                    string? identity = null;
-                    try
-                    {
-                        using var codec = newSquash.CreateCodec(CodecRole.Data);
-                        identity = codec.Identity;
-                        codec.TryCompress(new byte[64], new byte[128], out _);
-                    }
-                    catch (SquashFsException)
-                    {
-                        identity = null;
-                    }
-
+                    var identity = RecompressionIdentity(newSquash);
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
                     var freshFrames = recompress && filters.Count > 0;
@@ -303,6 +292,24 @@ public static class DeltaGenerator
         }
 
         return filters;
+    }
+
+    /// <summary>
+    /// The identity (<c>xz/5.4.1</c>) of <paramref name="image"/>'s data codec when this machine can compress
+    /// with it, or null (a compressor without an encoder here, e.g. lzo): then nothing is recompressed.
+    /// </summary>
+    internal static string? RecompressionIdentity(SquashFsImage image)
+    {
+        try
+        {
+            using var codec = image.CreateCodec(CodecRole.Data);
+            codec.TryCompress(new byte[64], new byte[128], out _);
+            return codec.Identity;
+        }
+        catch (SquashFsException)
+        {
+            return null;
+        }
     }
 
     internal static byte[] Sha256Of(IImageSource source, CancellationToken cancellationToken)

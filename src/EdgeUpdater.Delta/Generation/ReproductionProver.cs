@@ -1,7 +1,6 @@
 using EdgeUpdater.Delta.Generation;
 using EdgeUpdater.Delta.Metadata;
 using EdgeUpdater.SquashFs;
-using EdgeUpdater.SquashFs.Compression;
 using EdgeUpdater.SquashFs.IO;
 using EdgeUpdater.SquashFs.Reader;
 
@@ -47,14 +46,7 @@ public static class ReproductionProver
 
         using (image)
         {
-            string identity;
-            try
-            {
-                using var codec = image.CreateCodec(CodecRole.Data);
-                identity = codec.Identity;
-                codec.TryCompress(new byte[64], new byte[128], out _);
-            }
-            catch (SquashFsException)
+            if (DeltaGenerator.RecompressionIdentity(image) is not { } identity)
             {
                 return 0;
             }

@@ -182,16 +182,7 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
     }
 
     /// <summary>Applies <paramref name="delta"/> to v1 as the device does and compares the result with v2.</summary>
-    private async Task AssertRebuildsAsync(byte[] delta)
-    {
-        var deltaPath = _work.Combine($"{Guid.NewGuid():N}.eud");
-        var outputPath = _work.Combine($"{Guid.NewGuid():N}.sqfs");
-        await File.WriteAllBytesAsync(deltaPath, delta);
-        await DeltaApplier.ApplyAsync(_v1.Path, deltaPath, outputPath);
-        var expected = await File.ReadAllBytesAsync(_v2.Path);
-        var rebuilt = await File.ReadAllBytesAsync(outputPath);
-        Assert.True(expected.AsSpan().SequenceEqual(rebuilt), "the applied delta rebuilds v2 byte for byte");
-    }
+    private Task AssertRebuildsAsync(byte[] delta) => TestImages.AssertDeltaRebuildsAsync(_work, _v1, _v2, delta);
 
     private static async Task<DeltaInfo> InspectAsync(byte[] delta)
     {

@@ -106,14 +106,5 @@ public sealed class ReproductionRecordsTests : IDisposable
         return output.ToArray();
     }
 
-    private async Task AssertRebuildsAsync(TestImage from, TestImage to, byte[] delta)
-    {
-        var deltaPath = _work.Combine($"{Guid.NewGuid():N}.eud");
-        var outputPath = _work.Combine($"{Guid.NewGuid():N}.sqfs");
-        await File.WriteAllBytesAsync(deltaPath, delta);
-        await DeltaApplier.ApplyAsync(from.Path, deltaPath, outputPath);
-        var expected = await File.ReadAllBytesAsync(to.Path);
-        var rebuilt = await File.ReadAllBytesAsync(outputPath);
-        Assert.True(expected.AsSpan().SequenceEqual(rebuilt), "the delta rebuilds the image byte for byte");
-    }
+    private Task AssertRebuildsAsync(TestImage from, TestImage to, byte[] delta) => TestImages.AssertDeltaRebuildsAsync(_work, from, to, delta);
 }

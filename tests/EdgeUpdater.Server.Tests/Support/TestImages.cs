@@ -94,4 +94,16 @@ internal static class TestImages
         var sha = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream));
         return new TestImage(path, sha, new FileInfo(path).Length, name, version);
     }
+
+    /// <summary>Applies <paramref name="delta"/> to <paramref name="from"/> as the device does (<c>DeltaApplier</c>) and asserts the result is <paramref name="to"/> byte for byte.</summary>
+    public static async Task AssertDeltaRebuildsAsync(TempDirectory workspace, TestImage from, TestImage to, byte[] delta)
+    {
+        var deltaPath = workspace.Combine($"{Guid.NewGuid():N}.eud");
+        var outputPath = workspace.Combine($"{Guid.NewGuid():N}.sqfs");
+        await File.WriteAllBytesAsync(deltaPath, delta);
+        await EdgeUpdater.Delta.DeltaApplier.ApplyAsync(from.Path, deltaPath, outputPath);
+        var expected = await File.ReadAllBytesAsync(to.Path);
+        var rebuilt = await File.ReadAllBytesAsync(outputPath);
+        Xunit.Assert.True(expected.AsSpan().SequenceEqual(rebuilt), "the applied delta rebuilds the new image byte for byte");
+    }
 }
