@@ -19,7 +19,8 @@ internal sealed class ByteWriter
 
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.WrittenMemory;
 
-    public void Clear() => _buffer.Clear();
+    /// <summary>Empties the writer and keeps its buffer (not zeroed: everything is written before it is read).</summary>
+    public void Clear() => _buffer.ResetWrittenCount();
 
     public void U8(byte value)
     {

@@ -49,7 +49,7 @@ internal sealed class SectionWriter : IDisposable
         ReadOnlySpan<byte> stored = payload;
         if (compressionLevel != 0 && payload.Length > 64)
         {
-            var compressed = _zstd.Encode([], payload, compressionLevel, longDistance: false);
+            var compressed = _zstd.Compress([], payload, compressionLevel, longDistance: false);
             if (compressed.Length < payload.Length)
             {
                 stored = compressed;

@@ -46,6 +46,15 @@ internal sealed class GroupEncoder : IDisposable
     private readonly FrameSettings _settings;
     private readonly byte[] _stored;
     private readonly byte[] _decoded;
+
+    // Reused from group to group: a group's frames are megabytes, and fresh arrays for each cost a page
+    // fault per 4 KiB (a third of fast's system time before).
+    private readonly ByteWriter _head = new(1 << 16);
+    private readonly ByteWriter _opsBuffer = new(1 << 16);
+    private byte[] _patchContent = [];
+    private byte[] _freshContent = [];
+    private byte[] _reference = [];
+    private byte[] _literal = [];
     private long _cachedOffset = -1;
     private int _cachedLength;
 
@@ -72,8 +81,8 @@ internal sealed class GroupEncoder : IDisposable
         var frames = 0;
         if (group.Framed)
         {
-            var patch = new FrameDraft(group.PatchContentLength);
-            var fresh = new FrameDraft(group.FreshContentLength);
+            var patch = new FrameDraft(Scratch(ref _patchContent, group.PatchContentLength));
+            var fresh = new FrameDraft(Scratch(ref _freshContent, group.FreshContentLength));
             foreach (var unit in group.Units)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -95,11 +104,11 @@ internal sealed class GroupEncoder : IDisposable
             if (patch.Length > 0)
             {
                 // Decompress first, patch, and only when the frame pays verify the (expensive) recompression.
-                var reference = BuildReference(group.Reference);
+                var referenceLength = BuildReference(group.Reference);
                 var recompressing = patch.Slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true });
                 var frame = Finish(patch, stats, "zstd", (content, cost, count) =>
                 {
-                    var encoded = _zstd.Encode(reference, content, _settings.ZstdLevel);
+                    var encoded = _zstd.Encode(_reference.AsSpan(0, referenceLength), content, _settings.ZstdLevel);
                     var overhead = encoded.Length + (8L * count);
                     // Generic chunks are kept whatever; recompressed blocks must save a fifth of their stored
                     // bytes (recompression costs time here to verify and on the device to rebuild).
@@ -107,10 +116,10 @@ internal sealed class GroupEncoder : IDisposable
                 }, cancellationToken);
                 if (frame is not null)
                 {
-                    var head = new ByteWriter(256 + (group.Reference.Count * 8));
-                    ContentFrame.WriteZstdHead(head, patch.Length, group.Reference);
-                    head.Blob(frame);
-                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, head.WrittenSpan, 0)));
+                    _head.Clear();
+                    ContentFrame.WriteZstdHead(_head, patch.Length, group.Reference);
+                    _head.Blob(frame);
+                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, _head.WrittenSpan, 0)));
                     patch.Assign(frames++, frameOf, contentLengths);
                 }
             }
@@ -126,17 +135,18 @@ internal sealed class GroupEncoder : IDisposable
                 }, cancellationToken);
                 if (frame is not null)
                 {
-                    var head = new ByteWriter(16);
-                    ContentFrame.WriteLzmaHead(head, fresh.Length, filter, LzmaCoder.DictionaryFor(fresh.Length));
-                    head.Blob(frame);
-                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, head.WrittenSpan, 0)));
+                    _head.Clear();
+                    ContentFrame.WriteLzmaHead(_head, fresh.Length, filter, LzmaCoder.DictionaryFor(fresh.Length));
+                    _head.Blob(frame);
+                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, _head.WrittenSpan, 0)));
                     fresh.Assign(frames++, frameOf, contentLengths);
                     stats.NewFileBlocksRebuilt += fresh.Slices.Count;
                 }
             }
         }
 
-        var ops = new OpsBuilder(stats, 0);
+        _opsBuffer.Clear();
+        var ops = new OpsBuilder(stats, _opsBuffer);
         foreach (var unit in group.Units)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -152,7 +162,7 @@ internal sealed class GroupEncoder : IDisposable
                     ops.XorBase(xor.BaseOffset, xor.Xor);
                     break;
                 case LiteralUnit literal:
-                    var bytes = new byte[literal.Length];
+                    var bytes = Scratch(ref _literal, checked((int)literal.Length)).AsSpan(0, (int)literal.Length);
                     _new.ReadAt(literal.Offset, bytes);
                     ops.Literal(bytes);
                     break;
@@ -173,7 +183,7 @@ internal sealed class GroupEncoder : IDisposable
 
                     break;
                 case ChunkUnit chunk:
-                    var chunkBytes = new byte[chunk.Length];
+                    var chunkBytes = Scratch(ref _literal, checked((int)chunk.Length)).AsSpan(0, (int)chunk.Length);
                     _new.ReadAt(chunk.Offset, chunkBytes);
                     if (frameOf.TryGetValue(unit, out var chunkFrame))
                     {
@@ -190,7 +200,7 @@ internal sealed class GroupEncoder : IDisposable
             }
         }
 
-        var payload = ops.Take();
+        var payload = ops.Finish();
         if (payload.Length > 0)
         {
             result.Add((SectionKind.Ops, _sections.Encode(SectionKind.Ops, payload, _settings.OpsLevel)));
@@ -353,10 +363,10 @@ internal sealed class GroupEncoder : IDisposable
         return reproduced;
     }
 
-    private byte[] BuildReference(IReadOnlyList<ReferenceItem> items)
+    /// <summary>Reads a group's reference into <see cref="_reference"/>; returns its length.</summary>
+    private int BuildReference(IReadOnlyList<ReferenceItem> items)
     {
-        var total = items.Sum(i => (long)i.Length);
-        var reference = new byte[total];
+        var reference = Scratch(ref _reference, checked((int)items.Sum(i => (long)i.Length)));
         var position = 0;
         foreach (var item in items)
         {
@@ -364,7 +374,18 @@ internal sealed class GroupEncoder : IDisposable
             position += item.Length;
         }
 
-        return reference;
+        return position;
+    }
+
+    /// <summary><paramref name="buffer"/>, replaced by a larger one when it holds fewer than <paramref name="length"/> bytes.</summary>
+    private static byte[] Scratch(ref byte[] buffer, int length)
+    {
+        if (buffer.Length < length)
+        {
+            buffer = new byte[length];
+        }
+
+        return buffer;
     }
 
     private void ReadReferenceItem(ReferenceItem item, Span<byte> destination)
@@ -396,9 +417,10 @@ internal sealed class GroupEncoder : IDisposable
     /// <summary>The content of one frame being drafted: blocks decoded in order, each with its stored cost.</summary>
     private sealed class FrameDraft
     {
-        public FrameDraft(int capacity)
+        /// <param name="buffer">At least the frame's upper bound of content; the draft owns it until the group is encoded.</param>
+        public FrameDraft(byte[] buffer)
         {
-            Content = new byte[capacity];
+            Content = buffer;
         }
 
         public readonly record struct Slice(Unit Unit, int Start, int Length, long Cost, ushort Machine);

@@ -8,24 +8,19 @@ namespace EdgeUpdater.Delta.Generation;
 /// </summary>
 internal sealed class OpsBuilder
 {
-    private readonly ByteWriter _ops = new(1 << 16);
+    private readonly ByteWriter _ops;
     private readonly DeltaStatistics _stats;
     private long _pendingCopyBase = -1;
     private long _pendingCopyLength;
     private long _lastCopyEnd;
 
-    public OpsBuilder(DeltaStatistics stats, long lastCopyEnd)
+    /// <param name="stats">Statistics the operations are counted in.</param>
+    /// <param name="buffer">Where the operations are written, from its current end (an encoder reuses one).</param>
+    public OpsBuilder(DeltaStatistics stats, ByteWriter buffer)
     {
         _stats = stats;
-        _lastCopyEnd = lastCopyEnd;
+        _ops = buffer;
     }
-
-    /// <summary>End of the last copy written, the base of the next copy's relative offset.</summary>
-    public long LastCopyEnd => _lastCopyEnd;
-
-    public int Length => _ops.Length + (_pendingCopyBase >= 0 ? 20 : 0);
-
-    public bool IsEmpty => _ops.Length == 0 && _pendingCopyBase < 0;
 
     public void Copy(long baseOffset, long length)
     {
@@ -94,13 +89,11 @@ internal sealed class OpsBuilder
         _ops.U32(BlockCheck(stored));
     }
 
-    /// <summary>The ops written so far as a section payload; resets the builder.</summary>
-    public byte[] Take()
+    /// <summary>The ops written so far as a section payload, in the buffer given (valid until it is reused).</summary>
+    public ReadOnlySpan<byte> Finish()
     {
         FlushCopy();
-        var bytes = _ops.ToArray();
-        _ops.Clear();
-        return bytes;
+        return _ops.WrittenSpan;
     }
 
     public static uint BlockCheck(ReadOnlySpan<byte> stored) => (uint)XxHash3.HashToUInt64(stored);

@@ -15,6 +15,7 @@ internal sealed unsafe class ZstdPatcher : IDisposable
 
     private nint _cctx;
     private nint _dctx;
+    private byte[] _output = [];
 
     /// <summary>libzstd's version, e.g. <c>1.5.4</c>.</summary>
     public static string Version => Marshal.PtrToStringUTF8((nint)Zstd.VersionString()) ?? "unknown";
@@ -28,7 +29,14 @@ internal sealed unsafe class ZstdPatcher : IDisposable
     }
 
     /// <summary>Compresses <paramref name="target"/> against <paramref name="reference"/>.</summary>
-    public byte[] Encode(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true)
+    public byte[] Encode(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true) =>
+        Compress(reference, target, level, longDistance).ToArray();
+
+    /// <summary>
+    /// As <see cref="Encode"/>, into this patcher's own buffer: the frame is valid until the next call. For
+    /// callers that copy it at once (a generator's MB-sized frames would otherwise each take fresh pages).
+    /// </summary>
+    public ReadOnlySpan<byte> Compress(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true)
     {
         if (_cctx == 0)
         {
@@ -56,10 +64,14 @@ internal sealed unsafe class ZstdPatcher : IDisposable
         }
 
         var capacity = (int)Zstd.CompressBound((nuint)target.Length);
-        var output = new byte[capacity];
+        if (_output.Length < capacity)
+        {
+            _output = new byte[capacity];
+        }
+
         fixed (byte* r = reference)
         fixed (byte* t = target)
-        fixed (byte* o = output)
+        fixed (byte* o = _output)
         {
             if (!reference.IsEmpty)
             {
@@ -68,7 +80,7 @@ internal sealed unsafe class ZstdPatcher : IDisposable
 
             var written = Zstd.Compress2(_cctx, o, (nuint)capacity, t, (nuint)target.Length);
             Check(written, "compress");
-            return output.AsSpan(0, (int)written).ToArray();
+            return _output.AsSpan(0, (int)written);
         }
     }
 
