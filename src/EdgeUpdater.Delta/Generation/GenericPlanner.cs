@@ -47,8 +47,12 @@ internal static class GenericPlanner
                 // Small runs get small windows; window starts are aligned so neighbouring runs share one reference.
                 var window = (int)Math.Clamp(length * 8, 1 << 20, ReferenceWindow);
                 var center = Math.Clamp(s + shift, 0, Math.Max(0, oldSource.Length - 1));
-                var refStart = Math.Max(0, Math.Min(center - (window / 4), oldSource.Length - window)) & ~((1L << 20) - 1);
-                var refLength = (int)Math.Min(window, oldSource.Length - refStart);
+                var wantedStart = Math.Max(0, Math.Min(center - (window / 4), oldSource.Length - window));
+                var refStart = wantedStart & ~((1L << 20) - 1);
+                // Aligning moved the window back: it is widened by the alignment (within the format's limit) so that
+                // it still reaches past the run, where content shifted by an insertion is found.
+                var widened = wantedStart > refStart ? Math.Min(window + (1 << 20), Format.DeltaFormat.MaxReferenceLength) : window;
+                var refLength = (int)Math.Min(widened, oldSource.Length - refStart);
                 units.Add(new ChunkUnit(s, length, refStart, refLength));
             }
 

@@ -170,6 +170,44 @@ public sealed class RoundTripTests
         Assert.Equal(inMemory, fromPaths.ToArray());
     }
 
+    [Theory]
+    [InlineData("gzip-4k-no-fragments", DeltaLevel.Fast, false)]
+    [InlineData("xz", DeltaLevel.Best, false)]
+    [InlineData("zstd-1m", DeltaLevel.Fast, true)]
+    public async Task The_delta_does_not_depend_on_how_many_workers_encode_it(string variantName, DeltaLevel level, bool generic)
+    {
+        // One worker reuses its frame, reference and ops buffers for every group, larger and smaller ones in
+        // turn; three share the groups out differently. Nothing a group leaves in a buffer may reach the next.
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
+        var (one, oneResult) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, ForceGeneric = generic, MaxParallelism = 1 });
+        var (three, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, ForceGeneric = generic, MaxParallelism = 3 });
+        Assert.True(oneResult.Statistics.OpsSectionBytes > 0);
+        Assert.Equal(one, three);
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, one));
+    }
+
+    [Fact]
+    public async Task One_worker_reuses_its_buffers_across_groups_of_different_sizes()
+    {
+        // 4 MiB of new bytes fill a group with an 8 MiB reference; 64 KiB shifted by an insertion further on
+        // make a group with a 1 MiB reference that the patch copies from.
+        // A worker that kept the larger group's reference length, content or ops would break the later group.
+        var random = new Random(11);
+        var a = new byte[20 << 20];
+        random.NextBytes(a);
+        var b = a.ToArray();
+        random.NextBytes(b.AsSpan(2 << 20, 4 << 20));
+        random.NextBytes(b.AsSpan(16 << 20, 100));
+        a.AsSpan(16 << 20, (64 << 10) - 100).CopyTo(b.AsSpan((16 << 20) + 100));
+        var options = new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 1 };
+        var (one, _) = await DeltaTestKit.GenerateAsync(a, b, options);
+        var (three, _) = await DeltaTestKit.GenerateAsync(a, b, options with { MaxParallelism = 3 });
+        Assert.Equal(one, three);
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, one));
+    }
+
     [Fact]
     public async Task Identical_images_cost_almost_nothing()
     {
@@ -256,6 +294,24 @@ public sealed class RoundTripTests
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync([], empty));
         var (toEmpty, _) = await DeltaTestKit.GenerateAsync(a, []);
         DeltaTestKit.AssertSameImage([], await DeltaTestKit.ApplyAsync(a, toEmpty));
+    }
+
+    [Theory]
+    [InlineData(2 << 20)]
+    [InlineData((2 << 20) + (300 << 10))]
+    public async Task Generic_mode_finds_content_shifted_by_an_insertion_wherever_it_starts(int at)
+    {
+        // 100 bytes inserted at `at` and 100 removed 64 KiB later: that run's chunks moved, the rest did not.
+        // Its reference window must cover the old bytes even when the run starts on a 1 MiB boundary.
+        var random = new Random(5);
+        var a = new byte[6 << 20];
+        random.NextBytes(a);
+        var b = a.ToArray();
+        random.NextBytes(b.AsSpan(at, 100));
+        a.AsSpan(at, (64 << 10) - 100).CopyTo(b.AsSpan(at + 100));
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2 });
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
+        Assert.True(delta.Length < 4096, $"64 KiB of shifted content cost {delta.Length} bytes");
     }
 
     [Fact]
