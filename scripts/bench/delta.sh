@@ -15,7 +15,8 @@
 # EDGEUPDATER_BENCH_BEST_RUNS=N (default 0) does the same for best (from nothing, and with the image
 # proved) against xdelta3 -e -9; needs the AB pair run before (its record).
 # EDGEUPDATER_BENCH_APPLY_RUNS=N (default 0) times A->B applies N times each, alternated: edgeupdater fast,
-# edgeupdater best, xdelta3 -d (needs the xdelta3 peer); every output file is removed, untimed, before each.
+# edgeupdater best, xdelta3 -d (needs the xdelta3 peer); before each, untimed, the output file is removed and
+# `sync` writes out what the run before left dirty (xdelta3 does not fsync its output, edgeupdater does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -60,7 +61,7 @@ for comp in "${compressors[@]}"; do
         for level in fast best; do
             read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.$level.eud" --level "$level")
             cp "$work/out" "$d.$level.create"
-            rm -f "$d.$level.out"   # every apply below writes a new file (overwriting one costs its truncation)
+            rm -f "$d.$level.out"; sync   # every apply below writes a new file, nothing left dirty by the one before
             read -r as am < <(measure "$eu" delta apply "$old" "$d.$level.eud" -o "$d.$level.out")
             cmp -s "$d.$level.out" "$new" || { echo "edgeupdater $level did not rebuild $new" >&2; exit 1; }
             row "$pair" "$comp" "edgeupdater $level" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
@@ -77,20 +78,20 @@ for comp in "${compressors[@]}"; do
         row "$pair" "$comp" "edgeupdater best, image proved" "$(stat -c %s "$d.recorded.eud")" "$gs" "$gm" "-" "-"
         if [[ $peers == *" xdelta3 "* ]]; then
             read -r gs gm < <(measure xdelta3 -e -9 -f -s "$old" "$new" "$d.xd3")
-            rm -f "$d.xd3.out"
+            rm -f "$d.xd3.out"; sync
             read -r as am < <(measure xdelta3 -d -f -s "$old" "$d.xd3" "$d.xd3.out")
             row "$pair" "$comp" "xdelta3 -9" "$(stat -c %s "$d.xd3")" "$gs" "$gm" "$as" "$am"
         fi
         for zl in 3 19; do
             [[ $peers == *" zstd$zl "* ]] || continue
             read -r gs gm < <(measure zstd -q -f -$zl --long=31 --patch-from="$old" "$new" -o "$d.z$zl")
-            rm -f "$d.z$zl.out"
+            rm -f "$d.z$zl.out"; sync
             read -r as am < <(measure zstd -q -d -f --long=31 --patch-from="$old" "$d.z$zl" -o "$d.z$zl.out")
             row "$pair" "$comp" "zstd -$zl --long=31 --patch-from" "$(stat -c %s "$d.z$zl")" "$gs" "$gm" "$as" "$am"
         done
         if [[ $peers == *" bsdiff "* && " ${EDGEUPDATER_BENCH_BSDIFF:-${compressors[*]}} " == *" $comp "* ]]; then
             read -r gs gm < <(measure bsdiff "$old" "$new" "$d.bsdiff")
-            rm -f "$d.bsdiff.out"
+            rm -f "$d.bsdiff.out"; sync
             read -r as am < <(measure bspatch "$old" "$d.bsdiff.out" "$d.bsdiff")
             row "$pair" "$comp" "bsdiff" "$(stat -c %s "$d.bsdiff")" "$gs" "$gm" "$as" "$am"
         fi
@@ -125,13 +126,13 @@ alternated() { # LEVEL RUNS PEER_NAME PEER_FUNCTION: A->B medians of LEVEL from 
 applies() { # RUNS: A->B apply medians, alternated: edgeupdater fast, edgeupdater best, xdelta3 -d
     local runs=$1 comp old d fast best theirs
     echo
-    echo "A->B apply, median of $runs alternated runs (ms; the output file removed before each, untimed): edgeupdater fast, edgeupdater best, xdelta3 -d"
+    echo "A->B apply, median of $runs alternated runs (ms; before each, untimed: the output file removed, sync): edgeupdater fast, edgeupdater best, xdelta3 -d"
     for comp in "${compressors[@]}"; do
         old="$work/A-$comp.sqfs"; d="$work/AB-$comp"; fast=(); best=(); theirs=()
         for _ in $(seq "$runs"); do
-            rm -f "$work/runs.out"; fast+=("$(ms "$eu" delta apply "$old" "$d.fast.eud" -o "$work/runs.out")")
-            rm -f "$work/runs.out"; best+=("$(ms "$eu" delta apply "$old" "$d.best.eud" -o "$work/runs.out")")
-            rm -f "$work/runs.out"; theirs+=("$(ms xdelta3 -d -f -s "$old" "$d.xd3" "$work/runs.out")")
+            rm -f "$work/runs.out"; sync; fast+=("$(ms "$eu" delta apply "$old" "$d.fast.eud" -o "$work/runs.out")")
+            rm -f "$work/runs.out"; sync; best+=("$(ms "$eu" delta apply "$old" "$d.best.eud" -o "$work/runs.out")")
+            rm -f "$work/runs.out"; sync; theirs+=("$(ms xdelta3 -d -f -s "$old" "$d.xd3" "$work/runs.out")")
         done
         cmp -s "$work/runs.out" "$work/B-$comp.sqfs" || { echo "xdelta3 did not rebuild B-$comp" >&2; exit 1; }
         echo "$comp: edgeupdater fast $(median "${fast[@]}") ms (${fast[*]}), best $(median "${best[@]}") ms (${best[*]}), xdelta3 -d $(median "${theirs[@]}") ms (${theirs[*]})"
