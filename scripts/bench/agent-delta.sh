@@ -4,7 +4,7 @@
 # in the same run. Per case: time from the MQTT notice to the `committed` status, bytes downloaded, and
 # the agent's RSS peak (VmHWM of a fresh agent process that did just that one update).
 #
-#   sudo scripts/bench/agent-delta.sh [--comp xz|gzip|zstd] [--sizes "100 500"] [--runs N] [--no-debian]
+#   scripts/bench/agent-delta.sh [--comp xz|gzip|zstd] [--sizes "100 500"] [--runs N] [--no-debian]
 #
 # Cases:
 #   debian A->B, B->C  app images whose root/ is the Debian tree of scripts/bench/make-rootfs-pair.sh

@@ -3,7 +3,7 @@
 # an MQTT notice to the `committed` status for a real image pair on loopback (full image download,
 # loop + squashfs + overlay activation, chrooted workload, HTTP health probe).
 #
-#   sudo scripts/bench/agent.sh [--runs N]
+#   scripts/bench/agent.sh [--runs N]
 #
 # Needs root (mounts, chroot), mosquitto, mksquashfs, busybox, python3 (static HTTP server).
 set -euo pipefail

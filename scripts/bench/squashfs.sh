@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SquashFS reader and writer benchmark against unsquashfs/mksquashfs on a real root file system.
 #
-#   sudo scripts/bench/squashfs.sh            # all compressors in BENCH_COMPRESSORS
-#   BENCH_COMPRESSORS="gzip zstd" sudo scripts/bench/squashfs.sh
+#   scripts/bench/squashfs.sh            # all compressors in BENCH_COMPRESSORS
+#   BENCH_COMPRESSORS="gzip zstd" scripts/bench/squashfs.sh
 #
 # A debootstrap --variant=minbase bookworm tree is cached under scripts/bench/work/ (git-ignored).
 # Every figure is a wall-clock time of one run on a warm page cache; the script prints a Markdown
