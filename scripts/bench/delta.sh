@@ -14,7 +14,7 @@
 # N times each, alternated, on every A->B pair, and prints the medians (single runs of ~0.2 s are noise).
 # EDGEUPDATER_BENCH_BEST_RUNS=N (default 0) does the same for best (from nothing, and with the image
 # proved) against xdelta3 -e -9; needs the AB pair run before (its record).
-# EDGEUPDATER_BENCH_APPLY_RUNS=N (default 0) times A->B applies N times each, alternated: edgeupdater fast,
+# EDGEUPDATER_BENCH_APPLY_RUNS=N (default 0) times every pair's applies N times each, alternated: edgeupdater fast,
 # edgeupdater best, xdelta3 -d (needs the xdelta3 peer); before each, untimed, the output file is removed and
 # `sync` writes out what the run before left dirty (xdelta3 does not fsync its output, edgeupdater does).
 set -euo pipefail
@@ -123,19 +123,21 @@ alternated() { # LEVEL RUNS PEER_NAME PEER_FUNCTION: A->B medians of LEVEL from 
         echo "$comp: edgeupdater $level $(median "${cold[@]}") ms (${cold[*]}), $level with the image proved $(median "${proved[@]}") ms (${proved[*]}), $name $(median "${theirs[@]}") ms (${theirs[*]})"
     done
 }
-applies() { # RUNS: A->B apply medians, alternated: edgeupdater fast, edgeupdater best, xdelta3 -d
-    local runs=$1 comp old d fast best theirs
+applies() { # RUNS: apply medians of every pair, alternated: edgeupdater fast, edgeupdater best, xdelta3 -d
+    local runs=$1 comp pair old new d fast best theirs
     echo
-    echo "A->B apply, median of $runs alternated runs (ms; before each, untimed: the output file removed, sync): edgeupdater fast, edgeupdater best, xdelta3 -d"
+    echo "Apply, median of $runs alternated runs (ms; before each, untimed: the output file removed, sync): edgeupdater fast, edgeupdater best, xdelta3 -d"
     for comp in "${compressors[@]}"; do
-        old="$work/A-$comp.sqfs"; d="$work/AB-$comp"; fast=(); best=(); theirs=()
-        for _ in $(seq "$runs"); do
-            rm -f "$work/runs.out"; sync; fast+=("$(ms "$eu" delta apply "$old" "$d.fast.eud" -o "$work/runs.out")")
-            rm -f "$work/runs.out"; sync; best+=("$(ms "$eu" delta apply "$old" "$d.best.eud" -o "$work/runs.out")")
-            rm -f "$work/runs.out"; sync; theirs+=("$(ms xdelta3 -d -f -s "$old" "$d.xd3" "$work/runs.out")")
+        for pair in "${pairs[@]}"; do
+            old="$work/${pair:0:1}-$comp.sqfs"; new="$work/${pair:1:1}-$comp.sqfs"; d="$work/$pair-$comp"; fast=(); best=(); theirs=()
+            for _ in $(seq "$runs"); do
+                rm -f "$work/runs.out"; sync; fast+=("$(ms "$eu" delta apply "$old" "$d.fast.eud" -o "$work/runs.out")")
+                rm -f "$work/runs.out"; sync; best+=("$(ms "$eu" delta apply "$old" "$d.best.eud" -o "$work/runs.out")")
+                rm -f "$work/runs.out"; sync; theirs+=("$(ms xdelta3 -d -f -s "$old" "$d.xd3" "$work/runs.out")")
+            done
+            cmp -s "$work/runs.out" "$new" || { echo "xdelta3 did not rebuild $new" >&2; exit 1; }
+            echo "$pair $comp: edgeupdater fast $(median "${fast[@]}") ms (${fast[*]}), best $(median "${best[@]}") ms (${best[*]}), xdelta3 -d $(median "${theirs[@]}") ms (${theirs[*]})"
         done
-        cmp -s "$work/runs.out" "$work/B-$comp.sqfs" || { echo "xdelta3 did not rebuild B-$comp" >&2; exit 1; }
-        echo "$comp: edgeupdater fast $(median "${fast[@]}") ms (${fast[*]}), best $(median "${best[@]}") ms (${best[*]}), xdelta3 -d $(median "${theirs[@]}") ms (${theirs[*]})"
     done
 }
 [ "${EDGEUPDATER_BENCH_APPLY_RUNS:-0}" -eq 0 ] || applies "$EDGEUPDATER_BENCH_APPLY_RUNS"
