@@ -19,6 +19,9 @@ namespace EdgeUpdater.Delta;
 /// </summary>
 public static class DeltaApplier
 {
+    /// <summary>Section headers walked to find the metadata section ahead (a generator writes a few per 4 MiB of content).</summary>
+    private const int MaxSectionsBeforeMetadata = 1 << 16;
+
     /// <summary>
     /// Rebuilds the new image from <paramref name="baseImage"/> and <paramref name="delta"/> into
     /// <paramref name="output"/>. Throws <see cref="DeltaException"/> on any problem; the output is then
@@ -73,6 +76,13 @@ public static class DeltaApplier
                 output.SetLength(0);
             }
 
+            if (header.Mode == DeltaMode.SquashFs && delta.CanSeek
+                && await SectionLocator.FindAsync(delta, deltaOffset, SectionKind.Metadata, MaxSectionsBeforeMetadata, cancellationToken).ConfigureAwait(false) is { } metadata)
+            {
+                // The metadata section comes last but needs only A: decode it on another core meanwhile.
+                state.DecodeMetadataAhead(metadata);
+            }
+
             using var sections = new SectionReader(delta, deltaOffset);
             while (true)
             {
@@ -102,7 +112,7 @@ public static class DeltaApplier
                             Checkpoint.Delete(options.CheckpointPath);
                         }
 
-                        return new DeltaApplyResult(header, resumedFrom);
+                        return new DeltaApplyResult(header, resumedFrom, state.MetadataDecodedAhead);
                 }
 
                 state.MaybeCheckpoint(sections.Offset);
@@ -183,6 +193,8 @@ public static class DeltaApplier
         private int _buffered;
         private long _position;
         private long _lastCheckpoint;
+        private Task<MetadataRegionBuffer>? _metadataAhead;
+        private Section? _metadataAheadSection;
 
         public ApplyState(DeltaHeader header, IImageSource baseSource, IImageSink output, DeltaApplyOptions options, Task baseCheck)
         {
@@ -194,6 +206,8 @@ public static class DeltaApplier
         }
 
         public long Position => _position + _buffered;
+
+        public bool MetadataDecodedAhead { get; private set; }
 
         /// <summary>Opens the base image and the codecs; refuses a codec that differs from the generator's before anything is written.</summary>
         public void Prepare()
@@ -611,7 +625,58 @@ public static class DeltaApplier
                 throw DeltaException.Corrupted($"Metadata section at delta offset {sectionOffset}: content is left unused before it.");
             }
 
+            // A region that would not fit is decoded in turn, which says where it overflows.
+            if (TakeMetadataAhead(payload, sectionOffset) is { } region && region.Position <= _header.TargetSize - Position)
+            {
+                region.WriteTo(this);
+                MetadataDecodedAhead = true;
+                return;
+            }
+
             MetadataSection.Decode(payload, sectionOffset, _oldImage, _metadataCodecs, Math.Max(1, _options.MaxParallelism), this);
+        }
+
+        /// <summary>Starts decoding the metadata section, found ahead in the delta, into a buffer on the thread pool.</summary>
+        public void DecodeMetadataAhead(Section section)
+        {
+            if (_oldImage is not { } oldImage || _metadataAhead is not null)
+            {
+                return;
+            }
+
+            var codecs = _metadataCodecs;
+            var parallelism = Math.Max(1, _options.MaxParallelism);
+            var limit = _options.MetadataAheadLimit;
+            _metadataAheadSection = section;
+            _metadataAhead = Task.Run(() =>
+            {
+                var region = new MetadataRegionBuffer(limit);
+                MetadataSection.Decode(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, oldImage, codecs, parallelism, region);
+                return region;
+            });
+        }
+
+        /// <summary>
+        /// The region decoded ahead, when it was decoded from this very section and succeeded; otherwise null,
+        /// and the section is decoded in place, which reports any error where it belongs.
+        /// </summary>
+        private MetadataRegionBuffer? TakeMetadataAhead(ReadOnlySpan<byte> payload, long sectionOffset)
+        {
+            if (_metadataAhead is not { } task || _metadataAheadSection is not { } section
+                || section.DeltaOffset != sectionOffset || !payload.SequenceEqual(section.Payload.AsSpan(0, section.Length)))
+            {
+                return null;
+            }
+
+            try
+            {
+                return task.GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is DeltaException or SquashFsException or MetadataRegionBuffer.RegionTooLargeException
+                or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
+            {
+                return null;
+            }
         }
 
         public void Finish(ReadOnlySpan<byte> payload, long sectionOffset)
@@ -662,8 +727,21 @@ public static class DeltaApplier
             _lastCheckpoint = _position;
         }
 
+        public void WritePosition(long position)
+        {
+            Span<byte> value = stackalloc byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(value, (ulong)position);
+            Write(value);
+        }
+
         public void Dispose()
         {
+            // The decode ahead uses the codecs and the base image disposed below.
+            if (_metadataAhead is { IsCompleted: false } ahead)
+            {
+                ((IAsyncResult)ahead).AsyncWaitHandle.WaitOne();
+            }
+
             _hash.Dispose();
             _zstd.Dispose();
             _metadataCodecs?.Dispose();

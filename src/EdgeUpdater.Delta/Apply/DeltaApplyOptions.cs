@@ -31,6 +31,12 @@ public sealed record DeltaApplyOptions
 
     /// <summary>Progress: new-image bytes written so far and the total.</summary>
     public IProgress<DeltaApplyProgress>? Progress { get; init; }
+
+    /// <summary>
+    /// Most bytes of the new image's metadata region held when it is decoded ahead (a Debian root file
+    /// system's: about 200 KB); a larger region is decoded in its turn instead.
+    /// </summary>
+    internal int MetadataAheadLimit { get; init; } = 8 << 20;
 }
 
 /// <summary>Progress of an apply.</summary>
@@ -41,4 +47,8 @@ public readonly record struct DeltaApplyProgress(long BytesWritten, long TotalBy
 /// <summary>What <see cref="DeltaApplier"/> did.</summary>
 /// <param name="Header">The delta's header.</param>
 /// <param name="ResumedFrom">New-image offset the apply resumed from (0 when it started fresh).</param>
-public sealed record DeltaApplyResult(DeltaHeader Header, long ResumedFrom);
+/// <param name="MetadataDecodedAhead">
+/// The metadata section was decoded beside the data sections (the delta could be read ahead: a seekable
+/// stream), rather than after them.
+/// </param>
+public sealed record DeltaApplyResult(DeltaHeader Header, long ResumedFrom, bool MetadataDecodedAhead);

@@ -73,6 +73,61 @@ internal sealed class SectionWriter : IDisposable
     public void Dispose() => _zstd.Dispose();
 }
 
+/// <summary>Finds a section further on in a seekable delta without disturbing its sequential reading.</summary>
+internal static class SectionLocator
+{
+    /// <summary>
+    /// Walks the section headers from the stream's position (delta offset <paramref name="offset"/>) to the
+    /// first section of <paramref name="kind"/> and returns it decoded and checked, or null when an end
+    /// section, anything malformed or the end of the stream comes first, or after
+    /// <paramref name="maxSections"/> headers: the sequential pass reports what is wrong in its turn.
+    /// The stream's position is restored.
+    /// </summary>
+    public static async Task<Section?> FindAsync(Stream delta, long offset, SectionKind kind, int maxSections, CancellationToken cancellationToken)
+    {
+        var origin = delta.Position;
+        try
+        {
+            var header = new byte[DeltaFormat.SectionHeaderSize];
+            var position = origin;
+            for (var i = 0; i < maxSections; i++)
+            {
+                delta.Position = position;
+                if (await delta.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) < header.Length)
+                {
+                    return null;
+                }
+
+                var storedLength = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(2));
+                if (header[0] == (byte)kind)
+                {
+                    delta.Position = position;
+                    using var reader = new SectionReader(delta, offset + (position - origin));
+                    var section = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    return section with { Payload = section.Payload.AsSpan(0, section.Length).ToArray() };
+                }
+
+                if ((SectionKind)header[0] is not (SectionKind.Ops or SectionKind.Content) || storedLength > DeltaFormat.MaxSectionLength + 1024)
+                {
+                    return null;
+                }
+
+                position += DeltaFormat.SectionHeaderSize + storedLength;
+            }
+
+            return null;
+        }
+        catch (DeltaException)
+        {
+            return null;
+        }
+        finally
+        {
+            delta.Position = origin;
+        }
+    }
+}
+
 /// <summary>Reads sections sequentially, checking each before it is used.</summary>
 internal sealed class SectionReader : IDisposable
 {

@@ -80,6 +80,9 @@ internal interface IImageWriter
     long Position { get; }
 
     void Write(ReadOnlySpan<byte> bytes);
+
+    /// <summary>Writes an absolute new-image position (u64): <see cref="MetadataRegionBuffer"/> moves these once it knows where it starts.</summary>
+    void WritePosition(long position);
 }
 
 /// <summary>
@@ -523,11 +526,9 @@ internal static class MetadataSection
                         throw DeltaException.Corrupted($"{where}: the index of the {indexed} table comes before its blocks.");
                     }
 
-                    var pointer = new byte[8];
                     foreach (var relative in written2.Layout.RelativeStarts)
                     {
-                        BinaryPrimitives.WriteUInt64LittleEndian(pointer, (ulong)(written2.Layout.AbsoluteStart + relative));
-                        output.Write(pointer);
+                        output.WritePosition(written2.Layout.AbsoluteStart + relative);
                     }
 
                     break;
@@ -537,10 +538,10 @@ internal static class MetadataSection
                         throw DeltaException.Corrupted($"{where}: the xattr header comes before the xattr tables.");
                     }
 
-                    var xattrHeader = new byte[16];
-                    BinaryPrimitives.WriteUInt64LittleEndian(xattrHeader, (ulong)kv.Layout.AbsoluteStart);
-                    BinaryPrimitives.WriteUInt32LittleEndian(xattrHeader.AsSpan(8), (uint)(ids.Length / 16));
-                    output.Write(xattrHeader);
+                    var xattrCount = new byte[8];
+                    BinaryPrimitives.WriteUInt32LittleEndian(xattrCount, (uint)(ids.Length / 16));
+                    output.WritePosition(kv.Layout.AbsoluteStart);
+                    output.Write(xattrCount);
                     break;
                 default:
                     throw DeltaException.Corrupted($"{where}: piece kind {(byte)kind} is unknown (1-4).");
