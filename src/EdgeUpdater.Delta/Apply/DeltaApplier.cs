@@ -274,10 +274,7 @@ public static class DeltaApplier
 
         public void Write(ReadOnlySpan<byte> bytes)
         {
-            if (bytes.Length > _header.TargetSize - Position)
-            {
-                throw DeltaException.OutOfBounds($"An operation writes {bytes.Length} bytes at new-image offset {Position}, past the new image's size {_header.TargetSize}.");
-            }
+            CheckFits(bytes.Length);
 
             while (!bytes.IsEmpty)
             {
@@ -289,6 +286,32 @@ public static class DeltaApplier
                 {
                     FlushBuffer();
                 }
+            }
+        }
+
+        /// <summary>Reads base bytes straight into the write buffer (a copy is most of the new image).</summary>
+        private void CopyFromBase(long offset, long length)
+        {
+            CheckFits(length);
+            while (length > 0)
+            {
+                var n = (int)Math.Min(length, _buffer.Length - _buffered);
+                _base.ReadAt(offset, _buffer.AsSpan(_buffered, n));
+                _buffered += n;
+                offset += n;
+                length -= n;
+                if (_buffered == _buffer.Length)
+                {
+                    FlushBuffer();
+                }
+            }
+        }
+
+        private void CheckFits(long length)
+        {
+            if (length > _header.TargetSize - Position)
+            {
+                throw DeltaException.OutOfBounds($"An operation writes {length} bytes at new-image offset {Position}, past the new image's size {_header.TargetSize}.");
             }
         }
 
@@ -521,14 +544,7 @@ public static class DeltaApplier
                 switch (op.Code)
                 {
                     case OpCode.Copy:
-                        for (long done = 0; done < op.Length;)
-                        {
-                            var n = (int)Math.Min(chunk.Length, op.Length - done);
-                            _base.ReadAt(op.A + done, chunk.AsSpan(0, n));
-                            Write(chunk.AsSpan(0, n));
-                            done += n;
-                        }
-
+                        CopyFromBase(op.A, op.Length);
                         break;
                     case OpCode.Literal:
                         Write(span.Slice(op.PayloadStart, (int)op.Length));
