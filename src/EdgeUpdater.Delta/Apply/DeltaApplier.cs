@@ -604,7 +604,7 @@ public static class DeltaApplier
                 throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a block needs recompression but the delta's header names no codec.");
             }
 
-            Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.MaxParallelism), CancellationToken = cancellationToken }, i =>
+            ParallelWork.Run(() => Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _options.MaxParallelism), CancellationToken = cancellationToken }, i =>
             {
                 var op = ops[jobs[i]];
                 var contentLength = (int)op.A;
@@ -626,7 +626,7 @@ public static class DeltaApplier
                 {
                     _workers.Add(worker);
                 }
-            });
+            }));
         }
 
         public void RunMetadata(ReadOnlySpan<byte> payload, long sectionOffset)

@@ -334,8 +334,7 @@ internal sealed class GroupEncoder : IDisposable
             }
         }
 
-        try
-        {
+        ParallelWork.Run(() =>
             Parallel.For(
                 0,
                 unknown.Count,
@@ -353,12 +352,7 @@ internal sealed class GroupEncoder : IDisposable
 
                     return check;
                 },
-                check => check.Dispose());
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
-        }
+                check => check.Dispose()));
 
         return reproduced;
     }

@@ -56,8 +56,7 @@ public static class ReproductionProver
             var before = record.Count;
             MetadataSection.ReproducibleBlocks(image, parallelism, record, cancellationToken);
             var blocks = image.EnumerateStoredBlocks().Where(b => b.IsCompressed && !record.TryGet(b.Offset, out _)).ToList();
-            try
-            {
+            ParallelWork.Run(() =>
                 Parallel.ForEach(
                     blocks,
                     new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = parallelism },
@@ -78,12 +77,7 @@ public static class ReproductionProver
                         record.Set(block.Offset, local.Check.Reproduces(block, local.Content.AsSpan(0, length)));
                         return local;
                     },
-                    local => local.Check.Dispose());
-            }
-            catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
-            }
+                    local => local.Check.Dispose()));
 
             return record.Count - before;
         }

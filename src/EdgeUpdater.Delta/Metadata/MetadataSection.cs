@@ -347,7 +347,7 @@ internal static class MetadataSection
             }
         }
 
-        Parallel.ForEach(
+        ParallelWork.Run(() => Parallel.ForEach(
             work,
             new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Math.Max(1, parallelism) },
             () => (Codec: image.CreateCodec(CodecRole.Metadata), Scratch: new byte[SquashFsCodec.MetadataBlockSize * 2], Stored: new byte[SquashFsCodec.MetadataBlockSize + 2]),
@@ -366,7 +366,7 @@ internal static class MetadataSection
 
                 return local;
             },
-            local => local.Codec.Dispose());
+            local => local.Codec.Dispose()));
         return ([.. result], recalled);
     }
 
@@ -469,7 +469,7 @@ internal static class MetadataSection
                     }
 
                     // Compress on every core, write in order.
-                    Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
+                    ParallelWork.Run(() => Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
                     {
                         if (encodings[i] != MetadataBlockEncoding.Compressed)
                         {
@@ -492,7 +492,7 @@ internal static class MetadataSection
                         {
                             codecs.Return(codec);
                         }
-                    });
+                    }));
                     for (var i = 0; i < blockCount; i++)
                     {
                         starts[i] = output.Position - start;

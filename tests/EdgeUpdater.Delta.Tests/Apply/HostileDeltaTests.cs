@@ -347,12 +347,58 @@ public sealed class HostileDeltaTests
         Assert.Equal(0, output.Length);
     }
 
-    private static async Task<byte[]> MakeTinySquashFsAsync()
+    [Fact]
+    public async Task A_block_that_recompresses_to_another_size_is_a_codec_mismatch_not_a_wrapped_error()
+    {
+        // Valid checksums, this machine's own codec, but a block whose stored size no compressor gave:
+        // the recompression (on worker threads) must fail as a DeltaException, like any other rule.
+        var image = await MakeTinySquashFsAsync("gzip");
+        const uint blockSize = 131072;
+        using var codec = SquashFs.Compression.SquashFsCodec.Create(SquashFs.Compression.CompressorOptions.Parse(SquashFs.Format.CompressorId.Gzip, [], blockSize), blockSize);
+        var content = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 2000).Select(i => $"line {i % 97}\n")));
+        var frame = new ByteWriter();
+        frame.VarU((ulong)content.Length);
+        frame.U8((byte)FrameCoder.Zstd);
+        frame.VarU(0);
+        using (var zstd = new Patching.ZstdPatcher())
+        {
+            frame.Blob(zstd.Encode([], content, 3));
+        }
+
+        const int claimedStored = 123;
+        var ops = Ops(w =>
+        {
+            w.U8((byte)OpCode.Block);
+            w.U8(0);
+            w.VarU((ulong)content.Length);
+            w.VarU(claimedStored);
+            w.U32(0);
+        });
+        var header = new DeltaHeader
+        {
+            Mode = DeltaMode.SquashFs,
+            Level = DeltaLevel.Best,
+            BaseSize = image.Length,
+            BaseSha256 = SHA256.HashData(image),
+            TargetSize = claimedStored,
+            TargetSha256 = new byte[32],
+            UsesRecompression = true,
+            Compressor = (ushort)SquashFs.Format.CompressorId.Gzip,
+            BlockSize = (int)blockSize,
+            CodecIdentity = codec.Identity,
+        };
+        var delta = Build(header, (SectionKind.Content, frame.ToArray()), (SectionKind.Ops, ops), (SectionKind.End, End(claimedStored)));
+        var e = await RefusedAsync(delta, image);
+        Assert.Equal(DeltaErrorCategory.CodecMismatch, e.Category);
+        Assert.Contains($"the generator's gave {claimedStored}", e.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<byte[]> MakeTinySquashFsAsync(string compressor = "xz")
     {
         using var temp = new Testing.TempDirectory("delta-tiny");
         Directory.CreateDirectory(temp.Combine("src"));
         await File.WriteAllTextAsync(temp.Combine("src", "a.txt"), "hello");
-        await Testing.ExternalTool.RunCheckedAsync("mksquashfs", [temp.Combine("src"), temp.Combine("x.sqfs"), "-comp", "xz", "-noappend", "-no-progress", "-quiet"]);
+        await Testing.ExternalTool.RunCheckedAsync("mksquashfs", [temp.Combine("src"), temp.Combine("x.sqfs"), "-comp", compressor, "-noappend", "-no-progress", "-quiet"]);
         return await File.ReadAllBytesAsync(temp.Combine("x.sqfs"));
     }
 }
