@@ -42,6 +42,65 @@ public sealed class MutationTests
         Assert.True(info.ContentBytesByCoder.GetValueOrDefault("lzma2") > 0, "the delta has no LZMA2 frame to mutate");
     }
 
+    [Theory]
+    [InlineData("gzip", "A", "B", DeltaLevel.Best, 31)]
+    [InlineData("xz", "A", "B", DeltaLevel.Best, 32)]
+    [InlineData("zstd-1m", "A", "B", DeltaLevel.Fast, 33)]
+    [InlineData("xz-64k-always-fragments", "B", "C", DeltaLevel.Best, 34)]
+    public async Task Damaged_sections_with_valid_checksums_are_refused_or_still_exact(string variantName, string from, string to, DeltaLevel level, int seed)
+    {
+        // The section checksums stop almost every random mutation above before the decoders see it; here
+        // each damaged payload is sealed again, so the ops, content and metadata decoders get the damage.
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var a = await _images.ReadImageAsync(from, variant);
+        var b = await _images.ReadImageAsync(to, variant);
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        var sections = await SectionsAsync(delta);
+        var random = new Random(seed);
+        int refused = 0, exact = 0;
+        var categories = new Dictionary<DeltaErrorCategory, int>();
+        for (var i = 0; i < 200; i++)
+        {
+            var (offset, storedLength, kind, payload) = sections[random.Next(sections.Count)];
+            var damaged = Mutate(payload, random);
+            using var writer = new Format.SectionWriter(Stream.Null);
+            byte[] mutated = [.. delta.AsSpan(0, (int)offset), .. writer.Encode(kind, damaged, 0), .. delta.AsSpan((int)(offset + storedLength))];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                var result = await DeltaTestKit.ApplyAsync(a, mutated, new DeltaApplyOptions { MaxParallelism = 2 }, timeout.Token).WaitAsync(TimeSpan.FromSeconds(40));
+                DeltaTestKit.AssertSameImage(b, result);
+                exact++;
+            }
+            catch (DeltaException e)
+            {
+                refused++;
+                categories[e.Category] = categories.GetValueOrDefault(e.Category) + 1;
+            }
+        }
+
+        _output.WriteLine($"{variantName} {from}->{to} {level}: {sections.Count} sections; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact");
+        Assert.True(refused > 150, $"only {refused} of 200 damaged sections were refused");
+    }
+
+    private static async Task<List<(long Offset, long StoredLength, Format.SectionKind Kind, byte[] Payload)>> SectionsAsync(byte[] delta)
+    {
+        using var stream = new MemoryStream(delta, writable: false);
+        var (_, headerLength) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
+        using var reader = new Format.SectionReader(stream, headerLength);
+        var sections = new List<(long, long, Format.SectionKind, byte[])>();
+        while (true)
+        {
+            var section = await reader.ReadAsync(CancellationToken.None);
+            if (section.Kind == Format.SectionKind.End)
+            {
+                return sections;
+            }
+
+            sections.Add((section.DeltaOffset, section.StoredLength, section.Kind, section.Payload.AsSpan(0, section.Length).ToArray()));
+        }
+    }
+
     private async Task<DeltaInfo> MutateAsync(byte[] a, byte[] b, byte[] delta, int seed, string label)
     {
         var info = await DeltaInspector.InspectAsync(new MemoryStream(delta));
