@@ -194,14 +194,24 @@ internal sealed class DeltaService : IAsyncDisposable
 
     private DeltaGeneration Join(DeltaKey key, string? normalizedCodecs)
     {
-        var lazy = _inFlight.GetOrAdd(key, k => new Lazy<DeltaGeneration>(() => Start(k, normalizedCodecs)));
-        var generation = lazy.Value;
-        if (generation.Completion.IsCompleted)
+        while (true)
         {
-            _inFlight.TryRemove(KeyValuePair.Create(key, lazy));
-        }
+            var lazy = _inFlight.GetOrAdd(key, k => new Lazy<DeltaGeneration>(() => Start(k, normalizedCodecs)));
+            var generation = lazy.Value;
+            if (!generation.Completion.IsCompleted)
+            {
+                return generation;
+            }
 
-        return generation;
+            _inFlight.TryRemove(KeyValuePair.Create(key, lazy));
+
+            // A generation that already failed is not joined (its readers break off): this request starts
+            // a new one. One that succeeded is read from the file it committed.
+            if (generation.Succeeded)
+            {
+                return generation;
+            }
+        }
     }
 
     private DeltaGeneration Start(DeltaKey key, string? normalizedCodecs)
@@ -272,6 +282,7 @@ internal sealed class DeltaService : IAsyncDisposable
         {
             _cache.MarkNone(key);
             _logger.LogInformation("No {Level} delta {From} -> {To}: {Reason}", key.LevelName, key.From[..12], key.To[..12], e.Message);
+            _inFlight.TryRemove(key, out _);
             generation.Fail(e);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -281,6 +292,9 @@ internal sealed class DeltaService : IAsyncDisposable
                 _logger.LogError(e, "Generating the {Level} delta {From} -> {To} failed", key.LevelName, key.From[..12], key.To[..12]);
             }
 
+            // Out of the registry before its readers learn of the failure: a client that retries at once
+            // must start a new generation, not join this one.
+            _inFlight.TryRemove(key, out _);
             generation.Fail(e);
         }
         finally
