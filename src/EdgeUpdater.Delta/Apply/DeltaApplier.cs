@@ -120,7 +120,7 @@ public static class DeltaApplier
                 cancellationToken.ThrowIfCancellationRequested();
             }
         }
-        catch (Exception e) when (e is DeltaException or SquashFsException or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
+        catch (Exception e) when (IsRefusal(e))
         {
             // Whatever went wrong, a wrong base explains it best: let the base check finish and say so.
             if (options.VerifyBase && e is not DeltaException { Category: DeltaErrorCategory.WrongBase })
@@ -149,6 +149,10 @@ public static class DeltaApplier
             }
         }
     }
+
+    /// <summary>What a delta that breaks the format can make the decoders throw (anything else is a fault of the machine).</summary>
+    private static bool IsRefusal(Exception e) =>
+        e is DeltaException or SquashFsException or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException;
 
     private static void CheckBase(IImageSource source, DeltaHeader header, CancellationToken cancellationToken)
     {
@@ -715,8 +719,7 @@ public static class DeltaApplier
             {
                 return task.GetAwaiter().GetResult();
             }
-            catch (Exception e) when (e is DeltaException or SquashFsException or MetadataRegionBuffer.RegionTooLargeException
-                or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidOperationException)
+            catch (Exception e) when (IsRefusal(e) || e is MetadataRegionBuffer.RegionTooLargeException)
             {
                 return null;
             }
