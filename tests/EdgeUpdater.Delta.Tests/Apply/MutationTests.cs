@@ -47,14 +47,15 @@ public sealed class MutationTests
     [InlineData("xz", "A", "B", DeltaLevel.Best, 32)]
     [InlineData("zstd-1m", "A", "B", DeltaLevel.Fast, 33)]
     [InlineData("xz-64k-always-fragments", "B", "C", DeltaLevel.Best, 34)]
-    public async Task Damaged_sections_with_valid_checksums_are_refused_or_still_exact(string variantName, string from, string to, DeltaLevel level, int seed)
+    [InlineData("gzip", "A", "B", DeltaLevel.Fast, 35, true)]
+    public async Task Damaged_sections_with_valid_checksums_are_refused_or_still_exact(string variantName, string from, string to, DeltaLevel level, int seed, bool generic = false)
     {
         // The section checksums stop almost every random mutation above before the decoders see it; here
         // each damaged payload is sealed again, so the ops, content and metadata decoders get the damage.
         var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
         var a = await _images.ReadImageAsync(from, variant);
         var b = await _images.ReadImageAsync(to, variant);
-        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, ForceGeneric = generic });
         var sections = await SectionsAsync(delta);
         var random = new Random(seed);
         int refused = 0, exact = 0;
@@ -79,7 +80,7 @@ public sealed class MutationTests
             }
         }
 
-        _output.WriteLine($"{variantName} {from}->{to} {level}: {sections.Count} sections; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact");
+        _output.WriteLine($"{variantName} {from}->{to} {level}{(generic ? " generic" : "")}: {sections.Count} sections; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact");
         Assert.True(refused > 150, $"only {refused} of 200 damaged sections were refused");
     }
 
