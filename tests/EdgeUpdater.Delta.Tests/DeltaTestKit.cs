@@ -28,6 +28,25 @@ public static class DeltaTestKit
         return output.ToArray();
     }
 
+    /// <summary>Every section of a delta before its end section, decoded: where it lies and its payload.</summary>
+    internal static async Task<List<(long Offset, long StoredLength, Format.SectionKind Kind, byte[] Payload)>> SectionsAsync(byte[] delta)
+    {
+        using var stream = new MemoryStream(delta, writable: false);
+        var (_, headerLength) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
+        using var reader = new Format.SectionReader(stream, headerLength);
+        var sections = new List<(long, long, Format.SectionKind, byte[])>();
+        while (true)
+        {
+            var section = await reader.ReadAsync(CancellationToken.None);
+            if (section.Kind == Format.SectionKind.End)
+            {
+                return sections;
+            }
+
+            sections.Add((section.DeltaOffset, section.StoredLength, section.Kind, section.Payload.AsSpan(0, section.Length).ToArray()));
+        }
+    }
+
     public static void AssertSameImage(byte[] expected, byte[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);

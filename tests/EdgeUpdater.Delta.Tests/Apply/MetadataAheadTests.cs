@@ -52,7 +52,7 @@ public sealed class MetadataAheadTests
     public async Task Damage_inside_the_metadata_section_is_reported_the_same_ahead_or_in_turn(string variantName, DeltaLevel level, int seed)
     {
         var (a, b, delta) = await PairAsync(variantName, "A", "B", level);
-        var (offset, storedLength, payload) = await MetadataSectionAsync(delta);
+        var (offset, storedLength, _, payload) = (await DeltaTestKit.SectionsAsync(delta)).Single(s => s.Kind == SectionKind.Metadata);
         var random = new Random(seed);
         var refused = 0;
         for (var i = 0; i < 40; i++)
@@ -97,23 +97,6 @@ public sealed class MetadataAheadTests
         var b = await _images.ReadImageAsync(to, variant);
         var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
         return (a, b, delta);
-    }
-
-    private static async Task<(long Offset, long StoredLength, byte[] Payload)> MetadataSectionAsync(byte[] delta)
-    {
-        using var stream = new MemoryStream(delta, writable: false);
-        var (_, headerLength) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
-        using var sections = new SectionReader(stream, headerLength);
-        while (true)
-        {
-            var section = await sections.ReadAsync(CancellationToken.None);
-            if (section.Kind == SectionKind.Metadata)
-            {
-                return (section.DeltaOffset, section.StoredLength, section.Payload.AsSpan(0, section.Length).ToArray());
-            }
-
-            Assert.NotEqual(SectionKind.End, section.Kind);
-        }
     }
 
     private static async Task<(DeltaException? Error, byte[]? Image)> OutcomeAsync(byte[] a, byte[] delta, bool seekable)

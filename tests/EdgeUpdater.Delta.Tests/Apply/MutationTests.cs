@@ -56,7 +56,7 @@ public sealed class MutationTests
         var a = await _images.ReadImageAsync(from, variant);
         var b = await _images.ReadImageAsync(to, variant);
         var (delta, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, ForceGeneric = generic });
-        var sections = await SectionsAsync(delta);
+        var sections = await DeltaTestKit.SectionsAsync(delta);
         var random = new Random(seed);
         int refused = 0, exact = 0;
         var categories = new Dictionary<DeltaErrorCategory, int>();
@@ -66,40 +66,18 @@ public sealed class MutationTests
             var damaged = Mutate(payload, random);
             using var writer = new Format.SectionWriter(Stream.Null);
             byte[] mutated = [.. delta.AsSpan(0, (int)offset), .. writer.Encode(kind, damaged, 0), .. delta.AsSpan((int)(offset + storedLength))];
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
-            {
-                var result = await DeltaTestKit.ApplyAsync(a, mutated, new DeltaApplyOptions { MaxParallelism = 2 }, timeout.Token).WaitAsync(TimeSpan.FromSeconds(40));
-                DeltaTestKit.AssertSameImage(b, result);
-                exact++;
-            }
-            catch (DeltaException e)
+            if (await RefusedOrExactAsync(a, b, mutated, categories))
             {
                 refused++;
-                categories[e.Category] = categories.GetValueOrDefault(e.Category) + 1;
+            }
+            else
+            {
+                exact++;
             }
         }
 
         _output.WriteLine($"{variantName} {from}->{to} {level}{(generic ? " generic" : "")}: {sections.Count} sections; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact");
         Assert.True(refused > 150, $"only {refused} of 200 damaged sections were refused");
-    }
-
-    private static async Task<List<(long Offset, long StoredLength, Format.SectionKind Kind, byte[] Payload)>> SectionsAsync(byte[] delta)
-    {
-        using var stream = new MemoryStream(delta, writable: false);
-        var (_, headerLength) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
-        using var reader = new Format.SectionReader(stream, headerLength);
-        var sections = new List<(long, long, Format.SectionKind, byte[])>();
-        while (true)
-        {
-            var section = await reader.ReadAsync(CancellationToken.None);
-            if (section.Kind == Format.SectionKind.End)
-            {
-                return sections;
-            }
-
-            sections.Add((section.DeltaOffset, section.StoredLength, section.Kind, section.Payload.AsSpan(0, section.Length).ToArray()));
-        }
     }
 
     private async Task<DeltaInfo> MutateAsync(byte[] a, byte[] b, byte[] delta, int seed, string label)
@@ -111,24 +89,39 @@ public sealed class MutationTests
         var categories = new Dictionary<DeltaErrorCategory, int>();
         for (var i = 0; i < 150; i++)
         {
-            var mutated = Mutate(delta, random);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
-            {
-                var result = await DeltaTestKit.ApplyAsync(a, mutated, new DeltaApplyOptions { MaxParallelism = 2 }, timeout.Token).WaitAsync(TimeSpan.FromSeconds(40));
-                DeltaTestKit.AssertSameImage(b, result);
-                exact++;
-            }
-            catch (DeltaException e)
+            if (await RefusedOrExactAsync(a, b, Mutate(delta, random), categories))
             {
                 refused++;
-                categories[e.Category] = categories.GetValueOrDefault(e.Category) + 1;
+            }
+            else
+            {
+                exact++;
             }
         }
 
         _output.WriteLine($"{label}: delta {delta.Length} bytes; {refused} refused ({string.Join(", ", categories.Select(c => $"{c.Key} {c.Value}"))}), {exact} still exact; content by coder {string.Join(", ", info.ContentBytesByCoder.Select(c => $"{c.Key} {c.Value}"))}");
         Assert.True(refused > 100, $"only {refused} of 150 mutations were refused");
         return info;
+    }
+
+    /// <summary>
+    /// Applies a mutated delta: true when it is refused (counted by category), false when it still gives
+    /// exactly B; anything else (another exception, a wrong image, a hang) fails the test.
+    /// </summary>
+    private static async Task<bool> RefusedOrExactAsync(byte[] a, byte[] b, byte[] mutated, Dictionary<DeltaErrorCategory, int> categories)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            var result = await DeltaTestKit.ApplyAsync(a, mutated, new DeltaApplyOptions { MaxParallelism = 2 }, timeout.Token).WaitAsync(TimeSpan.FromSeconds(40));
+            DeltaTestKit.AssertSameImage(b, result);
+            return false;
+        }
+        catch (DeltaException e)
+        {
+            categories[e.Category] = categories.GetValueOrDefault(e.Category) + 1;
+            return true;
+        }
     }
 
     private static byte[] Mutate(byte[] delta, Random random)
