@@ -194,7 +194,7 @@ internal sealed class DeltaService : IAsyncDisposable
 
     private DeltaGeneration Join(DeltaKey key, string? normalizedCodecs)
     {
-        while (true)
+        for (var attempt = 0; ; attempt++)
         {
             var lazy = _inFlight.GetOrAdd(key, k => new Lazy<DeltaGeneration>(() => Start(k, normalizedCodecs)));
             var generation = lazy.Value;
@@ -206,8 +206,9 @@ internal sealed class DeltaService : IAsyncDisposable
             _inFlight.TryRemove(KeyValuePair.Create(key, lazy));
 
             // A generation that already failed is not joined (its readers break off): this request starts
-            // a new one. One that succeeded is read from the file it committed.
-            if (generation.Succeeded)
+            // a new one, once (one that fails at once, at shutdown say, is returned as it is). One that
+            // succeeded is read from the file it committed.
+            if (generation.Succeeded || attempt > 0)
             {
                 return generation;
             }
