@@ -186,7 +186,6 @@ public static class DeltaApplier
         private readonly ZstdPatcher _zstd = new();
         private readonly byte[] _buffer = new byte[WriteBuffer];
         private readonly System.Collections.Concurrent.ConcurrentBag<(SquashFsCodec Codec, byte[] Scratch)> _workers = [];
-        private readonly byte[] _chunk = new byte[WriteBuffer];
         private readonly List<PendingFrame> _frames = [];
         private CompressorOptions? _compressorOptions;
         private SquashFsImage? _oldImage;
@@ -292,16 +291,28 @@ public static class DeltaApplier
             }
         }
 
-        /// <summary>Reads base bytes straight into the write buffer (a copy is most of the new image).</summary>
-        private void CopyFromBase(long offset, long length)
+        /// <summary>
+        /// Appends <paramref name="length"/> bytes made in place in the write buffer: base bytes from
+        /// <paramref name="baseOffset"/> (a copy is most of the new image), or zeros when it is null.
+        /// </summary>
+        private void AppendInPlace(long length, long? baseOffset)
         {
             CheckFits(length);
             while (length > 0)
             {
                 var n = (int)Math.Min(length, _buffer.Length - _buffered);
-                _base.ReadAt(offset, _buffer.AsSpan(_buffered, n));
+                var target = _buffer.AsSpan(_buffered, n);
+                if (baseOffset is { } offset)
+                {
+                    _base.ReadAt(offset, target);
+                    baseOffset = offset + n;
+                }
+                else
+                {
+                    target.Clear();
+                }
+
                 _buffered += n;
-                offset += n;
                 length -= n;
                 if (_buffered == _buffer.Length)
                 {
@@ -566,26 +577,18 @@ public static class DeltaApplier
 
             CompressBlocks(ops, blockJobs, where, cancellationToken);
             var span = payload.Span;
-            var chunk = _chunk;
             foreach (var op in ops)
             {
                 switch (op.Code)
                 {
                     case OpCode.Copy:
-                        CopyFromBase(op.A, op.Length);
+                        AppendInPlace(op.Length, op.A);
                         break;
                     case OpCode.Literal:
                         Write(span.Slice(op.PayloadStart, (int)op.Length));
                         break;
                     case OpCode.Zeros:
-                        Array.Clear(chunk);
-                        for (long done = 0; done < op.Length;)
-                        {
-                            var n = (int)Math.Min(chunk.Length, op.Length - done);
-                            Write(chunk.AsSpan(0, n));
-                            done += n;
-                        }
-
+                        AppendInPlace(op.Length, null);
                         break;
                     case OpCode.XorBase:
                         var xor = new byte[op.Length];
