@@ -10,8 +10,14 @@ namespace EdgeUpdater.Delta;
 /// </summary>
 public sealed class FileDeltaTarget : IImageSink, IImageSource
 {
+    /// <summary>Bytes written between two early writeback starts.</summary>
+    private const long WritebackChunk = 8 << 20;
+
     private readonly SafeFileHandle _handle;
     private long _length;
+    private long _writebackFrom;
+    private long _writebackTo;
+    private bool _writebackUnsupported;
 
     /// <summary>Opens (or creates) <paramref name="path"/> for reading and writing.</summary>
     public FileDeltaTarget(string path)
@@ -36,6 +42,8 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
         {
             _length = Math.Max(_length, offset + source.Length);
         }
+
+        StartWriteback(offset, source.Length);
     }
 
     /// <inheritdoc />
@@ -46,6 +54,8 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
         {
             _length = Math.Max(_length, offset + source.Length);
         }
+
+        StartWriteback(offset, source.Length);
     }
 
     /// <inheritdoc />
@@ -83,6 +93,39 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
 
     /// <inheritdoc />
     public void Flush() => RandomAccess.FlushToDisk(_handle);
+
+    /// <summary>
+    /// Starts writing each written 8 MiB out to the disk at once, without waiting: the sync at a checkpoint
+    /// and at the end then waits for the last chunk only, not for everything the page cache held (for a
+    /// 56 MB image here: 4 ms instead of 33 ms, a fifth of a small update's apply).
+    /// </summary>
+    private void StartWriteback(long offset, int count)
+    {
+        if (_writebackUnsupported)
+        {
+            return;
+        }
+
+        if (offset != _writebackTo)
+        {
+            // Not sequential (a resume, a rewrite): start over from here.
+            _writebackFrom = offset;
+        }
+
+        _writebackTo = offset + count;
+        if (_writebackTo - _writebackFrom < WritebackChunk)
+        {
+            return;
+        }
+
+        if (Interop.Libc.SyncFileRange(_handle, _writebackFrom, _writebackTo - _writebackFrom, Interop.Libc.SyncFileRangeWrite) != 0)
+        {
+            // Only a hint (ESPIPE, EINVAL on some file systems): the sync at the checkpoint still does all.
+            _writebackUnsupported = true;
+        }
+
+        _writebackFrom = _writebackTo;
+    }
 
     /// <inheritdoc />
     public void Dispose() => _handle.Dispose();
