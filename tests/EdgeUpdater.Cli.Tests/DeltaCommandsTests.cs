@@ -64,6 +64,12 @@ public sealed class DeltaCommandsTests : IDisposable
         var delta = _temp.Combine("ab.eud");
         Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
         Assert.Equal(ExitCodes.VerificationFailed, await RunAsync("delta", "apply", b, delta, "-o", _temp.Combine("wrong-base.out")));
+        foreach (var when in new[] { "when-failed", "beside", "before", "size-only" })
+        {
+            Assert.Equal(ExitCodes.VerificationFailed, await RunAsync("delta", "apply", b, delta, "-o", _temp.Combine("wrong-base.out"), "--verify-base", when));
+        }
+
+        Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "apply", a, delta, "-o", _temp.Combine("b.out"), "--verify-base", "sometimes"));
         var corrupt = await File.ReadAllBytesAsync(delta, TestContext.Current.CancellationToken);
         corrupt[^30] ^= 0xFF;
         await File.WriteAllBytesAsync(_temp.Combine("corrupt.eud"), corrupt, TestContext.Current.CancellationToken);

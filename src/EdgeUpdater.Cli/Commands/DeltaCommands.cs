@@ -80,8 +80,13 @@ internal static class DeltaCommands
         var delta = new Argument<string>("delta") { Description = "The delta file, or - for standard input." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the new image (file or block device).", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted apply from its checkpoint (<output>.checkpoint)." };
-        var noVerifyBase = new Option<bool>("--no-verify-base") { Description = "Check the base only by size (the result is still verified)." };
-        var command = new Command("apply", "Rebuild the new image from <old> and <delta>, verified by SHA-256.") { old, delta, output, resume, noVerifyBase };
+        var verifyBase = new Option<string>("--verify-base")
+        {
+            Description = "When to hash <old>: when-failed (to name a wrong base), beside (while writing), before (before writing) or size-only. The result is always verified.",
+            DefaultValueFactory = _ => "when-failed",
+        };
+        verifyBase.AcceptOnlyFromAmong("when-failed", "beside", "before", "size-only");
+        var command = new Command("apply", "Rebuild the new image from <old> and <delta>, verified by SHA-256.") { old, delta, output, resume, verifyBase };
         command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
         {
             var target = parse.GetRequiredValue(output);
@@ -89,7 +94,13 @@ internal static class DeltaCommands
             {
                 CheckpointPath = target + ".checkpoint",
                 Resume = parse.GetValue(resume),
-                VerifyBase = !parse.GetValue(noVerifyBase),
+                VerifyBase = parse.GetValue(verifyBase) switch
+                {
+                    "beside" => BaseVerification.Beside,
+                    "before" => BaseVerification.BeforeWriting,
+                    "size-only" => BaseVerification.SizeOnly,
+                    _ => BaseVerification.WhenFailed,
+                },
             };
             var deltaPath = parse.GetRequiredValue(delta);
             using var baseSource = new SquashFs.IO.FileImageSource(parse.GetRequiredValue(old));

@@ -42,8 +42,10 @@ public static class DeltaApplier
 
         var source = new BoundedImageSource(baseImage, header.BaseSize);
         using var verifyCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var baseCheck = options.VerifyBase ? Task.Run(() => CheckBase(source, header, verifyCancel.Token), verifyCancel.Token) : Task.CompletedTask;
-        if (options.VerifyBaseBeforeWriting)
+        var baseCheck = options.VerifyBase is BaseVerification.Beside or BaseVerification.BeforeWriting
+            ? Task.Run(() => CheckBase(source, header, verifyCancel.Token), verifyCancel.Token)
+            : Task.CompletedTask;
+        if (options.VerifyBase == BaseVerification.BeforeWriting)
         {
             await baseCheck.ConfigureAwait(false);
         }
@@ -122,10 +124,17 @@ public static class DeltaApplier
         }
         catch (Exception e) when (IsRefusal(e))
         {
-            // Whatever went wrong, a wrong base explains it best: let the base check finish and say so.
-            if (options.VerifyBase && e is not DeltaException { Category: DeltaErrorCategory.WrongBase })
+            // Whatever went wrong, a wrong base explains it best: let the base check finish (or run it now) and say so.
+            if (e is not DeltaException { Category: DeltaErrorCategory.WrongBase })
             {
-                await baseCheck.ConfigureAwait(false);
+                if (options.VerifyBase == BaseVerification.WhenFailed)
+                {
+                    CheckBase(source, header, cancellationToken);
+                }
+                else
+                {
+                    await baseCheck.ConfigureAwait(false);
+                }
             }
 
             if (e is DeltaException)
@@ -695,10 +704,11 @@ public static class DeltaApplier
             var parallelism = Math.Max(1, _options.MaxParallelism);
             var limit = _options.MetadataAheadLimit;
             _metadataAheadSection = section;
-            // After the base hash, on the pool: on two cores the writes keep one core to themselves and the
-            // other hashes A, then recompresses (started at once it slowed the writes: B to C took 9 to 32 %
-            // longer; on a thread of its own, 10 to 20 % longer on gzip and zstd). A base that failed its check
-            // gets no early decode: the section is decoded in its turn, and the apply fails on the base.
+            // On the pool, after the base hash when one runs beside the writes: on two cores the writes keep one
+            // core to themselves and the other hashes A, then recompresses (started at once beside the hash it
+            // slowed the writes: B to C took 9 to 32 % longer; on a thread of its own, 10 to 20 % longer on gzip
+            // and zstd). A base that failed its check gets no early decode: the section is decoded in its turn,
+            // and the apply fails on the base.
             _metadataAhead = _baseCheck.ContinueWith(
                 check =>
                 {
@@ -754,7 +764,7 @@ public static class DeltaApplier
 
             FlushBuffer();
 
-            // Never success on a wrong base: the base hash (running beside the writes) must be done and right.
+            // With the base hashed beside the writes, never success on a wrong base: the hash must be done and right.
             _baseCheck.GetAwaiter().GetResult();
             if (_position != _header.TargetSize)
             {

@@ -14,17 +14,8 @@ public sealed record DeltaApplyOptions
     /// <summary>Output bytes between two checkpoints (default 16 MiB); each checkpoint flushes the output.</summary>
     public long CheckpointInterval { get; init; } = 16 << 20;
 
-    /// <summary>
-    /// Hash the base image and compare with the delta's header (default). The hash runs on another core
-    /// while the new image is written and is awaited before success, so a wrong base is always refused
-    /// (<see cref="DeltaErrorCategory.WrongBase"/>) but may leave a partly written output; set
-    /// <see cref="VerifyBaseBeforeWriting"/> to check it before the first write instead. When false the
-    /// base is only checked by size; the final SHA-256 check of the new image still refuses any wrong result.
-    /// </summary>
-    public bool VerifyBase { get; init; } = true;
-
-    /// <summary>Finish hashing the base image before anything is written (costs one read of the base up front).</summary>
-    public bool VerifyBaseBeforeWriting { get; init; }
+    /// <summary>When and whether the base image is hashed and compared with the delta's header (default: only when the apply fails).</summary>
+    public BaseVerification VerifyBase { get; init; } = BaseVerification.WhenFailed;
 
     /// <summary>Worker threads for recompression (default: processor count).</summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
@@ -37,6 +28,33 @@ public sealed record DeltaApplyOptions
     /// system's: about 200 KB); a larger region is decoded in its turn instead.
     /// </summary>
     internal int MetadataAheadLimit { get; init; } = 8 << 20;
+}
+
+/// <summary>
+/// When <see cref="DeltaApplier"/> hashes the base image. Whichever is chosen, success needs the new
+/// image's SHA-256 right, so a wrong base never gives a wrong image.
+/// </summary>
+public enum BaseVerification
+{
+    /// <summary>
+    /// Only when the apply fails, to tell a wrong base (<see cref="DeltaErrorCategory.WrongBase"/>) from a
+    /// broken delta. The new image is made of the base's bytes, so a base that differs where the new image
+    /// takes from it fails the final check and is then named; one that differs only where the new image
+    /// takes nothing gives the right image. Saves reading and hashing the whole base on every apply.
+    /// </summary>
+    WhenFailed,
+
+    /// <summary>
+    /// On another core while the new image is written, awaited before success: a wrong base is always
+    /// refused, even one the new image takes nothing from, but may leave a partly written output.
+    /// </summary>
+    Beside,
+
+    /// <summary>Before anything is written (costs one read of the base up front).</summary>
+    BeforeWriting,
+
+    /// <summary>Never: the base is checked by size only, and a failure is reported as it is found.</summary>
+    SizeOnly,
 }
 
 /// <summary>Progress of an apply.</summary>

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using EdgeUpdater.Testing;
 using Xunit;
 
 namespace EdgeUpdater.Delta.Tests.Apply;
@@ -10,14 +10,14 @@ namespace EdgeUpdater.Delta.Tests.Apply;
 public sealed class FileDeltaTargetTests : IDisposable
 {
     private const int Piece = 512 << 10;
-    private readonly string _directory = Directory.CreateTempSubdirectory("eu-target-").FullName;
+    private readonly TempDirectory _directory = new("delta-target");
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => _directory.Dispose();
 
     [Fact]
     public void Sequential_rewound_and_scattered_writes_land_exactly_in_a_file()
     {
-        var path = Path.Combine(_directory, "out.img");
+        var path = _directory.Combine("out.img");
         var expected = new byte[40 << 20];
         using (var target = new FileDeltaTarget(path))
         {
@@ -30,15 +30,15 @@ public sealed class FileDeltaTargetTests : IDisposable
     }
 
     [Fact]
-    public void Sequential_rewound_and_scattered_writes_land_exactly_on_a_block_device()
+    public async Task Sequential_rewound_and_scattered_writes_land_exactly_on_a_block_device()
     {
-        var backing = Path.Combine(_directory, "slot.img");
+        var backing = _directory.Combine("slot.img");
         using (var file = File.Create(backing))
         {
             file.SetLength(48 << 20);
         }
 
-        var device = Run("losetup", "--find", "--show", backing).Trim();
+        var device = (await ExternalTool.RunCheckedAsync("losetup", ["--find", "--show", backing])).StandardOutput.Trim();
         try
         {
             var expected = new byte[40 << 20];
@@ -59,7 +59,7 @@ public sealed class FileDeltaTargetTests : IDisposable
         }
         finally
         {
-            Run("losetup", "-d", device);
+            await ExternalTool.RunCheckedAsync("losetup", ["-d", device]);
         }
     }
 
@@ -102,21 +102,5 @@ public sealed class FileDeltaTargetTests : IDisposable
         }
 
         Write(expected.Length - 1000, 1000);
-    }
-
-    private static string Run(string file, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{file} did not start");
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"{file} {string.Join(' ', arguments)} failed: {error}");
-        return output;
     }
 }

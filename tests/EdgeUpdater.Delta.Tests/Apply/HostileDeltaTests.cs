@@ -108,13 +108,17 @@ public sealed class HostileDeltaTests
         Assert.Equal(DeltaErrorCategory.Corrupted, (await RefusedAsync(delta)).Category);
     }
 
-    [Fact]
-    public async Task The_wrong_base_is_refused()
+    [Theory]
+    [InlineData(BaseVerification.WhenFailed)]
+    [InlineData(BaseVerification.Beside)]
+    [InlineData(BaseVerification.BeforeWriting)]
+    public async Task The_wrong_base_is_refused(BaseVerification verification)
     {
-        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(ValidDelta(), Base[..1000])).Category);
+        var options = new DeltaApplyOptions { VerifyBase = verification };
+        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(ValidDelta(), Base[..1000], options)).Category);
         var other = (byte[])Base.Clone();
         other[50000] ^= 1;
-        var e = await RefusedAsync(ValidDelta(), other);
+        var e = await RefusedAsync(ValidDelta(), other, options);
         Assert.Equal(DeltaErrorCategory.WrongBase, e.Category);
         Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(Base)), e.Message, StringComparison.Ordinal);
     }
@@ -127,20 +131,24 @@ public sealed class HostileDeltaTests
         using var output = new MemoryStream();
         using var sink = new StreamImageSink(output, leaveOpen: true);
         using var source = new MemoryImageSource(other);
-        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(source, new MemoryStream(ValidDelta()), sink, new DeltaApplyOptions { VerifyBaseBeforeWriting = true }));
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(source, new MemoryStream(ValidDelta()), sink, new DeltaApplyOptions { VerifyBase = BaseVerification.BeforeWriting }));
         Assert.Equal(DeltaErrorCategory.WrongBase, e.Category);
         Assert.Equal(0, output.Length);
     }
 
-    [Fact]
-    public async Task A_wrong_base_wins_over_the_damage_it_causes()
+    [Theory]
+    [InlineData(BaseVerification.WhenFailed)]
+    [InlineData(BaseVerification.Beside)]
+    public async Task A_wrong_base_wins_over_the_damage_it_causes(BaseVerification verification)
     {
-        // A SquashFS delta applied to another image of the same size: whatever breaks, the answer is WrongBase.
+        // A SquashFS delta applied to another image of the same size, whose inode table does not decompress:
+        // whatever breaks, the answer is WrongBase.
         var image = await MakeTinySquashFsAsync();
         var other = (byte[])image.Clone();
-        other[^100] ^= 0xFF;
+        var inodeTable = (int)System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(image.AsSpan(64));
+        other[inodeTable + 4] ^= 0xFF;
         var (delta, _) = await DeltaTestKit.GenerateAsync(image, image);
-        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(delta, other)).Category);
+        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(delta, other, new DeltaApplyOptions { VerifyBase = verification })).Category);
     }
 
     [Fact]
@@ -148,8 +156,62 @@ public sealed class HostileDeltaTests
     {
         var other = (byte[])Base.Clone();
         other[50000] ^= 1;
-        var e = await RefusedAsync(ValidDelta(), other, new DeltaApplyOptions { VerifyBase = false });
+        var e = await RefusedAsync(ValidDelta(), other, new DeltaApplyOptions { VerifyBase = BaseVerification.SizeOnly });
         Assert.Equal(DeltaErrorCategory.VerificationFailed, e.Category);
+    }
+
+    [Fact]
+    public async Task Hashed_when_failed_a_base_that_differs_only_where_the_new_image_takes_nothing_gives_the_new_image()
+    {
+        // The new image takes bytes 0-30000 and 40000-65536 of the base; byte 35000 is never read.
+        var other = (byte[])Base.Clone();
+        other[35000] ^= 1;
+        DeltaTestKit.AssertSameImage(Target, await DeltaTestKit.ApplyAsync(other, ValidDelta(), new DeltaApplyOptions { VerifyBase = BaseVerification.WhenFailed }));
+        Assert.Equal(DeltaErrorCategory.WrongBase, (await RefusedAsync(ValidDelta(), other, new DeltaApplyOptions { VerifyBase = BaseVerification.Beside })).Category);
+    }
+
+    [Theory]
+    [InlineData(BaseVerification.WhenFailed, false)]
+    [InlineData(BaseVerification.SizeOnly, false)]
+    [InlineData(BaseVerification.Beside, true)]
+    [InlineData(BaseVerification.BeforeWriting, true)]
+    public async Task A_successful_apply_reads_the_whole_base_only_when_asked_to_hash_it(BaseVerification verification, bool hashed)
+    {
+        using var source = new CountingSource(Base);
+        using var output = new MemoryStream();
+        using (var sink = new StreamImageSink(output, leaveOpen: true))
+        {
+            await DeltaApplier.ApplyAsync(source, new MemoryStream(ValidDelta()), sink, new DeltaApplyOptions { VerifyBase = verification });
+        }
+
+        DeltaTestKit.AssertSameImage(Target, output.ToArray());
+        const long Copied = 30000 + 65536 - 40000;
+        Assert.Equal(hashed ? Copied + Base.Length : Copied, source.BytesRead);
+    }
+
+    /// <summary>An image in memory that counts the bytes read from it (and offers no span, so every read counts).</summary>
+    private sealed class CountingSource(byte[] bytes) : IImageSource
+    {
+        private readonly MemoryImageSource _inner = new(bytes);
+        private long _bytesRead;
+
+        public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+        public long Length => _inner.Length;
+
+        public void ReadAt(long offset, Span<byte> destination)
+        {
+            _inner.ReadAt(offset, destination);
+            Interlocked.Add(ref _bytesRead, destination.Length);
+        }
+
+        public ValueTask ReadAtAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+        {
+            ReadAt(offset, destination.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public void Dispose() => _inner.Dispose();
     }
 
     [Fact]
