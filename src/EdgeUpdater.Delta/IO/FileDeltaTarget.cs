@@ -96,8 +96,8 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
 
     /// <summary>
     /// Starts writing each written 8 MiB out to the disk at once, without waiting: the sync at a checkpoint
-    /// and at the end then waits for the last chunk only, not for everything the page cache held (for a
-    /// 56 MB image here: 4 ms instead of 33 ms, a fifth of a small update's apply).
+    /// and at the end then waits for the last chunk only, not for everything the page cache held (applying
+    /// a small update to a 56 MB image here: that sync took 4 ms instead of 33 ms, the apply 92 instead of 105).
     /// </summary>
     private void StartWriteback(long offset, int count)
     {
