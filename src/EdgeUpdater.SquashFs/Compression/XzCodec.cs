@@ -7,6 +7,7 @@ namespace EdgeUpdater.SquashFs.Compression;
 /// xz through liblzma: lzma_stream_buffer_encode with LZMA2 at the preset (default 6, optionally
 /// extreme), dictionary = the stored size or the block size (metadata: 8192), CRC32 check; each
 /// configured BCJ filter is tried in front of LZMA2 and the smallest output wins (ties to the first).
+/// liblzma's working memory is recycled from one block to the next (<see cref="LzmaRecyclingAllocator"/>).
 /// </summary>
 internal sealed unsafe class XzCodec : SquashFsCodec
 {
@@ -16,6 +17,7 @@ internal sealed unsafe class XzCodec : SquashFsCodec
         (XzFilters.Arm, 0x07), (XzFilters.ArmThumb, 0x08), (XzFilters.Sparc, 0x09),
     ];
 
+    private readonly LzmaRecyclingAllocator _allocator = new();
     private readonly void* _lzmaOptions;
     private readonly ulong[] _bcj;
     private readonly uint _dictionarySize;
@@ -32,6 +34,9 @@ internal sealed unsafe class XzCodec : SquashFsCodec
 
     public override string Identity { get; }
 
+    /// <summary>liblzma's recycled working memory (for tests).</summary>
+    internal LzmaRecyclingAllocator Allocator => _allocator;
+
     public override int Decompress(ReadOnlySpan<byte> source, Span<byte> destination)
     {
         ulong memlimit = 64 << 20;
@@ -40,7 +45,7 @@ internal sealed unsafe class XzCodec : SquashFsCodec
         fixed (byte* src = source)
         fixed (byte* dst = destination)
         {
-            var rc = Lzma.StreamBufferDecode(&memlimit, 0, null, src, &inPos, (nuint)source.Length, dst, &outPos, (nuint)destination.Length);
+            var rc = Lzma.StreamBufferDecode(&memlimit, 0, _allocator.Native, src, &inPos, (nuint)source.Length, dst, &outPos, (nuint)destination.Length);
             if (rc != Lzma.LzmaOk || inPos != (nuint)source.Length)
             {
                 throw DecompressFailed(rc == Lzma.LzmaOk ? $"{(nuint)source.Length - inPos} bytes left after the xz stream" : $"liblzma error {rc}");
@@ -70,6 +75,7 @@ internal sealed unsafe class XzCodec : SquashFsCodec
     protected override void Dispose(bool disposing)
     {
         NativeMemory.Free(_lzmaOptions);
+        _allocator.Dispose();
         base.Dispose(disposing);
     }
 
@@ -95,7 +101,7 @@ internal sealed unsafe class XzCodec : SquashFsCodec
         fixed (byte* src = source)
         fixed (byte* dst = destination)
         {
-            var rc = Lzma.StreamBufferEncode(filters, Lzma.CheckCrc32, null, src, (nuint)source.Length, dst, &outPos, (nuint)destination.Length);
+            var rc = Lzma.StreamBufferEncode(filters, Lzma.CheckCrc32, _allocator.Native, src, (nuint)source.Length, dst, &outPos, (nuint)destination.Length);
             if (rc == Lzma.LzmaBufError)
             {
                 return 0;

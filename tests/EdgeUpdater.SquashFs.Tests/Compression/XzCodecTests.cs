@@ -7,7 +7,8 @@ namespace EdgeUpdater.SquashFs.Tests.Compression;
 /// <summary>
 /// One xz codec serves a worker for a whole generation or apply: a codec that has compressed and decompressed
 /// other inputs (other sizes, filters, incompressible data) gives what a fresh one gives, and a damaged
-/// stream is refused without spoiling the codec for the next block.
+/// stream is refused without spoiling the codec for the next block. liblzma's working memory stays with
+/// the codec from one block to the next, up to a bound that a hostile stream cannot move.
 /// </summary>
 public sealed class XzCodecTests
 {
@@ -65,6 +66,63 @@ public sealed class XzCodecTests
         Assert.Throws<SquashFsException>(() => codec.Decompress(damaged, plain));
         Assert.Equal(input.Length, codec.Decompress(output.AsSpan(0, length), plain));
         Assert.Equal(input, plain.AsSpan(0, input.Length).ToArray());
+    }
+
+    [Theory]
+    [InlineData(CodecRole.Metadata, 131072)]
+    [InlineData(CodecRole.Data, 131072)]
+    [InlineData(CodecRole.Data, 1048576)]
+    public void Liblzma_working_memory_is_taken_once_and_then_recycled(CodecRole role, int blockSize)
+    {
+        var options = CompressorOptions.Default(CompressorId.Xz) with { XzFilters = XzFilters.X86 };
+        using var codec = (XzCodec)SquashFsCodec.Create(options, (uint)blockSize, role);
+        var size = role == CodecRole.Metadata ? SquashFsCodec.MetadataBlockSize : blockSize;
+        var output = new byte[size];
+        var plain = new byte[size];
+        var inputs = Inputs(size).Where(i => i.Length == size).ToArray();
+
+        void Round()
+        {
+            foreach (var input in inputs)
+            {
+                if (codec.TryCompress(input, output, out var length))
+                {
+                    Assert.Equal(size, codec.Decompress(output.AsSpan(0, length), plain));
+                }
+            }
+        }
+
+        Round();
+        var first = codec.Allocator.Statistics;
+        Assert.InRange(first.Blocks, 1, 32);
+        Round();
+        Round();
+        var later = codec.Allocator.Statistics;
+        Assert.Equal(first.Allocated, later.Allocated);
+        Assert.Equal(first.Bytes, later.Bytes);
+        Assert.InRange(later.Bytes, 1, 24 << 20);
+    }
+
+    [Fact]
+    public void A_stream_that_asks_for_a_huge_dictionary_decodes_without_its_memory_being_kept()
+    {
+        // 32 MiB of dictionary is legal for xz and within the decoder's 64 MiB limit, but no SquashFS block
+        // needs it: neither the encoder's hundreds of MiB nor the decoder's 32 MiB may stay with the codec.
+        var input = Inputs(131072)[1];
+        var stream = new byte[131072];
+        var huge = CompressorOptions.Default(CompressorId.Xz) with { XzDictionarySize = 32 << 20 };
+        using (var encoder = (XzCodec)SquashFsCodec.Create(huge, 131072, CodecRole.Data))
+        {
+            Assert.True(encoder.TryCompress(input, stream, out var length));
+            Array.Resize(ref stream, length);
+            Assert.InRange(encoder.Allocator.Statistics.Bytes, 0, 24 << 20);
+        }
+
+        using var codec = (XzCodec)SquashFsCodec.Create(CompressorOptions.Default(CompressorId.Xz), 131072, CodecRole.Data);
+        var plain = new byte[131072];
+        Assert.Equal(input.Length, codec.Decompress(stream, plain));
+        Assert.Equal(input, plain);
+        Assert.InRange(codec.Allocator.Statistics.Bytes, 0, 24 << 20);
     }
 
     /// <summary>Text-like, random (incompressible), zeros, tiny and mixed inputs, in an order that changes sizes.</summary>
