@@ -27,7 +27,7 @@ internal sealed unsafe class LzmaRecyclingAllocator : IDisposable
     /// <summary>Bytes in front of each block that hold its size; 16 keeps malloc's alignment.</summary>
     private const int HeaderSize = 16;
 
-    private readonly State* _state;
+    private State* _state;
 
     public LzmaRecyclingAllocator()
     {
@@ -57,12 +57,18 @@ internal sealed unsafe class LzmaRecyclingAllocator : IDisposable
 
     public void Dispose()
     {
+        if (_state == null)
+        {
+            return;
+        }
+
         for (var i = 0; i < SlotCount; i++)
         {
             NativeMemory.Free((void*)_state->Blocks[i]);
         }
 
         NativeMemory.Free(_state);
+        _state = null;
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -86,9 +92,14 @@ internal sealed unsafe class LzmaRecyclingAllocator : IDisposable
             }
         }
 
-        var block = (byte*)NativeMemory.Alloc(length + HeaderSize);
-        if (block == null)
+        byte* block;
+        try
         {
+            block = (byte*)NativeMemory.Alloc(length + HeaderSize);
+        }
+        catch (OutOfMemoryException)
+        {
+            // liblzma reports LZMA_MEM_ERROR; an exception must not cross back into native code.
             return null;
         }
 
