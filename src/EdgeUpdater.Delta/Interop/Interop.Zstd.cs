@@ -9,6 +9,8 @@ internal static unsafe partial class Zstd
 
     public const int CompressionLevel = 100;
     public const int WindowLog = 101;
+    public const int HashLog = 102;
+    public const int ChainLog = 103;
     public const int EnableLongDistanceMatching = 160;
     public const int ContentSizeFlag = 200;
     public const int ChecksumFlag = 201;
