@@ -506,19 +506,7 @@ internal sealed class RolloutEngine : IAsyncDisposable
             return;
         }
 
-        var payload = JsonSerializer.SerializeToUtf8Bytes(
-            new UpdateNotice
-            {
-                RolloutId = record.Id,
-                Target = record.Target,
-                Name = record.Name,
-                Version = record.Version,
-                ManifestSha256 = record.ManifestSha256,
-                ImageSha256 = record.ImageSha256,
-                ImageSize = record.ImageSize,
-                IssuedAt = now,
-            },
-            ProtocolJsonContext.Default.UpdateNotice);
+        var payload = NoticePayload(record, now);
         var sent = new ConcurrentBag<RolloutDeviceRecord>();
         var failures = 0;
         await Parallel.ForEachAsync(
@@ -702,9 +690,9 @@ internal sealed class RolloutEngine : IAsyncDisposable
         }
     }
 
-    private async Task<bool> TryPublishGroupNoticeAsync(RolloutRecord record, CancellationToken cancellationToken)
-    {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(
+    /// <summary>The update notice of a rollout, as sent to each device and retained for its group.</summary>
+    private static byte[] NoticePayload(RolloutRecord record, DateTimeOffset issuedAt) =>
+        JsonSerializer.SerializeToUtf8Bytes(
             new UpdateNotice
             {
                 RolloutId = record.Id,
@@ -714,9 +702,13 @@ internal sealed class RolloutEngine : IAsyncDisposable
                 ManifestSha256 = record.ManifestSha256,
                 ImageSha256 = record.ImageSha256,
                 ImageSize = record.ImageSize,
-                IssuedAt = _time.GetUtcNow(),
+                IssuedAt = issuedAt,
             },
             ProtocolJsonContext.Default.UpdateNotice);
+
+    private async Task<bool> TryPublishGroupNoticeAsync(RolloutRecord record, CancellationToken cancellationToken)
+    {
+        var payload = NoticePayload(record, _time.GetUtcNow());
         try
         {
             await _publisher.PublishAsync(_topics.GroupNotice(record.Group), payload, retain: true, cancellationToken).ConfigureAwait(false);

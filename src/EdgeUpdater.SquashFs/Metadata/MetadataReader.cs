@@ -175,27 +175,6 @@ internal sealed class MetadataCursor : IByteCursor
         }
     }
 
-    public ushort ReadUInt16()
-    {
-        Span<byte> b = stackalloc byte[2];
-        Read(b);
-        return BinaryPrimitives.ReadUInt16LittleEndian(b);
-    }
-
-    public uint ReadUInt32()
-    {
-        Span<byte> b = stackalloc byte[4];
-        Read(b);
-        return BinaryPrimitives.ReadUInt32LittleEndian(b);
-    }
-
-    public ulong ReadUInt64()
-    {
-        Span<byte> b = stackalloc byte[8];
-        Read(b);
-        return BinaryPrimitives.ReadUInt64LittleEndian(b);
-    }
-
     /// <summary>Moves the position to the start of the next block when the current one is used up (so RelativeBlock/Offset name where the next read starts).</summary>
     public void Normalize()
     {
@@ -276,12 +255,31 @@ internal sealed class CodecPool : IDisposable
 internal interface IByteCursor
 {
     void Read(Span<byte> destination);
+}
 
-    ushort ReadUInt16();
+/// <summary>The little-endian integers of the SquashFS tables, read from any <see cref="IByteCursor"/>.</summary>
+internal static class ByteCursorReads
+{
+    public static ushort ReadUInt16(this IByteCursor cursor)
+    {
+        Span<byte> b = stackalloc byte[2];
+        cursor.Read(b);
+        return BinaryPrimitives.ReadUInt16LittleEndian(b);
+    }
 
-    uint ReadUInt32();
+    public static uint ReadUInt32(this IByteCursor cursor)
+    {
+        Span<byte> b = stackalloc byte[4];
+        cursor.Read(b);
+        return BinaryPrimitives.ReadUInt32LittleEndian(b);
+    }
 
-    ulong ReadUInt64();
+    public static ulong ReadUInt64(this IByteCursor cursor)
+    {
+        Span<byte> b = stackalloc byte[8];
+        cursor.Read(b);
+        return BinaryPrimitives.ReadUInt64LittleEndian(b);
+    }
 }
 
 /// <summary>Reads from an in-memory decompressed table.</summary>
@@ -305,26 +303,5 @@ internal sealed class ArrayCursorSource : IByteCursor
 
         _data.AsSpan((int)Position, destination.Length).CopyTo(destination);
         Position += destination.Length;
-    }
-
-    public ushort ReadUInt16()
-    {
-        Span<byte> b = stackalloc byte[2];
-        Read(b);
-        return BinaryPrimitives.ReadUInt16LittleEndian(b);
-    }
-
-    public uint ReadUInt32()
-    {
-        Span<byte> b = stackalloc byte[4];
-        Read(b);
-        return BinaryPrimitives.ReadUInt32LittleEndian(b);
-    }
-
-    public ulong ReadUInt64()
-    {
-        Span<byte> b = stackalloc byte[8];
-        Read(b);
-        return BinaryPrimitives.ReadUInt64LittleEndian(b);
     }
 }
