@@ -12,6 +12,7 @@ internal static unsafe partial class Zstd
     public const int HashLog = 102;
     public const int ChainLog = 103;
     public const int EnableLongDistanceMatching = 160;
+    public const int LdmMinMatch = 162;
     public const int ContentSizeFlag = 200;
     public const int ChecksumFlag = 201;
     public const int DictIdFlag = 202;

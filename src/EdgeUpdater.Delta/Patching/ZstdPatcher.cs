@@ -29,6 +29,14 @@ internal sealed unsafe class ZstdPatcher : IDisposable
     /// </summary>
     private const int MaxFastTableLog = 19;
 
+    /// <summary>
+    /// Shortest match the long-distance matcher takes in a fast patch frame (zstd's own: 64). What a changed
+    /// compressed block shares with its old version is mostly runs shorter than that, anywhere in the
+    /// reference, where the level's own tables have lost them. On a Debian upgrade's fast delta: gzip
+    /// 16 KB and zstd 7 KB smaller with 6 (8: 11 and 9 KB; 4: 18 and 6 KB), for 2 to 3 % more CPU.
+    /// </summary>
+    private const int FastPatchLdmMinMatch = 6;
+
     private nint _cctx;
     private nint _dctx;
     private byte[] _output = [];
@@ -80,11 +88,16 @@ internal sealed unsafe class ZstdPatcher : IDisposable
             Check(Zstd.CCtxSetParameter(_cctx, Zstd.HashLog, tableLog), "hashLog");
             Check(Zstd.CCtxSetParameter(_cctx, Zstd.ChainLog, tableLog), "chainLog");
         }
+
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.ChecksumFlag, 0), "checksum");
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.DictIdFlag, 0), "dictID");
         if (longDistance && reference.Length + target.Length > (1 << 20))
         {
             Check(Zstd.CCtxSetParameter(_cctx, Zstd.EnableLongDistanceMatching, 1), "long");
+            if (level <= FastStrategyLevels && !reference.IsEmpty)
+            {
+                Check(Zstd.CCtxSetParameter(_cctx, Zstd.LdmMinMatch, FastPatchLdmMinMatch), "ldmMinMatch");
+            }
         }
 
         var capacity = (int)Zstd.CompressBound((nuint)target.Length);

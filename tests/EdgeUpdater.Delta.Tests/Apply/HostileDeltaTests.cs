@@ -373,8 +373,11 @@ public sealed class HostileDeltaTests
     public void Patch_frames_past_the_window_limit_are_refused()
     {
         using var zstd = new Patching.ZstdPatcher();
-        var target = new byte[1 << 20];
-        var frame = zstd.Encode(new byte[(int)(ZstdWindowTestLimit())], target, 1);
+        // Random bytes, the target a copy of the reference's start: the frame cannot be decoded from itself alone.
+        var reference = new byte[(int)ZstdWindowTestLimit()];
+        new Random(5).NextBytes(reference);
+        var target = reference.AsSpan(0, 1 << 20).ToArray();
+        var frame = zstd.Encode(reference, target, 1);
         var e = Assert.Throws<DeltaException>(() => zstd.Decode([], frame, new byte[target.Length], "test"));
         Assert.Equal(DeltaErrorCategory.Corrupted, e.Category);
         Assert.Throws<DeltaException>(() => zstd.Encode(new byte[40 << 20], target, 1));
