@@ -24,6 +24,13 @@ public sealed class DeltaStatistics
     /// </summary>
     public long NewFileBlocksRebuilt { get; set; }
 
+    /// <summary>
+    /// Blocks with nothing to patch against sent as their stored bytes in zstd frames of their own, because
+    /// their compressor left short repeats in them (fast level, or a device that cannot recompress); the
+    /// device only decodes the frame.
+    /// </summary>
+    public long PackedBlocks { get; set; }
+
     /// <summary>Changed data/fragment blocks that could not be reproduced by recompression (sent literally).</summary>
     public long IrreproducibleBlocks { get; set; }
 
@@ -76,6 +83,7 @@ internal static class DeltaStatisticsExtensions
         total.RecompressedBlocks += part.RecompressedBlocks;
         total.IrreproducibleBlocks += part.IrreproducibleBlocks;
         total.NewFileBlocksRebuilt += part.NewFileBlocksRebuilt;
+        total.PackedBlocks += part.PackedBlocks;
         total.MetadataBytes += part.MetadataBytes;
         total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
         total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;

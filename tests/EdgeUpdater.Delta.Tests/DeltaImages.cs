@@ -125,6 +125,29 @@ public sealed class DeltaImages : IAsyncLifetime
         return System.Text.Encoding.ASCII.GetBytes(builder.ToString(0, size));
     }
 
+    /// <summary>
+    /// Table-like content: 16-byte records, each the one before with <paramref name="changes"/> bytes changed.
+    /// Compressors shrink it to a quarter or less and leave short repeats in their output (the same codes at
+    /// the same bit offsets): deflate with 1 change, zstd with 2, LZ4 with both.
+    /// </summary>
+    public static byte[] Records(int size, int seed, int changes)
+    {
+        var random = new Random(seed);
+        var content = new byte[size];
+        random.NextBytes(content.AsSpan(0, Math.Min(16, size)));
+        for (var i = 16; i < size; i += 16)
+        {
+            var record = content.AsSpan(i, Math.Min(16, size - i));
+            content.AsSpan(i - 16, record.Length).CopyTo(record);
+            for (var c = 0; c < changes; c++)
+            {
+                record[random.Next(record.Length)] = (byte)random.Next(256);
+            }
+        }
+
+        return content;
+    }
+
     /// <summary>The bytes of <see cref="GetImageAsync"/>'s image.</summary>
     public async Task<byte[]> ReadImageAsync(string tree, ImageVariant variant) => await File.ReadAllBytesAsync(await GetImageAsync(tree, variant));
 

@@ -63,7 +63,7 @@ internal static class DeltaCommands
                 }
 
                 var s = result.Statistics;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible, {s.PackedBlocks} packed), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
                 if (Environment.GetEnvironmentVariable("EDGEUPDATER_DELTA_PHASES") == "1")
                 {
                     Console.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));

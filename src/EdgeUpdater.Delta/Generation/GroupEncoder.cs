@@ -8,7 +8,8 @@ namespace EdgeUpdater.Delta.Generation;
 
 /// <summary>
 /// A run of units that become one ops section, preceded by up to two content sections: a zstd frame of
-/// content patched against a reference (changed blocks, generic chunks) and an LZMA2 frame of new content.
+/// content patched against a reference (changed blocks, generic chunks) and a frame of new content (LZMA2
+/// of new files' content at the best level; zstd of well-compressed blocks' stored bytes otherwise).
 /// </summary>
 internal sealed class UnitGroup
 {
@@ -124,7 +125,25 @@ internal sealed class GroupEncoder : IDisposable
                 }
             }
 
-            if (fresh.Length > 0)
+            if (fresh.Length > 0 && fresh.Slices.All(s => s.Unit is BlockUnit { Raw: true }))
+            {
+                // Stored bytes of well-compressed blocks, taken as they are: nothing to recompress or verify.
+                var frame = Finish(fresh, stats, "pack", (content, cost, count) =>
+                {
+                    var encoded = _zstd.Pack(content);
+                    return encoded.Length + (8L * count) < cost ? encoded : null;
+                }, cancellationToken);
+                if (frame is not null)
+                {
+                    _head.Clear();
+                    ContentFrame.WriteZstdHead(_head, fresh.Length, []);
+                    _head.Blob(frame);
+                    result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, _head.WrittenSpan, 0)));
+                    fresh.Assign(frames++, frameOf, contentLengths);
+                    stats.PackedBlocks += fresh.Slices.Count;
+                }
+            }
+            else if (fresh.Length > 0)
             {
                 var filter = ChooseFilter(fresh);
                 var frame = Finish(fresh, stats, "lzma2", (content, cost, count) =>

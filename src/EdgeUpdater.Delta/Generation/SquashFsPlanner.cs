@@ -29,11 +29,14 @@ internal sealed partial class SquashFsPlanner
     private readonly bool _recompress;
     private readonly ReproductionRecord? _reproduction;
     private readonly bool _freshFrames;
+    private readonly bool _packStoredBytes;
     private readonly DeltaStatistics _stats;
 
     // freshFrames: blocks of new files (nothing to patch against) may go into LZMA2 content frames.
     public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, bool freshFrames, ReproductionRecord? reproduction, DeltaStatistics stats)
     {
+        // LZMA's output (xz, lzma) has nothing left for zstd to find; deflate's, LZO's, LZ4's and zstd's have.
+        _packStoredBytes = newImage.Superblock.Compressor is not (CompressorId.Xz or CompressorId.Lzma);
         _reproduction = reproduction;
         _old = oldImage;
         _new = newImage;
@@ -42,6 +45,16 @@ internal sealed partial class SquashFsPlanner
         _freshFrames = freshFrames;
         _stats = stats;
     }
+
+    /// <summary>
+    /// True for a data block its compressor shrank to at most 35 % of its content: what is left in such
+    /// stored bytes are short repeats that zstd's optimal parser finds (<see cref="Patching.ZstdPatcher.Pack"/>). On
+    /// the Debian pair's fast delta: gzip 35 KB and zstd 14 KB smaller, for 7 to 10 ms. Blocks compressed
+    /// less well give little (gzip blocks over a half: nothing), and beyond 0.35 the zstd pair's delta grew,
+    /// since the ops sections' own compression already finds part of it.
+    /// </summary>
+    private static bool PacksFurther(StoredBlock block) =>
+        block.Kind == StoredBlockKind.Data && block.IsCompressed && block.StoredSize * 20L <= block.UncompressedSize * 7L;
 
     /// <summary>
     /// The plan in new-image order. Returns or throws only when the planner's own worker tasks have ended,
@@ -161,7 +174,8 @@ internal sealed partial class SquashFsPlanner
 
             if (!rebuildContent)
             {
-                units.Add(new BlockUnit(block, owners.ReferenceFor(block, raw: true), Raw: true));
+                var reference = owners.ReferenceFor(block, raw: true);
+                units.Add(new BlockUnit(block, reference, Raw: true, Fresh: reference.Count == 0 && _packStoredBytes && PacksFurther(block)));
             }
             else if (owners.ReferenceFor(block, raw: false) is { Count: > 0 } reference)
             {

@@ -11,6 +11,10 @@ internal static unsafe partial class Zstd
     public const int WindowLog = 101;
     public const int HashLog = 102;
     public const int ChainLog = 103;
+    public const int SearchLog = 104;
+    public const int MinMatch = 105;
+    public const int TargetLength = 106;
+    public const int Strategy = 107;
     public const int EnableLongDistanceMatching = 160;
     public const int LdmMinMatch = 162;
     public const int ContentSizeFlag = 200;

@@ -3,7 +3,7 @@ using Xunit;
 
 namespace EdgeUpdater.Delta.Tests.Generation;
 
-/// <summary>Patch frames over large references: what the fast level's frames find in them.</summary>
+/// <summary>Patch frames over large references, and pack frames of compressed bytes: what the fast level's frames find.</summary>
 public sealed class ZstdPatcherTests
 {
     /// <summary>
@@ -45,6 +45,36 @@ public sealed class ZstdPatcherTests
 
         Assert.Equal(target, decoded);
         Assert.True(frame.Length < target.Length * 2 / 3, $"{frame.Length} bytes for {target.Length}: the long-distance matcher missed the short runs");
+    }
+
+    /// <summary>
+    /// Stored bytes of blocks deflate shrank to a third or less still hold short repeats: zstd's level 3
+    /// finds nothing in them, the pack frame's optimal parser with 3-byte matches does.
+    /// </summary>
+    [Fact]
+    public void A_pack_frame_finds_what_deflate_left_where_level_3_finds_nothing()
+    {
+        // A table deflated in 128 KiB blocks, as a gzip SquashFS stores it.
+        var table = DeltaImages.Records(2 << 20, 11, changes: 1);
+        var content = new MemoryStream();
+        for (var offset = 0; offset < table.Length; offset += 128 << 10)
+        {
+            using var deflate = new System.IO.Compression.ZLibStream(content, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true);
+            deflate.Write(table, offset, 128 << 10);
+        }
+
+        var stored = content.ToArray();
+        Assert.True(stored.Length < table.Length / 3, $"deflate took {stored.Length} bytes for {table.Length}");
+
+        using var patcher = new ZstdPatcher();
+        var packed = patcher.Pack(stored);
+        var plain = patcher.Encode([], stored, 3);
+        var decoded = new byte[stored.Length];
+        patcher.Decode([], packed, decoded, "pack frame");
+
+        Assert.Equal(stored, decoded);
+        Assert.True(packed.Length < stored.Length * 995 / 1000, $"{packed.Length} bytes for {stored.Length}: the pack frame found less than 0.5 %");
+        Assert.True(packed.Length < plain.Length * 995 / 1000, $"pack {packed.Length} bytes, level 3 {plain.Length}");
     }
 
     /// <summary>A random reference, and a target of <paramref name="pieces"/> runs copied from random places in it.</summary>
