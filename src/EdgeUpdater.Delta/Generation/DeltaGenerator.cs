@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.IO;
 using EdgeUpdater.Delta.Generation;
 using EdgeUpdater.SquashFs;
 using EdgeUpdater.SquashFs.Compression;
@@ -48,12 +49,16 @@ public static class DeltaGenerator
         using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = work.Token;
 
+        // Reads stop once the token is cancelled, wherever a worker is between its own checks.
+        using var oldSource = new CancellableImageSource(oldImage, token);
+        using var newSource = new CancellableImageSource(newImage, token);
+
         // At most this many groups are encoded at once (a server gives `best` part of its cores); more
         // may wait, finished, for their turn in the output.
         var parallelism = Math.Max(1, options.MaxParallelism);
         using var encodingSlots = new SemaphoreSlim(parallelism, parallelism);
-        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldImage, token), token);
-        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newImage, token), token);
+        var hashOld = options.OldImageSha256 is { } knownOld ? Task.FromResult(knownOld.ToArray()) : Task.Run(() => Sha256Of(oldSource, token), token);
+        var hashNew = options.NewImageSha256 is { } knownNew ? Task.FromResult(knownNew.ToArray()) : Task.Run(() => Sha256Of(newSource, token), token);
         var encoders = new System.Collections.Concurrent.ConcurrentBag<GroupEncoder>();
         var pending = new Queue<Task<(List<(SectionKind Kind, byte[] Bytes)> Sections, DeltaStatistics Stats)>>();
 
@@ -72,8 +77,8 @@ public static class DeltaGenerator
             {
                 try
                 {
-                    oldSquash = SquashFsImage.Open(oldImage, leaveOpen: true);
-                    newSquash = SquashFsImage.Open(newImage, leaveOpen: true);
+                    oldSquash = SquashFsImage.Open(oldSource, leaveOpen: true);
+                    newSquash = SquashFsImage.Open(newSource, leaveOpen: true);
                     var identity = RecompressionIdentity(newSquash);
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
                     var level = options.Level == DeltaLevel.Best ? 19 : 6;
@@ -111,12 +116,12 @@ public static class DeltaGenerator
             }
 
             var total = System.Diagnostics.Stopwatch.StartNew();
-            units ??= await Task.Run(() => GenericPlanner.Plan(oldImage, newImage, token), token).ConfigureAwait(false);
+            units ??= await Task.Run(() => GenericPlanner.Plan(oldSource, newSource, token), token).ConfigureAwait(false);
             header = header with
             {
-                BaseSize = oldImage.Length,
+                BaseSize = oldSource.Length,
                 BaseSha256 = await hashOld.ConfigureAwait(false),
-                TargetSize = newImage.Length,
+                TargetSize = newSource.Length,
                 TargetSha256 = await hashNew.ConfigureAwait(false),
             };
 
@@ -182,7 +187,7 @@ public static class DeltaGenerator
             }
 
             var end = new ByteWriter();
-            end.U64((ulong)newImage.Length);
+            end.U64((ulong)newSource.Length);
             var endSection = writer.Encode(SectionKind.End, end.WrittenSpan, 0);
             await writer.WriteRawAsync(endSection, cancellationToken).ConfigureAwait(false);
             stats.EndSectionBytes = endSection.Length;
@@ -195,7 +200,7 @@ public static class DeltaGenerator
                 await encodingSlots.WaitAsync(token).ConfigureAwait(false);
                 if (!encoders.TryTake(out var encoder))
                 {
-                    encoder = new GroupEncoder(oldImage, newImage, oldSquash, newSquash, recompress, settings);
+                    encoder = new GroupEncoder(oldSource, newSource, oldSquash, newSquash, recompress, settings);
                 }
 
                 try
