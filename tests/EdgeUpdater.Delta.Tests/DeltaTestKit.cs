@@ -47,6 +47,42 @@ public static class DeltaTestKit
         }
     }
 
+    /// <summary>The heads of a delta's content sections (coder, content length, reference items), in delta order.</summary>
+    internal static async Task<List<Delta.Generation.ContentFrameHead>> FrameHeadsAsync(byte[] delta)
+    {
+        var (header, _) = await DeltaHeader.ReadAsync(new MemoryStream(delta, writable: false), CancellationToken.None);
+        var heads = new List<Delta.Generation.ContentFrameHead>();
+        foreach (var section in (await SectionsAsync(delta)).Where(s => s.Kind == Format.SectionKind.Content))
+        {
+            var bytes = new Format.ByteReader(section.Payload, "content section");
+            heads.Add(Delta.Generation.ContentFrame.ReadHead(ref bytes, header.Version, header.BaseSize, header.BlockSize));
+        }
+
+        return heads;
+    }
+
+    /// <summary>Creates tree <c>A</c> (one 20 KB config file) under <paramref name="temp"/> and tree <c>B</c> as its copy; returns B's path, for the test to change.</summary>
+    internal static async Task<string> StartPairAsync(Testing.TempDirectory temp)
+    {
+        var a = temp.Combine("A");
+        Directory.CreateDirectory(Path.Combine(a, "etc"));
+        await File.WriteAllBytesAsync(Path.Combine(a, "etc", "base.conf"), DeltaImages.Text(20_000, 1));
+        var b = temp.Combine("B");
+        await Testing.ExternalTool.RunCheckedAsync("cp", ["-a", a, b]);
+        return b;
+    }
+
+    /// <summary>Squashes the trees <c>A</c> and <c>B</c> under <paramref name="temp"/> with <paramref name="compressor"/> (fixed times); returns the two images.</summary>
+    internal static async Task<(byte[] A, byte[] B)> SquashPairAsync(Testing.TempDirectory temp, string compressor)
+    {
+        foreach (var tree in new[] { "A", "B" })
+        {
+            await Testing.ExternalTool.RunCheckedAsync("mksquashfs", [temp.Combine(tree), temp.Combine(tree + ".sqfs"), "-comp", compressor, "-noappend", "-no-progress", "-quiet", "-processors", "2", "-mkfs-time", "1600000000", "-all-time", "1600000000"], TimeSpan.FromMinutes(1));
+        }
+
+        return (await File.ReadAllBytesAsync(temp.Combine("A.sqfs")), await File.ReadAllBytesAsync(temp.Combine("B.sqfs")));
+    }
+
     public static void AssertSameImage(byte[] expected, byte[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);

@@ -18,11 +18,7 @@ public sealed class NewContentFrameTests
     /// <summary>A: one config file; B: A plus this machine's binaries and a new config file.</summary>
     internal static async Task<(byte[] A, byte[] B)> MakePairAsync(TempDirectory temp, string compressor)
     {
-        var a = temp.Combine("A");
-        Directory.CreateDirectory(Path.Combine(a, "etc"));
-        await File.WriteAllBytesAsync(Path.Combine(a, "etc", "base.conf"), DeltaImages.Text(20_000, 1));
-        var b = temp.Combine("B");
-        await ExternalTool.RunCheckedAsync("cp", ["-a", a, b]);
+        var b = await DeltaTestKit.StartPairAsync(temp);
         Directory.CreateDirectory(Path.Combine(b, "usr", "bin"));
         foreach (var binary in Binaries.Where(File.Exists))
         {
@@ -30,36 +26,7 @@ public sealed class NewContentFrameTests
         }
 
         await File.WriteAllBytesAsync(Path.Combine(b, "etc", "new.conf"), DeltaImages.Text(150_000, 2));
-        foreach (var tree in new[] { "A", "B" })
-        {
-            await ExternalTool.RunCheckedAsync("mksquashfs", [temp.Combine(tree), temp.Combine(tree + ".sqfs"), "-comp", compressor, "-noappend", "-no-progress", "-quiet", "-processors", "2", "-mkfs-time", "1600000000", "-all-time", "1600000000"], TimeSpan.FromMinutes(1));
-        }
-
-        return (await File.ReadAllBytesAsync(temp.Combine("A.sqfs")), await File.ReadAllBytesAsync(temp.Combine("B.sqfs")));
-    }
-
-    /// <summary>The heads of the delta's content sections.</summary>
-    private static async Task<List<ContentFrameHead>> FrameHeadsAsync(byte[] delta)
-    {
-        var stream = new MemoryStream(delta);
-        var (header, length) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
-        Assert.Equal(DeltaFormat.Version, header.Version);
-        var heads = new List<ContentFrameHead>();
-        using var reader = new SectionReader(stream, length);
-        while (true)
-        {
-            var section = await reader.ReadAsync(CancellationToken.None);
-            if (section.Kind == SectionKind.End)
-            {
-                return heads;
-            }
-
-            if (section.Kind == SectionKind.Content)
-            {
-                var bytes = new ByteReader(section.Payload.AsSpan(0, section.Length), "content section");
-                heads.Add(ContentFrame.ReadHead(ref bytes, header.Version, header.BaseSize, header.BlockSize));
-            }
-        }
+        return await DeltaTestKit.SquashPairAsync(temp, compressor);
     }
 
     [Theory]
@@ -80,7 +47,7 @@ public sealed class NewContentFrameTests
         var (a, b) = await MakePairAsync(temp, compressor);
         var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = DeltaLevel.Best, MaxParallelism = 2 });
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
-        var heads = await FrameHeadsAsync(delta);
+        var heads = await DeltaTestKit.FrameHeadsAsync(delta);
         Assert.Contains(heads, h => h.Coder == FrameCoder.Lzma2 && h.Filter == expectedFilter);
         Assert.All(heads.Where(h => h.Coder == FrameCoder.Lzma2), h => Assert.Equal(LzmaCoder.DictionaryFor(h.ContentLength), h.Dictionary));
         Assert.True(result.Statistics.NewFileBlocksRebuilt > 0);
@@ -93,7 +60,7 @@ public sealed class NewContentFrameTests
         {
             var (plain, plainResult) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = DeltaLevel.Best, MaxParallelism = 2, DeviceCodecs = zstdOnly });
             Assert.True(plainResult.Header.UsesRecompression);
-            Assert.DoesNotContain(await FrameHeadsAsync(plain), h => h.Coder == FrameCoder.Lzma2);
+            Assert.DoesNotContain(await DeltaTestKit.FrameHeadsAsync(plain), h => h.Coder == FrameCoder.Lzma2);
             Assert.Equal(0, plainResult.Statistics.NewFileBlocksRebuilt);
             DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, plain));
             Assert.True(delta.Length < plain.Length * 9 / 10, $"LZMA2 frames give {delta.Length} bytes, literal new blocks {plain.Length}");
@@ -101,7 +68,7 @@ public sealed class NewContentFrameTests
 
         // The fast level never uses them.
         var (fast, _) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2 });
-        Assert.DoesNotContain(await FrameHeadsAsync(fast), h => h.Coder == FrameCoder.Lzma2);
+        Assert.DoesNotContain(await DeltaTestKit.FrameHeadsAsync(fast), h => h.Coder == FrameCoder.Lzma2);
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, fast));
     }
 

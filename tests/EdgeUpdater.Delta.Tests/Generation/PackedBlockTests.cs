@@ -27,7 +27,8 @@ public sealed class PackedBlockTests
 
         DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, delta));
         Assert.Equal(0, result.Statistics.RecompressedBlocks);
-        var frames = await ReferenceFreeFramesAsync(delta);
+        // Pack frames: zstd frames without reference items.
+        var frames = (await DeltaTestKit.FrameHeadsAsync(delta)).Count(h => h.Coder == FrameCoder.Zstd && h.Items.Count == 0);
         if (compressor == "xz")
         {
             Assert.Equal(0, result.Statistics.PackedBlocks);
@@ -46,43 +47,10 @@ public sealed class PackedBlockTests
     /// </summary>
     private static async Task<(byte[] A, byte[] B)> MakePairAsync(TempDirectory temp, string compressor)
     {
-        var a = temp.Combine("A");
-        Directory.CreateDirectory(Path.Combine(a, "etc"));
-        await File.WriteAllBytesAsync(Path.Combine(a, "etc", "base.conf"), DeltaImages.Text(20_000, 1));
-        var b = temp.Combine("B");
-        await ExternalTool.RunCheckedAsync("cp", ["-a", a, b]);
+        var b = await DeltaTestKit.StartPairAsync(temp);
         Directory.CreateDirectory(Path.Combine(b, "usr", "lib"));
         await File.WriteAllBytesAsync(Path.Combine(b, "usr", "lib", "table-1.bin"), DeltaImages.Records(1 << 20, 3, changes: 1));
         await File.WriteAllBytesAsync(Path.Combine(b, "usr", "lib", "table-2.bin"), DeltaImages.Records(1 << 20, 4, changes: 2));
-        foreach (var tree in new[] { "A", "B" })
-        {
-            await ExternalTool.RunCheckedAsync("mksquashfs", [temp.Combine(tree), temp.Combine(tree + ".sqfs"), "-comp", compressor, "-noappend", "-no-progress", "-quiet", "-processors", "2", "-mkfs-time", "1600000000", "-all-time", "1600000000"], TimeSpan.FromMinutes(1));
-        }
-
-        return (await File.ReadAllBytesAsync(temp.Combine("A.sqfs")), await File.ReadAllBytesAsync(temp.Combine("B.sqfs")));
-    }
-
-    /// <summary>How many of the delta's content frames are zstd frames without a reference (packed blocks).</summary>
-    private static async Task<int> ReferenceFreeFramesAsync(byte[] delta)
-    {
-        var stream = new MemoryStream(delta);
-        var (header, length) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
-        using var reader = new SectionReader(stream, length);
-        var count = 0;
-        while (true)
-        {
-            var section = await reader.ReadAsync(CancellationToken.None);
-            if (section.Kind == SectionKind.End)
-            {
-                return count;
-            }
-
-            if (section.Kind == SectionKind.Content)
-            {
-                var bytes = new ByteReader(section.Payload.AsSpan(0, section.Length), "content section");
-                var head = ContentFrame.ReadHead(ref bytes, header.Version, header.BaseSize, header.BlockSize);
-                count += head.Coder == FrameCoder.Zstd && head.Items.Count == 0 ? 1 : 0;
-            }
-        }
+        return await DeltaTestKit.SquashPairAsync(temp, compressor);
     }
 }
