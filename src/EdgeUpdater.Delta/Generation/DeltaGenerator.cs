@@ -139,7 +139,8 @@ public static class DeltaGenerator
                 OpsLevel(options.Level, newSquash?.Superblock.Compressor),
                 filters,
                 parallelism,
-                reproduction);
+                reproduction,
+                OptimalPack: newSquash?.Superblock.Compressor == CompressorId.Gzip);
             foreach (var group in groups)
             {
                 token.ThrowIfCancellationRequested();

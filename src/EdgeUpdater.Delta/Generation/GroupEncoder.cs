@@ -130,7 +130,7 @@ internal sealed class GroupEncoder : IDisposable
                 // Stored bytes of well-compressed blocks, taken as they are: nothing to recompress or verify.
                 var frame = Finish(fresh, stats, "pack", (content, cost, count) =>
                 {
-                    var encoded = _zstd.Pack(content);
+                    var encoded = _zstd.Pack(content, _settings.OptimalPack);
                     return encoded.Length + (8L * count) < cost ? encoded : null;
                 }, cancellationToken);
                 if (frame is not null)
@@ -478,4 +478,5 @@ internal sealed class GroupEncoder : IDisposable
 /// <param name="Filters">BCJ filters LZMA2 frames may use (both sides' liblzma have them).</param>
 /// <param name="Parallelism">Threads a group may use to verify recompression (the generator's own limit).</param>
 /// <param name="Reproduction">Known outcomes of recompressing the new image's blocks (taken, and extended), or null.</param>
-internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters, int Parallelism, ReproductionRecord? Reproduction);
+/// <param name="OptimalPack">Pack frames with zstd's optimal parser (see <see cref="Patching.ZstdPatcher.Pack"/>).</param>
+internal sealed record FrameSettings(int ZstdLevel, int OpsLevel, IReadOnlySet<byte> Filters, int Parallelism, ReproductionRecord? Reproduction, bool OptimalPack);

@@ -37,11 +37,13 @@ internal sealed unsafe class ZstdPatcher : IDisposable
     /// </summary>
     private const int FastPatchLdmMinMatch = 6;
 
-    // Pack: zstd level 3's tables with btultra's parser, 3-byte matches, 2^16 window, search log 2, target
-    // length 8 (a sweep on the Debian pair's gzip blocks; level 19 saves 4 % more for twice the time).
+    // Pack: zstd level 3's tables, 2^16 window, search log 2, target length 8; the optimal parser is btultra
+    // with 3-byte matches (a sweep on the Debian pair's gzip blocks; level 19 saves 4 % more for twice the
+    // time), the lazy one btlazy2, whose matches start at 4 bytes.
     private const int PackBase = 3;
     private const int PackWindowLog = 16;
-    private const int PackStrategy = 8;
+    private const int PackOptimalStrategy = 8;
+    private const int PackLazyStrategy = 6;
     private const int PackSearchLog = 2;
     private const int PackTargetLength = 8;
 
@@ -66,16 +68,21 @@ internal sealed unsafe class ZstdPatcher : IDisposable
 
     /// <summary>
     /// Compresses the stored bytes of blocks another codec already compressed well (to a third of their
-    /// content or less): what is left in them are short repeats at short distances, which zstd's optimal
-    /// parser (btultra) finds with 3-byte matches over a 64 KiB window. On the Debian pair's gzip blocks of at
-    /// most 0.35: 4.5 % smaller, 87 % of what LZMA2 preset 0 saves, in a third of its time.
+    /// content or less): what is left in them are short repeats at short distances, over a 64 KiB window.
     /// </summary>
-    public byte[] Pack(ReadOnlySpan<byte> content)
+    /// <param name="content">The stored bytes.</param>
+    /// <param name="optimal">
+    /// zstd's optimal parser (btultra) with 3-byte matches: deflate's output is full of them (the Debian pair's
+    /// gzip blocks of at most 0.35: 4.5 % smaller, 87 % of what LZMA2 preset 0 saves, in a third of its time).
+    /// Otherwise btlazy2: on zstd's and LZ4's blocks the optimal parser found only 2 KB more, for five times
+    /// the time (about 40 ms of the fast generation's wall on the Debian pair).
+    /// </param>
+    public byte[] Pack(ReadOnlySpan<byte> content, bool optimal)
     {
         Start(0, content.Length, PackBase);
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.WindowLog, PackWindowLog), "windowLog");
-        Check(Zstd.CCtxSetParameter(_cctx, Zstd.Strategy, PackStrategy), "strategy");
-        Check(Zstd.CCtxSetParameter(_cctx, Zstd.MinMatch, 3), "minMatch");
+        Check(Zstd.CCtxSetParameter(_cctx, Zstd.Strategy, optimal ? PackOptimalStrategy : PackLazyStrategy), "strategy");
+        Check(Zstd.CCtxSetParameter(_cctx, Zstd.MinMatch, optimal ? 3 : 4), "minMatch");
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.SearchLog, PackSearchLog), "searchLog");
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.TargetLength, PackTargetLength), "targetLength");
         return Finish([], content).ToArray();
