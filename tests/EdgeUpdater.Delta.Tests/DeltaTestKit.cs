@@ -48,17 +48,22 @@ public static class DeltaTestKit
     }
 
     /// <summary>The heads of a delta's content sections (coder, content length, reference items), in delta order.</summary>
-    internal static async Task<List<Delta.Generation.ContentFrameHead>> FrameHeadsAsync(byte[] delta)
+    internal static async Task<List<Delta.Generation.ContentFrameHead>> FrameHeadsAsync(byte[] delta) =>
+        [.. (await FramesAsync(delta)).Select(f => f.Head)];
+
+    /// <summary>Every content frame of <paramref name="delta"/>: its head and its coded bytes.</summary>
+    internal static async Task<List<(Delta.Generation.ContentFrameHead Head, byte[] Frame)>> FramesAsync(byte[] delta)
     {
         var (header, _) = await DeltaHeader.ReadAsync(new MemoryStream(delta, writable: false), CancellationToken.None);
-        var heads = new List<Delta.Generation.ContentFrameHead>();
+        var frames = new List<(Delta.Generation.ContentFrameHead, byte[])>();
         foreach (var section in (await SectionsAsync(delta)).Where(s => s.Kind == Format.SectionKind.Content))
         {
             var bytes = new Format.ByteReader(section.Payload, "content section");
-            heads.Add(Delta.Generation.ContentFrame.ReadHead(ref bytes, header.Version, header.BaseSize, header.BlockSize));
+            var head = Delta.Generation.ContentFrame.ReadHead(ref bytes, header.Version, header.BaseSize, header.BlockSize);
+            frames.Add((head, bytes.Blob(section.Payload.Length, "frame").ToArray()));
         }
 
-        return heads;
+        return frames;
     }
 
     /// <summary>Creates tree <c>A</c> (one 20 KB config file) under <paramref name="temp"/> and tree <c>B</c> as its copy; returns B's path, for the test to change.</summary>
