@@ -10,7 +10,7 @@ namespace EdgeUpdater.Delta.Tests.Generation;
 /// At the fast level, blocks that have nothing in A to be patched against and that their compressor shrank
 /// to about a third or less go as their stored bytes into zstd frames of their own, which find the short
 /// repeats the compressor left; the device only decodes them. Not for xz images (nothing is left). zstd
-/// images are packed too (the Debian pair's fast delta: 14 KB smaller), but this synthetic table leaves
+/// images are packed too (the Debian pair's fast delta: 8 KB smaller), but this synthetic table leaves
 /// nothing in mksquashfs's zstd blocks; their round trips are covered with every other variant. Deflate's
 /// blocks are packed with zstd's optimal parser, the others' with the lazy one.
 /// </summary>
