@@ -74,7 +74,7 @@ internal sealed unsafe class ZstdPatcher : IDisposable
     /// <param name="optimal">
     /// zstd's optimal parser (btultra) with 3-byte matches: deflate's output is full of them (the Debian pair's
     /// gzip blocks of at most 0.35: 4.5 % smaller, 87 % of what LZMA2 preset 0 saves, in a third of its time).
-    /// Otherwise btlazy2: on zstd's and LZ4's blocks the optimal parser found only 2 KB more, for five times
+    /// Otherwise btlazy2: on zstd's and LZ4's blocks the optimal parser found only 2 KB more, for five to seven times
     /// the time (about 40 ms of the fast generation's wall on the Debian pair).
     /// </param>
     public byte[] Pack(ReadOnlySpan<byte> content, bool optimal)
