@@ -32,6 +32,13 @@ public enum DeltaErrorCategory
 
     /// <summary>An input cannot be handled (a native library is missing, an option is invalid).</summary>
     Unsupported,
+
+    /// <summary>
+    /// The output has no room for the new image: its file system is full or over quota, or the block device
+    /// is smaller than the image. Nothing else is lost: the base is only read, and the checkpoint (when there
+    /// is one) still lets the apply resume once there is room.
+    /// </summary>
+    OutputFull,
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using EdgeUpdater.Agent.Slots;
 using EdgeUpdater.Delta;
 using EdgeUpdater.SquashFs.IO;
 
@@ -53,6 +54,13 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
                 File.Delete(request.CheckpointPath);
             }
 
+            if (e.Category == DeltaErrorCategory.OutputFull)
+            {
+                // Not the delta's fault: the full image would need the same room, so no fallback to it. The
+                // checkpoint stays for the next attempt.
+                throw new InsufficientSpaceException(e.Message, e);
+            }
+
             throw new DeltaApplyException(Reason(e.Category), e.Message, e);
         }
     }
@@ -70,6 +78,7 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
         DeltaErrorCategory.VerificationFailed => "verification-failed",
         DeltaErrorCategory.CheckpointMismatch => "checkpoint-mismatch",
         DeltaErrorCategory.Unsupported => "unsupported",
+        DeltaErrorCategory.OutputFull => "output-full",
         _ => "unusable",
     };
 

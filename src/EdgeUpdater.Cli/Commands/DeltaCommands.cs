@@ -203,7 +203,12 @@ internal static class DeltaCommands
         catch (DeltaException e)
         {
             await Console.Error.WriteLineAsync($"error ({e.Category}): {e.Message}").ConfigureAwait(false);
-            return e.Category is DeltaErrorCategory.WrongBase or DeltaErrorCategory.VerificationFailed ? ExitCodes.VerificationFailed : ExitCodes.InvalidInput;
+            return e.Category switch
+            {
+                DeltaErrorCategory.WrongBase or DeltaErrorCategory.VerificationFailed => ExitCodes.VerificationFailed,
+                DeltaErrorCategory.OutputFull => ExitCodes.Failure,
+                _ => ExitCodes.InvalidInput,
+            };
         }
         catch (SquashFsException e)
         {

@@ -41,10 +41,16 @@ internal sealed record Checkpoint(byte[] BaseSha256, byte[] TargetSha256, long D
         writer.U64((ulong)TargetOffset);
         writer.U64(XxHash3.HashToUInt64(writer.WrittenSpan));
         var temp = path + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        try
         {
+            using var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None);
             stream.Write(writer.WrittenSpan);
             stream.Flush(flushToDisk: true);
+        }
+        catch (IOException e) when (Interop.Libc.IsNoRoom(e.HResult))
+        {
+            // The checkpoint before this one is still in place (replaced only by the rename below).
+            throw new DeltaException(DeltaErrorCategory.OutputFull, $"No room for the checkpoint {temp} ({e.Message}). The base image is untouched; make room and apply again (it resumes from the checkpoint before).", e);
         }
 
         File.Move(temp, path, overwrite: true);

@@ -79,6 +79,9 @@ public static class DeltaApplier
                 output.SetLength(0);
             }
 
+            // After the truncation above, which would give a reservation back.
+            output.Reserve(header.TargetSize);
+
             if (header.Mode == DeltaMode.SquashFs && delta.CanSeek
                 && await SectionLocator.FindAsync(delta, deltaOffset, SectionKind.Metadata, MaxSectionsBeforeMetadata, cancellationToken).ConfigureAwait(false) is { } metadata)
             {

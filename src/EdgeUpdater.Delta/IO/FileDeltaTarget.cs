@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using EdgeUpdater.SquashFs.IO;
 using Microsoft.Win32.SafeHandles;
 
@@ -6,7 +7,8 @@ namespace EdgeUpdater.Delta;
 /// <summary>
 /// The output of an apply: a regular file or a block device (an A/B slot), written at offsets and read
 /// back when a resumed apply hashes what it had written. Opening never truncates, so a checkpoint's
-/// prefix survives; <see cref="SetLength"/> is a no-op on block devices.
+/// prefix survives; <see cref="SetLength"/> is a no-op on block devices. A full file system, a quota or
+/// the end of a block device is reported as <see cref="DeltaErrorCategory.OutputFull"/>.
 /// </summary>
 public sealed class FileDeltaTarget : IImageSink, IImageSource
 {
@@ -14,6 +16,7 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     private const long WritebackChunk = 8 << 20;
 
     private readonly SafeFileHandle _handle;
+    private readonly string _path;
     private long _length;
     private long _writebackFrom;
     private long _writebackTo;
@@ -23,6 +26,7 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     public FileDeltaTarget(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        _path = path;
         IsBlockDevice = path.StartsWith("/dev/", StringComparison.Ordinal);
         _handle = File.OpenHandle(path, IsBlockDevice ? FileMode.Open : FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
         _length = IsBlockDevice ? long.MaxValue : RandomAccess.GetLength(_handle);
@@ -37,7 +41,15 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     /// <inheritdoc />
     public void WriteAt(long offset, ReadOnlySpan<byte> source)
     {
-        RandomAccess.Write(_handle, source, offset);
+        try
+        {
+            RandomAccess.Write(_handle, source, offset);
+        }
+        catch (IOException e) when (Interop.Libc.IsNoRoom(e.HResult))
+        {
+            throw NoRoom($"writing {source.Length} bytes at offset {offset}", e);
+        }
+
         if (!IsBlockDevice)
         {
             _length = Math.Max(_length, offset + source.Length);
@@ -49,7 +61,15 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     /// <inheritdoc />
     public async ValueTask WriteAtAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
     {
-        await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e) when (Interop.Libc.IsNoRoom(e.HResult))
+        {
+            throw NoRoom($"writing {source.Length} bytes at offset {offset}", e);
+        }
+
         if (!IsBlockDevice)
         {
             _length = Math.Max(_length, offset + source.Length);
@@ -92,7 +112,41 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     }
 
     /// <inheritdoc />
-    public void Flush() => RandomAccess.FlushToDisk(_handle);
+    public void Flush()
+    {
+        try
+        {
+            RandomAccess.FlushToDisk(_handle);
+        }
+        catch (IOException e) when (Interop.Libc.IsNoRoom(e.HResult))
+        {
+            // Delayed allocation (ext4, XFS) can find the file system full only when the pages are written out.
+            throw NoRoom("flushing it to the disk", e);
+        }
+    }
+
+    /// <summary>
+    /// Reserves the file's blocks up to <paramref name="length"/> bytes (fallocate, keeping its size), so a
+    /// file system without room refuses the image before anything is written, and no other writer can take
+    /// the space while it is written. Nothing to do on a block device (its end is found by the writes) or on
+    /// a file system without fallocate, where the writes report a full disk instead.
+    /// </summary>
+    public void Reserve(long length)
+    {
+        if (IsBlockDevice || length <= 0 || Interop.Libc.Fallocate(_handle, Interop.Libc.FallocateKeepSize, 0, length) == 0)
+        {
+            return;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        if (Interop.Libc.IsNoRoom(errno))
+        {
+            throw NoRoom($"reserving {length} bytes for the new image ({Marshal.GetPInvokeErrorMessage(errno)})", null);
+        }
+    }
+
+    private DeltaException NoRoom(string what, Exception? cause) =>
+        new(DeltaErrorCategory.OutputFull, $"No room on the output {_path} {what}{(cause is null ? "" : $" ({cause.Message})")}. The base image is untouched; make room and apply again (with a checkpoint, the apply resumes where it stopped).", cause);
 
     /// <summary>
     /// Starts writing each written 8 MiB out to the disk at once, without waiting: the sync at a checkpoint

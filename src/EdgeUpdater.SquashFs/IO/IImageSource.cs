@@ -50,6 +50,14 @@ public interface IImageSink : IDisposable
 
     /// <summary>Flushes written data to the underlying storage.</summary>
     void Flush();
+
+    /// <summary>
+    /// Makes room for an image of <paramref name="length"/> bytes before it is written, so that storage too
+    /// small for it is found before the first write rather than in the middle. By default nothing is reserved.
+    /// </summary>
+    void Reserve(long length)
+    {
+    }
 }
 
 /// <summary>Bounds checks shared by the image sources.</summary>
