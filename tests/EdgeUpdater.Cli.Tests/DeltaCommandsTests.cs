@@ -72,6 +72,21 @@ public sealed class DeltaCommandsTests : IDisposable
         Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "medium"));
     }
 
+    [Fact]
+    public async Task An_output_file_system_without_room_is_a_run_time_failure_and_nothing_is_written()
+    {
+        var (a, b) = await MakePairAsync();
+        var delta = _temp.Combine("ab-full.eud");
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
+        await using var small = await TmpfsMount.MountAsync(_temp.Combine("small-fs"), new FileInfo(b).Length / 2);
+        var output = small.Combine("b.sqfs");
+
+        Assert.Equal(ExitCodes.Failure, await RunAsync("delta", "apply", a, delta, "-o", output));
+
+        Assert.Equal(0, new FileInfo(output).Length);
+        Assert.False(File.Exists(output + ".checkpoint"));
+    }
+
     [Theory]
     [InlineData("when-failed", true)]
     [InlineData("size-only", true)]

@@ -1,4 +1,5 @@
 using EdgeUpdater.Agent.Install;
+using EdgeUpdater.Agent.Slots;
 using EdgeUpdater.Agent.Tests.Fixtures;
 using EdgeUpdater.Testing;
 using Xunit;
@@ -127,6 +128,19 @@ public sealed class SlotDeltaApplierTests : IClassFixture<DeltaPairFixture>, IDi
         Assert.Equal("checkpoint-mismatch", refused.Reason);
         Assert.False(File.Exists(CheckpointPath));
         Assert.Equal(_pair.V2Sha256, (await _applier.ApplyAsync(Request(), TestContext.Current.CancellationToken)).ImageSha256);
+    }
+
+    [Fact]
+    public async Task A_slot_without_room_is_reported_as_lack_of_space_not_as_a_bad_delta()
+    {
+        // A bad delta falls back to the full image; that would need the same room, so it must not happen here.
+        await using var small = await TmpfsMount.MountAsync(_slots.Combine("small-fs"), _pair.V2Size / 2);
+        var request = Request() with { OutputPath = small.Combine("app-b.sqfs") };
+
+        var refused = await Assert.ThrowsAsync<InsufficientSpaceException>(() => _applier.ApplyAsync(request, TestContext.Current.CancellationToken));
+
+        Assert.Contains(request.OutputPath, refused.Message, StringComparison.Ordinal);
+        Assert.Equal(_pair.V1Sha256, TestDeltas.Sha256(BaseSlot));
     }
 
     [Fact]
