@@ -87,6 +87,18 @@ public sealed class DeltaCommandsTests : IDisposable
         Assert.False(File.Exists(output + ".checkpoint"));
     }
 
+    [Fact]
+    public async Task A_delta_that_does_not_fit_its_file_system_leaves_nothing_behind()
+    {
+        var (a, b) = await MakePairAsync();
+        await using var small = await TmpfsMount.MountAsync(_temp.Combine("small-delta-fs"), 16 << 10);
+        var delta = small.Combine("ab.eud");
+
+        Assert.Equal(ExitCodes.Failure, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(small.MountPoint));
+    }
+
     [Theory]
     [InlineData("when-failed", true)]
     [InlineData("size-only", true)]

@@ -51,12 +51,22 @@ internal static class DeltaCommands
                 var temp = target + ".part";
                 var watch = Stopwatch.StartNew();
                 DeltaGenerationResult result;
-                await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                try
                 {
-                    result = await DeltaGenerator.GenerateAsync(parse.GetRequiredValue(old), parse.GetRequiredValue(@new), stream, options, cancellationToken).ConfigureAwait(false);
+                    await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                    {
+                        result = await DeltaGenerator.GenerateAsync(parse.GetRequiredValue(old), parse.GetRequiredValue(@new), stream, options, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    File.Move(temp, target, overwrite: true);
+                }
+                catch
+                {
+                    // A partial delta is of no use, and it may be what filled the disk.
+                    File.Delete(temp);
+                    throw;
                 }
 
-                File.Move(temp, target, overwrite: true);
                 if (recordPath is not null && reproduction!.Count > 0)
                 {
                     await WriteRecordAsync(recordPath, reproduction).ConfigureAwait(false);
@@ -186,12 +196,20 @@ internal static class DeltaCommands
     private static async Task WriteRecordAsync(string path, ReproductionRecord record)
     {
         var temp = path + ".part";
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        try
         {
-            record.Write(file);
-        }
+            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
+            {
+                record.Write(file);
+            }
 
-        File.Move(temp, path, overwrite: true);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
     }
 
     private static async Task<int> RunAsync(Func<Task<int>> action)
