@@ -39,6 +39,12 @@ public enum DeltaErrorCategory
     /// is one) still lets the apply resume once there is room.
     /// </summary>
     OutputFull,
+
+    /// <summary>
+    /// The delta rebuilds another image than the one the caller expects (<see cref="DeltaApplyOptions.ExpectedTarget"/>):
+    /// refused from its header, before anything is written.
+    /// </summary>
+    WrongTarget,
 }
 
 /// <summary>

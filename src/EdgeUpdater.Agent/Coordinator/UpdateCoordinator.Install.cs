@@ -461,6 +461,7 @@ internal sealed partial class UpdateCoordinator
                 DeltaPath = pending.Origin == UpdateOrigin.Local ? pending.LocalPayloadPath! : runtime.DeltaPath,
                 OutputPath = runtime.Slot(pending.Slot).Path,
                 CheckpointPath = runtime.ApplyCheckpointPath,
+                ExpectedImage = (pending.ImageSha256, pending.ImageSize),
                 CheckpointIntervalBytes = interval,
                 Progress = (written, total) =>
                 {

@@ -45,6 +45,12 @@ internal sealed record DeltaApplyRequest
     /// <summary>Resume checkpoint in the state directory: an apply finds it after a power cut and continues from it.</summary>
     public required string CheckpointPath { get; init; }
 
+    /// <summary>
+    /// The image the manifest names (SHA-256, lowercase hex, and size), or null: a delta that builds another
+    /// is refused (<c>wrong-target</c>) from its header, before the inactive slot is touched.
+    /// </summary>
+    public (string Sha256, long Size)? ExpectedImage { get; init; }
+
     /// <summary>New-image bytes between two checkpoints.</summary>
     public long CheckpointIntervalBytes { get; init; } = 16 << 20;
 

@@ -40,6 +40,7 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
                 {
                     CheckpointPath = request.CheckpointPath,
                     Resume = true,
+                    ExpectedTarget = request.ExpectedImage is { } expected ? new ExpectedImage(expected.Size, Convert.FromHexString(expected.Sha256)) : null,
                     CheckpointInterval = request.CheckpointIntervalBytes,
                     Progress = request.Progress is null ? null : new InlineProgress(request.Progress),
                 }, cancellationToken).ConfigureAwait(false);
@@ -79,6 +80,7 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
         DeltaErrorCategory.CheckpointMismatch => "checkpoint-mismatch",
         DeltaErrorCategory.Unsupported => "unsupported",
         DeltaErrorCategory.OutputFull => "output-full",
+        DeltaErrorCategory.WrongTarget => "wrong-target",
         _ => "unusable",
     };
 

@@ -35,6 +35,11 @@ public static class DeltaApplier
         ArgumentNullException.ThrowIfNull(output);
         options ??= new DeltaApplyOptions();
         var (header, headerLength) = await DeltaHeader.ReadAsync(delta, cancellationToken).ConfigureAwait(false);
+        if (options.ExpectedTarget is { } expected && (expected.Size != header.TargetSize || !expected.Sha256.AsSpan().SequenceEqual(header.TargetSha256)))
+        {
+            throw new DeltaException(DeltaErrorCategory.WrongTarget, $"The delta rebuilds image {Convert.ToHexStringLower(header.TargetSha256)} ({header.TargetSize} bytes); the image expected is {Convert.ToHexStringLower(expected.Sha256)} ({expected.Size} bytes).");
+        }
+
         if (baseImage.Length < header.BaseSize)
         {
             throw new DeltaException(DeltaErrorCategory.WrongBase, $"The base image has {baseImage.Length} bytes; the delta was made from an image of {header.BaseSize} bytes.");

@@ -17,6 +17,13 @@ public sealed record DeltaApplyOptions
     /// <summary>When and whether the base image is hashed and compared with the delta's header (default: only when the apply fails).</summary>
     public BaseVerification VerifyBase { get; init; } = BaseVerification.WhenFailed;
 
+    /// <summary>
+    /// The new image the caller expects (from a signed manifest), or null. A delta whose header names another
+    /// size or SHA-256 is refused (<see cref="DeltaErrorCategory.WrongTarget"/>) before the output is touched,
+    /// so that neither its writes nor its reservation of room depend on an unchecked header.
+    /// </summary>
+    public ExpectedImage? ExpectedTarget { get; init; }
+
     /// <summary>Worker threads for recompression (default: processor count).</summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
 
@@ -56,6 +63,11 @@ public enum BaseVerification
     /// <summary>Never: the base is checked by size only, and a failure is reported as it is found.</summary>
     SizeOnly,
 }
+
+/// <summary>An image by its size and SHA-256.</summary>
+/// <param name="Size">Its size in bytes.</param>
+/// <param name="Sha256">Its SHA-256 (32 bytes).</param>
+public sealed record ExpectedImage(long Size, byte[] Sha256);
 
 /// <summary>Progress of an apply.</summary>
 /// <param name="BytesWritten">New-image bytes written (and hashed) so far.</param>

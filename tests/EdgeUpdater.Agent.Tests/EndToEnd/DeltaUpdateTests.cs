@@ -99,6 +99,7 @@ public sealed class DeltaUpdateTests
     [InlineData("flipped", "corrupted")]
     [InlineData("truncated", "truncated")]
     [InlineData("wrong-base", "wrong-base")]
+    [InlineData("other-image", "wrong-target")]
     public async Task Unusable_delta_is_refused_with_its_reason_and_the_full_image_is_installed(string damage, string reason)
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
@@ -109,6 +110,10 @@ public sealed class DeltaUpdateTests
         {
             "flipped" => await TestDeltas.FlipBytesAsync(good),
             "truncated" => await TestDeltas.TruncateAsync(good),
+            "other-image" => await TestDeltas.CreateAsync(
+                v1,
+                await TestImages.BuildAsync(env.Sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.1", HttpPort = env.HttpPort, SharedFillerBytes = 1024 * 1024 }),
+                Path.Combine(env.Sandbox.ImagesDirectory, "to-2.0.1.eud")),
             _ => await TestDeltas.CreateAsync(
                 await TestImages.BuildAsync(env.Sandbox.ImagesDirectory, new TestImageOptions { Version = "0.9.0", HttpPort = env.HttpPort, SharedFillerBytes = 1024 * 1024 }),
                 v2,

@@ -144,6 +144,17 @@ public sealed class SlotDeltaApplierTests : IClassFixture<DeltaPairFixture>, IDi
     }
 
     [Fact]
+    public async Task A_delta_for_another_image_than_the_manifests_is_refused_before_the_slot_is_touched()
+    {
+        var before = await File.ReadAllBytesAsync(OutputSlot, TestContext.Current.CancellationToken);
+
+        var refused = await Assert.ThrowsAsync<DeltaApplyException>(() => _applier.ApplyAsync(Request() with { ExpectedImage = (_pair.V1Sha256, _pair.V2Size) }, TestContext.Current.CancellationToken));
+
+        Assert.Equal("wrong-target", refused.Reason);
+        Assert.Equal(before, await File.ReadAllBytesAsync(OutputSlot, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task Refuses_to_write_the_slot_it_reads_from()
     {
         await Assert.ThrowsAsync<InvalidOperationException>(() => _applier.ApplyAsync(Request() with { OutputPath = BaseSlot }, TestContext.Current.CancellationToken));
@@ -158,6 +169,7 @@ public sealed class SlotDeltaApplierTests : IClassFixture<DeltaPairFixture>, IDi
         DeltaPath = _pair.Delta,
         OutputPath = OutputSlot,
         CheckpointPath = CheckpointPath,
+        ExpectedImage = (_pair.V2Sha256, _pair.V2Size),
     };
 
     private sealed class SimulatedPowerCutException : Exception
