@@ -57,14 +57,7 @@ public sealed class ExpectedTargetTests
 
     private async Task<(string A, byte[] B, string Delta)> PairAsync()
     {
-        var aPath = await _images.GetImageAsync("A", Gzip);
-        var bPath = await _images.GetImageAsync("B", Gzip);
-        var deltaPath = _images.NewPath("expected.delta");
-        await using (var stream = File.Create(deltaPath))
-        {
-            await DeltaGenerator.GenerateAsync(aPath, bPath, stream, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2 });
-        }
-
+        var (aPath, bPath, deltaPath) = await _images.WriteDeltaAsync(Gzip, DeltaLevel.Fast);
         return (aPath, await File.ReadAllBytesAsync(bPath), deltaPath);
     }
 }

@@ -150,15 +150,7 @@ public sealed class FullOutputTests
     private async Task<(string A, byte[] B, string Delta)> PairAsync()
     {
         Privileges.RequireRoot("mounts of a fixed size");
-        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
-        var aPath = await _images.GetImageAsync("A", variant);
-        var bPath = await _images.GetImageAsync("B", variant);
-        var deltaPath = _images.NewPath("full-output.delta");
-        await using (var stream = File.Create(deltaPath))
-        {
-            await DeltaGenerator.GenerateAsync(aPath, bPath, stream, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2 });
-        }
-
+        var (aPath, bPath, deltaPath) = await _images.WriteDeltaAsync(DeltaImages.Variants.Single(v => v.Name == "gzip"), DeltaLevel.Fast);
         return (aPath, await File.ReadAllBytesAsync(bPath), deltaPath);
     }
 

@@ -19,15 +19,8 @@ public sealed class ResumeTests
     [InlineData("xz", DeltaLevel.Fast)]
     public async Task Interrupted_applies_resume_to_the_same_image(string variantName, DeltaLevel level)
     {
-        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
-        var aPath = await _images.GetImageAsync("A", variant);
-        var bPath = await _images.GetImageAsync("B", variant);
+        var (aPath, bPath, deltaPath) = await _images.WriteDeltaAsync(DeltaImages.Variants.Single(v => v.Name == variantName), level);
         var b = await File.ReadAllBytesAsync(bPath);
-        var deltaPath = _images.NewPath("resume.delta");
-        await using (var stream = File.Create(deltaPath))
-        {
-            await DeltaGenerator.GenerateAsync(aPath, bPath, stream, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
-        }
 
         var resumedSomewhere = false;
         for (long limit = 0; limit < b.Length; limit += b.Length / 9)
