@@ -17,6 +17,9 @@ internal static partial class Libc
     /// <summary>errno: disk quota exceeded (the same number on x86-64 and arm64).</summary>
     public const int EDQUOT = 122;
 
+    /// <summary>errno: larger than the file system's largest file (vfat's 4 GiB, ext4's 16 TiB).</summary>
+    public const int EFBIG = 27;
+
     /// <summary>
     /// ENOSPC or EDQUOT: the storage has no room. .NET reports an errno it has no exception type for as an
     /// <see cref="System.IO.IOException"/> whose HResult is the errno.

@@ -45,6 +45,40 @@ public sealed class FullOutputTests
     }
 
     [Fact]
+    public async Task A_file_system_whose_largest_file_is_smaller_than_the_image_refuses_it_before_anything_is_written()
+    {
+        Privileges.RequireRoot("an ext4 file system on a loop device");
+
+        // ext4's largest file is 16 TiB (4 KiB blocks): a delta whose header names a 32 TiB image.
+        var fsImage = _images.NewPath("ext4.img");
+        var mountPoint = _images.NewPath("ext4-fs");
+        Directory.CreateDirectory(mountPoint);
+        await ExternalTool.RunCheckedAsync("truncate", ["-s", "32M", fsImage]);
+        await ExternalTool.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-b", "4096", fsImage]);
+        await ExternalTool.RunCheckedAsync("mount", ["-o", "loop", fsImage, mountPoint]);
+        try
+        {
+            const long claimed = 1L << 45;
+            var delta = HostileDeltaTests.Build(HostileDeltaTests.Header() with { TargetSize = claimed }, (Format.SectionKind.End, HostileDeltaTests.End(claimed)));
+            var output = Path.Combine(mountPoint, "huge.out");
+            DeltaException refused;
+            using (var baseSource = new MemoryImageSource(HostileDeltaTests.Base))
+            using (var sink = new FileDeltaTarget(output))
+            {
+                refused = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(baseSource, new MemoryStream(delta), sink));
+            }
+
+            Assert.Equal(DeltaErrorCategory.OutputFull, refused.Category);
+            Assert.Contains(claimed.ToString(CultureInfo.InvariantCulture), refused.Message, StringComparison.Ordinal);
+            Assert.Equal(0, new FileInfo(output).Length);
+        }
+        finally
+        {
+            await ExternalTool.RunAsync("umount", [mountPoint]);
+        }
+    }
+
+    [Fact]
     public async Task A_block_device_that_ends_before_the_image_stops_the_apply_which_resumes_once_it_is_larger()
     {
         Privileges.RequireRoot("loop devices");
