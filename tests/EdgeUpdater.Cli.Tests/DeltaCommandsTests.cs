@@ -78,7 +78,7 @@ public sealed class DeltaCommandsTests : IDisposable
         var (a, b) = await MakePairAsync();
         var delta = _temp.Combine("ab-full.eud");
         Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
-        await using var small = await TmpfsMount.MountAsync(_temp.Combine("small-fs"), new FileInfo(b).Length / 2);
+        await using var small = await ScratchMount.TmpfsAsync(_temp.Combine("small-fs"), new FileInfo(b).Length / 2);
         var output = small.Combine("b.sqfs");
 
         Assert.Equal(ExitCodes.Failure, await RunAsync("delta", "apply", a, delta, "-o", output));
@@ -91,7 +91,7 @@ public sealed class DeltaCommandsTests : IDisposable
     public async Task A_delta_that_does_not_fit_its_file_system_leaves_nothing_behind()
     {
         var (a, b) = await MakePairAsync();
-        await using var small = await TmpfsMount.MountAsync(_temp.Combine("small-delta-fs"), 16 << 10);
+        await using var small = await ScratchMount.TmpfsAsync(_temp.Combine("small-delta-fs"), 16 << 10);
         var delta = small.Combine("ab.eud");
 
         Assert.Equal(ExitCodes.Failure, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));

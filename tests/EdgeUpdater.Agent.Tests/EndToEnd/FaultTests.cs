@@ -88,13 +88,8 @@ public sealed class FaultTests
     {
         Privileges.RequireRoot("a small ext4 file system on a loop device");
         await using var env = await DeviceEnvironment.CreateAsync();
-        var small = Path.Combine(env.Sandbox.Root, "small-fs");
-        Directory.CreateDirectory(small);
-        var fsImage = Path.Combine(env.Sandbox.Root, "small.ext4");
-        await ExternalTool.RunCheckedAsync("truncate", ["-s", "6M", fsImage], cancellationToken: TestContext.Current.CancellationToken);
-        await ExternalTool.RunCheckedAsync("mkfs.ext4", ["-q", "-F", fsImage], cancellationToken: TestContext.Current.CancellationToken);
-        await ExternalTool.RunCheckedAsync("mount", ["-o", "loop", fsImage, small], cancellationToken: TestContext.Current.CancellationToken);
-        var target = env.Sandbox.AppTarget() with { Slots = new SlotPathsConfig { A = Path.Combine(small, "app-a.sqfs"), B = Path.Combine(small, "app-b.sqfs") } };
+        await using var small = await ScratchMount.LoopExt4Async(Path.Combine(env.Sandbox.Root, "small.ext4"), Path.Combine(env.Sandbox.Root, "small-fs"), 6 << 20);
+        var target = env.Sandbox.AppTarget() with { Slots = new SlotPathsConfig { A = small.Combine("app-a.sqfs"), B = small.Combine("app-b.sqfs") } };
         env.Sandbox.Config = env.Sandbox.Config with { Targets = [target] };
         var (v1, v2) = await env.BuildPairAsync(v2Filler: 8 * 1024 * 1024);
         await StartOnV1Async(env, v1);

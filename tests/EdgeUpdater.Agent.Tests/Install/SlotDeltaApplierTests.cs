@@ -134,7 +134,7 @@ public sealed class SlotDeltaApplierTests : IClassFixture<DeltaPairFixture>, IDi
     public async Task A_slot_without_room_is_reported_as_lack_of_space_not_as_a_bad_delta()
     {
         // A bad delta falls back to the full image; that would need the same room, so it must not happen here.
-        await using var small = await TmpfsMount.MountAsync(_slots.Combine("small-fs"), _pair.V2Size / 2);
+        await using var small = await ScratchMount.TmpfsAsync(_slots.Combine("small-fs"), _pair.V2Size / 2);
         var request = Request() with { OutputPath = small.Combine("app-b.sqfs") };
 
         var refused = await Assert.ThrowsAsync<InsufficientSpaceException>(() => _applier.ApplyAsync(request, TestContext.Current.CancellationToken));

@@ -43,7 +43,7 @@ public sealed class ExpectedTargetTests
     {
         // A header naming an image too large for the output would otherwise be reported as a full disk.
         var (aPath, b, deltaPath) = await PairAsync();
-        await using var small = await TmpfsMount.MountAsync(_images.NewPath("expected-fs"), b.Length / 2);
+        await using var small = await ScratchMount.TmpfsAsync(_images.NewPath("expected-fs"), b.Length / 2);
         var smaller = new ExpectedImage(b.Length / 4, SHA256.HashData(b.AsSpan(0, b.Length / 4)));
 
         var refused = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(aPath, deltaPath, small.Combine("b.sqfs"), new DeltaApplyOptions { ExpectedTarget = smaller }));

@@ -26,7 +26,7 @@ public sealed class FullOutputTests
     {
         var (aPath, b, deltaPath) = await PairAsync();
         var baseBefore = await File.ReadAllBytesAsync(aPath);
-        await using var small = await TmpfsMount.MountAsync(_images.NewPath("small-fs"), b.Length / 2);
+        await using var small = await ScratchMount.TmpfsAsync(_images.NewPath("small-fs"), b.Length / 2);
         var output = small.Combine("b.sqfs");
         var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", CheckpointInterval = 1 };
 
@@ -47,35 +47,21 @@ public sealed class FullOutputTests
     [Fact]
     public async Task A_file_system_whose_largest_file_is_smaller_than_the_image_refuses_it_before_anything_is_written()
     {
-        Privileges.RequireRoot("an ext4 file system on a loop device");
-
         // ext4's largest file is 16 TiB (4 KiB blocks): a delta whose header names a 32 TiB image.
-        var fsImage = _images.NewPath("ext4.img");
-        var mountPoint = _images.NewPath("ext4-fs");
-        Directory.CreateDirectory(mountPoint);
-        await ExternalTool.RunCheckedAsync("truncate", ["-s", "32M", fsImage]);
-        await ExternalTool.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-b", "4096", fsImage]);
-        await ExternalTool.RunCheckedAsync("mount", ["-o", "loop", fsImage, mountPoint]);
-        try
+        await using var ext4 = await ScratchMount.LoopExt4Async(_images.NewPath("ext4.img"), _images.NewPath("ext4-fs"), 32 << 20);
+        const long claimed = 1L << 45;
+        var delta = HostileDeltaTests.Build(HostileDeltaTests.Header() with { TargetSize = claimed }, (Format.SectionKind.End, HostileDeltaTests.End(claimed)));
+        var output = ext4.Combine("huge.out");
+        DeltaException refused;
+        using (var baseSource = new MemoryImageSource(HostileDeltaTests.Base))
+        using (var sink = new FileDeltaTarget(output))
         {
-            const long claimed = 1L << 45;
-            var delta = HostileDeltaTests.Build(HostileDeltaTests.Header() with { TargetSize = claimed }, (Format.SectionKind.End, HostileDeltaTests.End(claimed)));
-            var output = Path.Combine(mountPoint, "huge.out");
-            DeltaException refused;
-            using (var baseSource = new MemoryImageSource(HostileDeltaTests.Base))
-            using (var sink = new FileDeltaTarget(output))
-            {
-                refused = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(baseSource, new MemoryStream(delta), sink));
-            }
+            refused = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(baseSource, new MemoryStream(delta), sink));
+        }
 
-            Assert.Equal(DeltaErrorCategory.OutputFull, refused.Category);
-            Assert.Contains(claimed.ToString(CultureInfo.InvariantCulture), refused.Message, StringComparison.Ordinal);
-            Assert.Equal(0, new FileInfo(output).Length);
-        }
-        finally
-        {
-            await ExternalTool.RunAsync("umount", [mountPoint]);
-        }
+        Assert.Equal(DeltaErrorCategory.OutputFull, refused.Category);
+        Assert.Contains(claimed.ToString(CultureInfo.InvariantCulture), refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0, new FileInfo(output).Length);
     }
 
     [Fact]
@@ -137,7 +123,7 @@ public sealed class FullOutputTests
     public async Task A_checkpoint_that_finds_no_room_stops_the_apply_and_the_one_before_it_stays()
     {
         var (aPath, b, deltaPath) = await PairAsync();
-        await using var tiny = await TmpfsMount.MountAsync(_images.NewPath("checkpoint-fs"), 64 << 10);
+        await using var tiny = await ScratchMount.TmpfsAsync(_images.NewPath("checkpoint-fs"), 64 << 10);
         var checkpoint = tiny.Combine("apply.checkpoint");
         var output = _images.NewPath("beside-full-checkpoint.out");
         var options = new DeltaApplyOptions { CheckpointPath = checkpoint, CheckpointInterval = 1 };
