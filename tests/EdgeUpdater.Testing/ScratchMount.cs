@@ -32,12 +32,20 @@ public sealed class ScratchMount : IAsyncDisposable
     /// Makes an ext4 file system of <paramref name="bytes"/> bytes (4 KiB blocks) in the file <paramref name="image"/>
     /// and mounts it at <paramref name="mountPoint"/> through a loop device (freed again by the unmount).
     /// </summary>
-    public static async Task<ScratchMount> LoopExt4Async(string image, string mountPoint, long bytes)
+    /// <param name="image">The file that holds the file system.</param>
+    /// <param name="mountPoint">Where to mount it.</param>
+    /// <param name="bytes">Its size.</param>
+    /// <param name="extents">
+    /// False: without the extent feature, as ext2 and ext3 lay files out: such files have no fallocate, and
+    /// the largest file is about 4 TiB instead of 16 TiB.
+    /// </param>
+    public static async Task<ScratchMount> LoopExt4Async(string image, string mountPoint, long bytes, bool extents = true)
     {
         Privileges.RequireRoot("an ext4 file system on a loop device");
         Directory.CreateDirectory(mountPoint);
         await ExternalTool.RunCheckedAsync("truncate", ["-s", bytes.ToString(CultureInfo.InvariantCulture), image], TimeSpan.FromSeconds(30));
-        await ExternalTool.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-b", "4096", image], TimeSpan.FromSeconds(60));
+        string[] features = extents ? [] : ["-O", "^extent,^64bit"];
+        await ExternalTool.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-b", "4096", .. features, image], TimeSpan.FromSeconds(60));
         await ExternalTool.RunCheckedAsync("mount", ["-o", "loop", image, mountPoint], TimeSpan.FromSeconds(30));
         return new ScratchMount(mountPoint);
     }

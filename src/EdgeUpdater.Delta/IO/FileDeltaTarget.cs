@@ -128,8 +128,10 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     /// <summary>
     /// Reserves the file's blocks up to <paramref name="length"/> bytes (fallocate, keeping its size), so a
     /// file system without room, or one whose largest file is smaller than the image, refuses it before
-    /// anything is written, and no other writer can take the space while it is written. Nothing to do on a block device (its end is found by the writes) or on
-    /// a file system without fallocate, where the writes report a full disk instead.
+    /// anything is written, and no other writer can take the space while it is written. Nothing to do on a
+    /// block device (its end is found by the writes). A file system without fallocate still refuses a file
+    /// larger than its largest (the kernel checks that before it asks the file system); a lack of room is
+    /// then reported by the writes.
     /// </summary>
     public void Reserve(long length)
     {
@@ -140,7 +142,7 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
 
         var errno = Marshal.GetLastPInvokeError();
 
-        // EFBIG here only: a write past the file system's largest file is reported by .NET as an ArgumentOutOfRangeException.
+        // EFBIG here, where it is still an errno: .NET reports it from a write as an ArgumentOutOfRangeException.
         if (Interop.Libc.IsNoRoom(errno) || errno == Interop.Libc.EFBIG)
         {
             throw NoRoom($"reserving {length} bytes for the new image ({Marshal.GetPInvokeErrorMessage(errno)})", null);

@@ -44,11 +44,21 @@ public sealed class FullOutputTests
         DeltaTestKit.AssertSameImage(b, await File.ReadAllBytesAsync(output));
     }
 
-    [Fact]
-    public async Task A_file_system_whose_largest_file_is_smaller_than_the_image_refuses_it_before_anything_is_written()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_file_system_whose_largest_file_is_smaller_than_the_image_refuses_it_before_anything_is_written(bool extents)
     {
-        // ext4's largest file is 16 TiB (4 KiB blocks): a delta whose header names a 32 TiB image.
-        await using var ext4 = await ScratchMount.LoopExt4Async(_images.NewPath("ext4.img"), _images.NewPath("ext4-fs"), 32 << 20);
+        // ext4's largest file is 16 TiB (4 KiB blocks), 4 TiB without extents: a delta whose header names a
+        // 32 TiB image. Files without extents have no fallocate: the kernel still checks the size first.
+        await using var ext4 = await ScratchMount.LoopExt4Async(_images.NewPath("ext4.img"), _images.NewPath("ext4-fs"), 32 << 20, extents);
+
+        // The premise: a small reservation succeeds with extents only.
+        var probe = ext4.Combine("probe");
+        await File.WriteAllBytesAsync(probe, []);
+        var reserved = await ExternalTool.RunAsync("fallocate", ["--keep-size", "--length", "4096", probe], TimeSpan.FromSeconds(30));
+        Assert.Equal(extents, reserved.ExitCode == 0);
+
         const long claimed = 1L << 45;
         var delta = HostileDeltaTests.Build(HostileDeltaTests.Header() with { TargetSize = claimed }, (Format.SectionKind.End, HostileDeltaTests.End(claimed)));
         var output = ext4.Combine("huge.out");
