@@ -23,6 +23,21 @@ internal sealed partial class SquashFsPlanner
     private const int RawReferenceWindow = 1;
     private const int MaxFragmentReferences = 8;
 
+    /// <summary>
+    /// At most this many changed blocks with an old version make a small update (a config file edited, a
+    /// package or two), whose blocks fast rebuilds as best does when their stored bytes diverge from the old
+    /// version's (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
+    /// recompresses: 512 KiB at the usual block size.
+    /// </summary>
+    private const int SmallUpdateBlocks = 4;
+
+    /// <summary>
+    /// Stored bytes after the common prefix with the old version from which a small update's block is rebuilt
+    /// (or a quarter of the block size, when that is less): below it, patching the stored bytes costs about as
+    /// little as rebuilding, without the proof here and the recompression on the device.
+    /// </summary>
+    private const int SmallUpdateDivergence = 4096;
+
     private readonly SquashFsImage _old;
     private readonly SquashFsImage _new;
     private readonly DeltaLevel _level;
@@ -44,6 +59,50 @@ internal sealed partial class SquashFsPlanner
         _recompress = recompress;
         _freshFrames = freshFrames;
         _stats = stats;
+    }
+
+    /// <summary>
+    /// Fast: when the update changes at most <see cref="SmallUpdateBlocks"/> blocks that have an old version,
+    /// those whose stored bytes diverge from the old version's by <see cref="SmallUpdateDivergence"/> or more
+    /// become rebuilt units (content patched against the old version's content, proved here, recompressed on
+    /// the device). A one-line edit changes a few bytes of content, but the compressed stream from the edit
+    /// on (with deflate or zstd, from the start of the edit's Huffman or entropy block): B to C took 37,636
+    /// bytes on the test pairs' xz and 17,635 on the Debian pair's gzip, against about 500 rebuilt.
+    /// </summary>
+    private void RebuildSmallUpdate(List<Unit> units, Ownership owners)
+    {
+        var changed = new List<int>();
+        for (var i = 0; i < units.Count; i++)
+        {
+            if (units[i] is BlockUnit { Raw: true, Reference.Count: > 0, Block.IsCompressed: true })
+            {
+                changed.Add(i);
+                if (changed.Count > SmallUpdateBlocks)
+                {
+                    return;
+                }
+            }
+        }
+
+        var stored = new byte[_new.BlockSize];
+        var old = new byte[_old.BlockSize];
+        var divergence = Math.Min(SmallUpdateDivergence, _new.BlockSize / 4);
+        foreach (var i in changed)
+        {
+            var unit = (BlockUnit)units[i];
+            var block = unit.Block;
+            var span = _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored);
+            var shared = 0;
+            foreach (var item in unit.Reference)
+            {
+                shared = Math.Max(shared, span.CommonPrefixLength(_old.GetStoredBytes(item.Offset, item.Length, old)));
+            }
+
+            if (span.Length - shared >= divergence && owners.ReferenceFor(block, raw: false) is { Count: > 0 } reference)
+            {
+                units[i] = new BlockUnit(block, reference);
+            }
+        }
     }
 
     /// <summary>
@@ -193,6 +252,11 @@ internal sealed partial class SquashFsPlanner
         if (position < dataEnd)
         {
             AddGap(units, position, dataEnd);
+        }
+
+        if (_level == DeltaLevel.Fast && _recompress)
+        {
+            RebuildSmallUpdate(units, owners);
         }
 
         phase("blocks");
