@@ -18,6 +18,9 @@ namespace EdgeUpdater.Delta;
 /// </summary>
 public static class DeltaGenerator
 {
+    /// <summary>zstd level of fast's patch frames (content sections).</summary>
+    internal const int FastContentLevel = 3;
+
     private const int MaxLiteralPerSection = 2 << 20;
 
     /// <summary>
@@ -135,7 +138,7 @@ public static class DeltaGenerator
             var blockSize = Math.Max(oldSquash?.BlockSize ?? 0, newSquash?.BlockSize ?? 0);
             var groups = Group(units, blockSize);
             var settings = new FrameSettings(
-                options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : 3,
+                options.ContentCompressionLevel != 0 ? options.ContentCompressionLevel : options.Level == DeltaLevel.Best ? 9 : FastContentLevel,
                 OpsLevel(options.Level, newSquash?.Superblock.Compressor),
                 filters,
                 parallelism,

@@ -2,6 +2,7 @@ using System.IO.Hashing;
 using System.Text.RegularExpressions;
 using EdgeUpdater.Delta.Format;
 using EdgeUpdater.Delta.Metadata;
+using EdgeUpdater.Delta.Patching;
 using EdgeUpdater.SquashFs;
 using EdgeUpdater.SquashFs.Compression;
 using EdgeUpdater.SquashFs.Format;
@@ -26,17 +27,17 @@ internal sealed partial class SquashFsPlanner
     /// <summary>
     /// At most this many changed blocks with an old version make a small update (a config file edited, a
     /// package or two), whose blocks fast rebuilds as best does when their stored bytes diverge from the old
-    /// version's (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
+    /// version's badly (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
     /// recompresses: 512 KiB at the usual block size.
     /// </summary>
     private const int SmallUpdateBlocks = 4;
 
     /// <summary>
-    /// Stored bytes after the common prefix with the old version from which a small update's block is rebuilt
-    /// (or a quarter of the block size, when that is less): below it, patching the stored bytes costs about as
-    /// little as rebuilding, without the proof here and the recompression on the device.
+    /// Size of a small update block's patch of stored bytes from which the block is rebuilt instead (or a
+    /// quarter of the block size, when that is less): below it, the patch costs about as little as the
+    /// rebuilt block, without the proof here and the recompression on the device.
     /// </summary>
-    private const int SmallUpdateDivergence = 4096;
+    private const int SmallUpdatePatch = 4096;
 
     private readonly SquashFsImage _old;
     private readonly SquashFsImage _new;
@@ -63,7 +64,7 @@ internal sealed partial class SquashFsPlanner
 
     /// <summary>
     /// Fast: when the update changes at most <see cref="SmallUpdateBlocks"/> blocks that have an old version,
-    /// those whose stored bytes diverge from the old version's by <see cref="SmallUpdateDivergence"/> or more
+    /// those whose stored bytes patch against the old version's to <see cref="SmallUpdatePatch"/> or more
     /// become rebuilt units (content patched against the old version's content, proved here, recompressed on
     /// the device). A one-line edit changes a few bytes of content, but the compressed stream from the edit
     /// on (with deflate or zstd, from the start of the edit's Huffman or entropy block): B to C took 37,636
@@ -84,23 +85,25 @@ internal sealed partial class SquashFsPlanner
             }
         }
 
+        using var zstd = new ZstdPatcher();
         var stored = new byte[_new.BlockSize];
-        var old = new byte[_old.BlockSize];
-        var divergence = Math.Min(SmallUpdateDivergence, _new.BlockSize / 4);
+        var threshold = Math.Min(SmallUpdatePatch, _new.BlockSize / 4);
         foreach (var i in changed)
         {
             var unit = (BlockUnit)units[i];
             var block = unit.Block;
-            var span = _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored);
-            var shared = 0;
+            var reference = new byte[unit.Reference.Sum(r => r.Length)];
+            var filled = 0;
             foreach (var item in unit.Reference)
             {
-                shared = Math.Max(shared, span.CommonPrefixLength(_old.GetStoredBytes(item.Offset, item.Length, old)));
+                _old.ReadStoredBytes(item.Offset, reference.AsSpan(filled, item.Length));
+                filled += item.Length;
             }
 
-            if (span.Length - shared >= divergence && owners.ReferenceFor(block, raw: false) is { Count: > 0 } reference)
+            var patch = zstd.Compress(reference, _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored), DeltaGenerator.FastContentLevel, longDistance: false);
+            if (patch.Length >= threshold && owners.ReferenceFor(block, raw: false) is { Count: > 0 } content)
             {
-                units[i] = new BlockUnit(block, reference);
+                units[i] = new BlockUnit(block, content);
             }
         }
     }
