@@ -367,17 +367,6 @@ public static class DeltaGenerator
 
         foreach (var unit in Split(units))
         {
-            // Blocks fast rebuilds among stored-byte patches go together, in groups of their own.
-            if (unit is BlockUnit { Reference.Count: > 0 } patched && current.OwnFrames is { } own && own != patched.OwnFrame)
-            {
-                Close();
-            }
-
-            if (unit is BlockUnit { Reference.Count: > 0 } first)
-            {
-                current.OwnFrames ??= first.OwnFrame;
-            }
-
             if (unit is MetadataUnit)
             {
                 Close();

@@ -32,9 +32,6 @@ internal sealed class UnitGroup
     public HashSet<ReferenceItem> ReferenceSet { get; } = [];
 
     public long ReferenceLength { get; set; }
-
-    /// <summary>Whether the group's patched blocks are <see cref="BlockUnit.OwnFrame"/> ones (null before the first).</summary>
-    public bool? OwnFrames { get; set; }
 }
 
 /// <summary>Everything a worker needs to turn groups into sections; one per worker thread.</summary>
@@ -308,24 +305,6 @@ internal sealed class GroupEncoder : IDisposable
         }
 
         return 0;
-    }
-
-    /// <summary>
-    /// What one changed block's patch frame would take both ways, nothing proved: its stored bytes against
-    /// <paramref name="storedReference"/> (raw items), its content against <paramref name="contentReference"/>.
-    /// </summary>
-    public (int StoredBytes, int Content) PatchSizes(StoredBlock block, IReadOnlyList<ReferenceItem> storedReference, IReadOnlyList<ReferenceItem> contentReference)
-    {
-        var target = Scratch(ref _patchContent, Math.Max((int)block.StoredSize, Math.Max(block.UncompressedSize, _newImage?.BlockSize ?? 0)));
-        var sizes = new int[2];
-        foreach (var (unit, slot) in new[] { (new BlockUnit(block, storedReference, Raw: true), 0), (new BlockUnit(block, contentReference), 1) })
-        {
-            var length = DecodeNewBlock(unit, target);
-            var referenceLength = BuildReference(unit.Reference);
-            sizes[slot] = _zstd.Compress(_reference.AsSpan(0, referenceLength), target.AsSpan(0, length), _settings.ZstdLevel).Length;
-        }
-
-        return (sizes[0], sizes[1]);
     }
 
     /// <summary>The content of a changed block: decompressed, or its stored bytes for raw units and uncompressed blocks.</summary>

@@ -2,6 +2,7 @@ using System.IO.Hashing;
 using System.Text.RegularExpressions;
 using EdgeUpdater.Delta.Format;
 using EdgeUpdater.Delta.Metadata;
+using EdgeUpdater.Delta.Patching;
 using EdgeUpdater.SquashFs;
 using EdgeUpdater.SquashFs.Compression;
 using EdgeUpdater.SquashFs.Format;
@@ -24,17 +25,19 @@ internal sealed partial class SquashFsPlanner
     private const int MaxFragmentReferences = 8;
 
     /// <summary>
-    /// Most blocks fast rebuilds from their content (512 KiB at the usual block size): what it proves here
-    /// and what the device recompresses. An update that changes at most this many blocks that have an old
-    /// version (a config file edited, a package or two) is a small update: each of them is a candidate.
+    /// At most this many changed blocks with an old version make a small update (a config file edited, a
+    /// package or two), whose blocks fast rebuilds as best does when their stored bytes diverge from the old
+    /// version's badly (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
+    /// recompresses: 512 KiB at the usual block size.
     /// </summary>
-    private const int FastRebuildBlocks = 4;
+    private const int SmallUpdateBlocks = 4;
 
     /// <summary>
-    /// Bytes a candidate's rebuilt frame must save against its patch of stored bytes (or a quarter of the
-    /// block size, when that is less) to be rebuilt: below it, the recompression on the device is not worth it.
+    /// Size of a small update block's patch of stored bytes from which the block is rebuilt instead (or a
+    /// quarter of the block size, when that is less): below it, the patch costs about as little as the
+    /// rebuilt block, without the proof here and the recompression on the device.
     /// </summary>
-    private const int FastRebuildSaving = 4096;
+    private const int SmallUpdatePatch = 4096;
 
     private readonly SquashFsImage _old;
     private readonly SquashFsImage _new;
@@ -60,17 +63,14 @@ internal sealed partial class SquashFsPlanner
     }
 
     /// <summary>
-    /// Fast: rebuilds up to <see cref="FastRebuildBlocks"/> changed blocks from their content, as best does
-    /// (content patched against the old version's content, proved here, recompressed on the device), where
-    /// that saves <see cref="FastRebuildSaving"/> or more over patching their stored bytes. A one-line edit changes a few bytes
-    /// of content but the compressed stream from the edit on (with deflate or zstd, from the start of the
-    /// edit's Huffman or entropy block): B to C took 37,636 bytes on the test pairs' xz and 17,635 on the
-    /// Debian pair's gzip, against about 500 rebuilt. In a larger update, only on zstd images (zstd
-    /// recompresses a block in a few ms; LZMA takes about 40, deflate at level 9 about 10), the candidates
-    /// are the blocks that compressed best: text, whose edits are local while its densely coded stored bytes
-    /// patch worst (the Debian pair's zstd A to B: 28 KB smaller, 4 blocks).
+    /// Fast: when the update changes at most <see cref="SmallUpdateBlocks"/> blocks that have an old version,
+    /// those whose stored bytes patch against the old version's to <see cref="SmallUpdatePatch"/> or more
+    /// become rebuilt units (content patched against the old version's content, proved here, recompressed on
+    /// the device). A one-line edit changes a few bytes of content, but the compressed stream from the edit
+    /// on (with deflate or zstd, from the start of the edit's Huffman or entropy block): B to C took 37,636
+    /// bytes on the test pairs' xz and 17,635 on the Debian pair's gzip, against about 500 rebuilt.
     /// </summary>
-    private void RebuildFew(List<Unit> units, Ownership owners)
+    private void RebuildSmallUpdate(List<Unit> units, Ownership owners)
     {
         var changed = new List<int>();
         for (var i = 0; i < units.Count; i++)
@@ -78,46 +78,35 @@ internal sealed partial class SquashFsPlanner
             if (units[i] is BlockUnit { Raw: true, Reference.Count: > 0, Block.IsCompressed: true })
             {
                 changed.Add(i);
+                if (changed.Count > SmallUpdateBlocks)
+                {
+                    return;
+                }
             }
         }
 
-        var smallUpdate = changed.Count <= FastRebuildBlocks;
-        if (!smallUpdate)
-        {
-            if (_new.Superblock.Compressor != CompressorId.Zstd)
-            {
-                return;
-            }
-
-            changed = [.. changed.OrderBy(i => CompressedShare(((BlockUnit)units[i]).Block)).ThenBy(i => i).Take(FastRebuildBlocks).Order()];
-        }
-
-        using var encoder = new GroupEncoder(_old.Source, _new.Source, _old, _new, recompress: true, new FrameSettings(DeltaGenerator.FastContentLevel, 0, new HashSet<byte>(), 1, null, false));
-        var threshold = Math.Min(FastRebuildSaving, _new.BlockSize / 4);
+        using var zstd = new ZstdPatcher();
+        var stored = new byte[_new.BlockSize];
+        var threshold = Math.Min(SmallUpdatePatch, _new.BlockSize / 4);
         foreach (var i in changed)
         {
             var unit = (BlockUnit)units[i];
-            if (owners.ReferenceFor(unit.Block, raw: false) is not { Count: > 0 } content)
+            var block = unit.Block;
+            var reference = new byte[unit.Reference.Sum(r => r.Length)];
+            var filled = 0;
+            foreach (var item in unit.Reference)
             {
-                continue;
+                _old.ReadStoredBytes(item.Offset, reference.AsSpan(filled, item.Length));
+                filled += item.Length;
             }
 
-            var (storedPatch, contentPatch) = encoder.PatchSizes(unit.Block, unit.Reference, content);
-            if (smallUpdate && storedPatch >= threshold)
+            var patch = zstd.Compress(reference, _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored), DeltaGenerator.FastContentLevel, longDistance: false);
+            if (patch.Length >= threshold && owners.ReferenceFor(block, raw: false) is { Count: > 0 } content)
             {
-                // Among its few neighbours: their frame keeps them when they save a fifth together.
-                units[i] = new BlockUnit(unit.Block, content);
-            }
-            else if (!smallUpdate && storedPatch - contentPatch >= threshold && contentPatch * 5L < unit.Block.StoredSize * 4L)
-            {
-                // Alone: a frame of rebuilt blocks must save a fifth, and the large frames of stored-byte
-                // patches around it must not be held to that.
-                units[i] = new BlockUnit(unit.Block, content, OwnFrame: true);
+                units[i] = new BlockUnit(block, content);
             }
         }
     }
-
-    private static double CompressedShare(StoredBlock block) => (double)block.StoredSize / Math.Max(1, block.UncompressedSize);
 
     /// <summary>
     /// True for a data block its compressor shrank to at most 35 % of its content: what is left in such
@@ -270,7 +259,7 @@ internal sealed partial class SquashFsPlanner
 
         if (_level == DeltaLevel.Fast && _recompress)
         {
-            RebuildFew(units, owners);
+            RebuildSmallUpdate(units, owners);
         }
 
         phase("blocks");

@@ -22,11 +22,9 @@ internal sealed record XorUnit(long BaseOffset, byte[] Xor) : Unit(Xor.Length);
 /// <paramref name="Reference"/> (recompressed on the device), or with <paramref name="Raw"/> its stored
 /// bytes themselves patched against old stored bytes (no recompression; what the fast level does), or with
 /// <paramref name="Fresh"/> (a block of new files only, nothing to patch against) its decompressed content
-/// in an LZMA2 frame, with a BCJ filter for machine code of ELF <paramref name="Machine"/> (0: not ELF). With
-/// <paramref name="OwnFrame"/> in a group of such blocks only: blocks fast rebuilds among blocks patched on their
-/// stored bytes, whose frame must save a fifth of its stored bytes, a rule that must not decide theirs.
+/// in an LZMA2 frame, with a BCJ filter for machine code of ELF <paramref name="Machine"/> (0: not ELF).
 /// </summary>
-internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference, bool Raw = false, bool Fresh = false, ushort Machine = 0, bool OwnFrame = false) : Unit(Block.StoredSize);
+internal sealed record BlockUnit(StoredBlock Block, IReadOnlyList<ReferenceItem> Reference, bool Raw = false, bool Fresh = false, ushort Machine = 0) : Unit(Block.StoredSize);
 
 /// <summary>
 /// The new image's metadata region [<paramref name="Offset"/>, + Length), rebuilt by a metadata section that
