@@ -13,7 +13,10 @@ public enum DeltaMode : byte
 /// <summary>How hard the generator works.</summary>
 public enum DeltaLevel : byte
 {
-    /// <summary>Inline on a first request: block copies, literal changed blocks, predicted metadata.</summary>
+    /// <summary>
+    /// Inline on a first request: block copies, changed blocks patched on their stored bytes (in a small update,
+    /// those that patch badly rebuilt as <see cref="Best"/> does), predicted metadata.
+    /// </summary>
     Fast = 1,
 
     /// <summary>Background: patches of decompressed content with recompression on the device.</summary>

@@ -26,8 +26,8 @@ internal sealed partial class SquashFsPlanner
 
     /// <summary>
     /// At most this many changed blocks with an old version make a small update (a config file edited, a
-    /// package or two), whose blocks fast rebuilds as best does when their stored bytes diverge from the old
-    /// version's badly (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
+    /// package or two), whose blocks fast rebuilds as best does when their stored bytes patch badly against
+    /// the old version's (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
     /// recompresses: 512 KiB at the usual block size.
     /// </summary>
     private const int SmallUpdateBlocks = 4;

@@ -20,7 +20,7 @@ internal sealed record XorUnit(long BaseOffset, byte[] Xor) : Unit(Xor.Length);
 /// <summary>
 /// A changed stored block, rebuilt from content when worthwhile: its decompressed content patched against
 /// <paramref name="Reference"/> (recompressed on the device), or with <paramref name="Raw"/> its stored
-/// bytes themselves patched against old stored bytes (no recompression; what the fast level does), or with
+/// bytes themselves patched against old stored bytes (no recompression; what the fast level mostly does), or with
 /// <paramref name="Fresh"/> (a block of new files only, nothing to patch against) its decompressed content
 /// in an LZMA2 frame, with a BCJ filter for machine code of ELF <paramref name="Machine"/> (0: not ELF).
 /// </summary>
