@@ -35,8 +35,8 @@ public enum DeltaErrorCategory
 
     /// <summary>
     /// The output has no room for the new image: its file system is full, over quota or cannot hold a file
-    /// that large, or the block device is smaller than the image. Nothing else is lost: the base is only read, and the checkpoint (when there
-    /// is one) still lets the apply resume once there is room.
+    /// that large, or the block device is smaller than the image. Nothing else is lost: the base is only
+    /// read, and the checkpoint (when there is one) still lets the apply resume once there is room.
     /// </summary>
     OutputFull,
 
