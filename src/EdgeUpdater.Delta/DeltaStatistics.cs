@@ -49,6 +49,9 @@ public sealed class DeltaStatistics
     /// <summary>Metadata blocks sent literally.</summary>
     public long MetadataBlocksLiteral { get; set; }
 
+    /// <summary>Metadata tables the device derives from other new tables (format 3: the export table).</summary>
+    public long MetadataTablesDerived { get; set; }
+
     /// <summary>Delta bytes of the header.</summary>
     public long HeaderBytes { get; set; }
 
@@ -87,6 +90,7 @@ internal static class DeltaStatisticsExtensions
         total.MetadataBytes += part.MetadataBytes;
         total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
         total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;
+        total.MetadataTablesDerived += part.MetadataTablesDerived;
         total.ProofsRecalled += part.ProofsRecalled;
         foreach (var (name, ms) in part.PhaseMilliseconds)
         {

@@ -14,9 +14,14 @@ public static class HttpRoutes
 
     /// <summary>
     /// Delta that turns image <paramref name="fromSha256"/> into <paramref name="toSha256"/>. The query
-    /// may carry <c>codecs</c> (what the device recompresses with) and <c>level</c>.
+    /// may carry <c>codecs</c> (what the device recompresses with), <c>format</c> (the newest delta format
+    /// version it reads; without it the server writes version 2) and <c>level</c>.
     /// </summary>
     public static string Delta(string fromSha256, string toSha256) => $"/v1/deltas/{CheckSha256(fromSha256)}/{CheckSha256(toSha256)}";
+
+    /// <summary>The <see cref="Delta"/> address with a device's <c>codecs</c> and <c>format</c>.</summary>
+    public static string DeltaForDevice(string fromSha256, string toSha256, string codecs, int formatVersion) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Delta(fromSha256, toSha256)}?codecs={Uri.EscapeDataString(codecs)}&format={formatVersion}");
 
     /// <summary>True when <paramref name="value"/> is 64 lowercase hex digits.</summary>
     public static bool IsSha256(string? value)

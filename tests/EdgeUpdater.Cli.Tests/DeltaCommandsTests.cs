@@ -58,6 +58,31 @@ public sealed class DeltaCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Format_version_writes_a_delta_for_devices_that_read_no_newer()
+    {
+        var (a, b) = await MakePairAsync();
+        foreach (var version in new[] { 2, 3 })
+        {
+            var delta = _temp.Combine($"ab-v{version}.eud");
+            Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast", "--format-version", version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            await using (var stream = File.OpenRead(delta))
+            {
+                Assert.Equal(version, (await Delta.DeltaInspector.InspectAsync(stream, TestContext.Current.CancellationToken)).Header.Version);
+            }
+
+            var output = _temp.Combine($"b-v{version}.out");
+            Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "apply", a, delta, "-o", output));
+            Assert.Equal(await File.ReadAllBytesAsync(b, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken));
+        }
+
+        foreach (var version in new[] { "1", "4", "two" })
+        {
+            Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", _temp.Combine("refused.eud"), "--format-version", version));
+            Assert.False(File.Exists(_temp.Combine("refused.eud")));
+        }
+    }
+
+    [Fact]
     public async Task Refusals_map_to_exit_codes()
     {
         var (a, b) = await MakePairAsync();

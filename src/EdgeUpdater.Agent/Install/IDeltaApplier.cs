@@ -73,6 +73,9 @@ internal interface IDeltaApplier
     /// <summary>Codec identities for the delta request's <c>codecs</c> query (docs/protocol.md).</summary>
     string Codecs { get; }
 
+    /// <summary>The newest delta format version this applier reads, for the delta request's <c>format</c> query.</summary>
+    int FormatVersion { get; }
+
     /// <summary>Applies; throws <see cref="DeltaApplyException"/> for a delta that cannot give the image, <see cref="IOException"/> for the device's own I/O failures.</summary>
     Task<DeltaApplyOutcome> ApplyAsync(DeltaApplyRequest request, CancellationToken cancellationToken = default);
 }

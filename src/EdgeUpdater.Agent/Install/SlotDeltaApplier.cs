@@ -21,6 +21,8 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
 
     public string Codecs => _codecs.Value;
 
+    public int FormatVersion => DeltaFormatVersions.Newest;
+
     public async Task<DeltaApplyOutcome> ApplyAsync(DeltaApplyRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

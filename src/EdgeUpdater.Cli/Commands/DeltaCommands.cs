@@ -29,11 +29,17 @@ internal static class DeltaCommands
         level.AcceptOnlyFromAmong("fast", "best");
         var codecs = new Option<string?>("--codecs") { Description = "Comma-separated codec identities the device has (default: this machine's)." };
         var generic = new Option<bool>("--generic") { Description = "Use the generic mode even for SquashFS images." };
+        var format = new Option<int>("--format-version")
+        {
+            Description = $"Delta format version to write, for devices that read no newer ({DeltaFormatVersions.OldestWritten} to {DeltaFormatVersions.Newest}).",
+            DefaultValueFactory = _ => DeltaFormatVersions.Newest,
+        };
+        format.AcceptOnlyFromAmong([.. Enumerable.Range(DeltaFormatVersions.OldestWritten, DeltaFormatVersions.Newest - DeltaFormatVersions.OldestWritten + 1).Select(v => v.ToString(CultureInfo.InvariantCulture))]);
         var record = new Option<string?>("--reproduction-record")
         {
             Description = "File that keeps which of <new>'s blocks recompress exactly (read when present, written after): deltas from further bases to the same <new> skip those proofs. A record of another image or codec is started afresh.",
         };
-        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic, record };
+        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic, format, record };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var recordPath = parse.GetValue(record);
@@ -45,6 +51,7 @@ internal static class DeltaCommands
                     Level = parse.GetValue(level) == "fast" ? DeltaLevel.Fast : DeltaLevel.Best,
                     DeviceCodecs = parse.GetValue(codecs) is { } list ? DeltaCodecs.Parse(list) : null,
                     ForceGeneric = parse.GetValue(generic),
+                    FormatVersion = parse.GetValue(format),
                     Reproduction = reproduction,
                 };
                 var target = parse.GetRequiredValue(output);
@@ -73,7 +80,7 @@ internal static class DeltaCommands
                 }
 
                 var s = result.Statistics;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible, {s.PackedBlocks} packed), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible, {s.PackedBlocks} packed), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {s.MetadataBlocksLiteral} literal{(s.MetadataTablesDerived > 0 ? $", {s.MetadataTablesDerived} tables derived" : "")}){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
                 if (Environment.GetEnvironmentVariable("EDGEUPDATER_DELTA_PHASES") == "1")
                 {
                     Console.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));

@@ -697,7 +697,7 @@ public static class DeltaApplier
                 return;
             }
 
-            MetadataSection.Decode(payload, sectionOffset, _oldImage, _metadataCodecs, Math.Max(1, _options.MaxParallelism), this);
+            MetadataSection.Decode(payload, sectionOffset, _header.Version, _oldImage, _metadataCodecs, Math.Max(1, _options.MaxParallelism), this);
         }
 
         /// <summary>Starts decoding the metadata section, found ahead in the delta, into a buffer on the thread pool.</summary>
@@ -709,6 +709,7 @@ public static class DeltaApplier
             }
 
             var codecs = _metadataCodecs;
+            var version = _header.Version;
             var parallelism = Math.Max(1, _options.MaxParallelism);
             var limit = _options.MetadataAheadLimit;
             _metadataAheadSection = section;
@@ -726,7 +727,7 @@ public static class DeltaApplier
                     }
 
                     var region = new MetadataRegionBuffer(limit);
-                    MetadataSection.Decode(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, oldImage, codecs, parallelism, region);
+                    MetadataSection.Decode(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, version, oldImage, codecs, parallelism, region);
                     return region;
                 },
                 CancellationToken.None,

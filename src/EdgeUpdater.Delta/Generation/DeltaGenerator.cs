@@ -48,6 +48,11 @@ public static class DeltaGenerator
             throw new ArgumentException("A SHA-256 has 32 bytes.", nameof(options));
         }
 
+        if (options.FormatVersion is < DeltaFormat.OldestWrittenVersion or > DeltaFormat.Version)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.FormatVersion, $"Format version {options.FormatVersion} is not written; versions {DeltaFormat.OldestWrittenVersion} to {DeltaFormat.Version} are.");
+        }
+
         // Every worker observes this token; an aborted generation cancels it and waits for them all before it
         // returns, so nothing reads the images or uses an encoder after the caller regains control.
         using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -74,7 +79,7 @@ public static class DeltaGenerator
         List<Unit>? units = null;
         var recompress = false;
         ReproductionRecord? reproduction = null;
-        var header = new DeltaHeader { Mode = DeltaMode.Generic, Level = options.Level };
+        var header = new DeltaHeader { Version = (ushort)options.FormatVersion, Mode = DeltaMode.Generic, Level = options.Level };
         try
         {
             if (!options.ForceGeneric)
@@ -95,7 +100,7 @@ public static class DeltaGenerator
                     }
 
                     var record = reproduction;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, recompress, freshFrames, record, stats).Plan(level, parallelism, token), token).ConfigureAwait(false);
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, options.FormatVersion, recompress, freshFrames, record, stats).Plan(level, parallelism, token), token).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,
@@ -161,6 +166,7 @@ public static class DeltaGenerator
                                 local.MetadataBytes += metadata.Length;
                                 local.MetadataBlocksRecompressed += encoding.BlocksRecompressed;
                                 local.MetadataBlocksLiteral += encoding.BlocksLiteral;
+                                local.MetadataTablesDerived += encoding.TablesDerived;
                                 local.ProofsRecalled += encoding.ProofsRecalled;
                                 using var sectionWriter = new SectionWriter(Stream.Null);
                                 var section = sectionWriter.Encode(SectionKind.Metadata, payload, 19);

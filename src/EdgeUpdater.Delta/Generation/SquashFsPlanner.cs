@@ -42,6 +42,7 @@ internal sealed partial class SquashFsPlanner
     private readonly SquashFsImage _old;
     private readonly SquashFsImage _new;
     private readonly DeltaLevel _level;
+    private readonly int _formatVersion;
     private readonly bool _recompress;
     private readonly ReproductionRecord? _reproduction;
     private readonly bool _freshFrames;
@@ -49,7 +50,7 @@ internal sealed partial class SquashFsPlanner
     private readonly DeltaStatistics _stats;
 
     // freshFrames: blocks of new files (nothing to patch against) may go into LZMA2 content frames.
-    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, bool recompress, bool freshFrames, ReproductionRecord? reproduction, DeltaStatistics stats)
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, int formatVersion, bool recompress, bool freshFrames, ReproductionRecord? reproduction, DeltaStatistics stats)
     {
         // LZMA's output (xz, lzma) has nothing left for zstd to find; deflate's, LZO's, LZ4's and zstd's have.
         _packStoredBytes = newImage.Superblock.Compressor is not (CompressorId.Xz or CompressorId.Lzma);
@@ -57,6 +58,7 @@ internal sealed partial class SquashFsPlanner
         _old = oldImage;
         _new = newImage;
         _level = level;
+        _formatVersion = formatVersion;
         _recompress = recompress;
         _freshFrames = freshFrames;
         _stats = stats;
@@ -289,14 +291,14 @@ internal sealed partial class SquashFsPlanner
             var proven = reproducible.GetAwaiter().GetResult();
             cancellationToken.ThrowIfCancellationRequested();
             using var codec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null;
-            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, proven?.Offsets, patchLevel, out var stats);
-            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, proven?.Recalled ?? 0, watch.Elapsed.TotalMilliseconds);
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, proven?.Offsets, patchLevel, _formatVersion, out var stats);
+            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, proven?.Recalled ?? 0, watch.Elapsed.TotalMilliseconds);
         }
         catch (Exception e) when (e is SquashFsException or InvalidOperationException)
         {
             // B's tables do not read, or lie in a way the format cannot describe: the region goes literally.
             // (Damaged tables of the base only cost their prediction: MetadataPredictor.)
-            return new MetadataEncoding(null, 0, 0, 0, watch.Elapsed.TotalMilliseconds);
+            return new MetadataEncoding(null, 0, 0, 0, 0, watch.Elapsed.TotalMilliseconds);
         }
     }
 

@@ -35,6 +35,12 @@ internal enum TableEncoding : byte
 
     /// <summary>The bytes themselves.</summary>
     Literal = 2,
+
+    /// <summary>
+    /// Format 3, export table only: computed from the new inode table (<see cref="DerivedExportTable"/>);
+    /// followed by the new image's block size and fragment count, which parsing the inodes needs.
+    /// </summary>
+    Derived = 3,
 }
 
 /// <summary>How one metadata block is stored.</summary>
@@ -96,15 +102,16 @@ internal static class MetadataSection
     private const int MaxBlocks = DeltaFormat.MaxTableLength / SquashFsCodec.MetadataBlockSize + 1;
 
     /// <summary>Statistics of one encoded section.</summary>
-    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral);
+    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral, int TablesDerived);
 
     /// <summary>
-    /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/>; null when
-    /// its layout is not one this format describes (the caller then sends the region literally).
+    /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
+    /// <paramref name="formatVersion"/>; null when its layout is not one this format describes (the caller then
+    /// sends the region literally).
     /// </summary>
-    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, HashSet<long>? reproducible, int patchLevel, out Stats stats)
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, HashSet<long>? reproducible, int patchLevel, int formatVersion, out Stats stats)
     {
-        stats = new Stats(0, 0, 0, 0, 0, 0);
+        stats = new Stats(0, 0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
         var tables = newImage.ReadAllMetadataTables().Where(t => t.Kind != MetadataTableKind.CompressorOptions).ToDictionary(t => t.Kind);
         var regions = new List<(long Start, long End, MetadataPieceKind Kind, MetadataTableKind Table)>();
@@ -161,7 +168,7 @@ internal static class MetadataSection
         var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
         using var zstd = new ZstdPatcher();
         long tableBytes = 0, patchBytes = 0, literalBytes = 0;
-        int blocks = 0, recompressed = 0, literalBlocks = 0;
+        int blocks = 0, recompressed = 0, literalBlocks = 0, derivedTables = 0;
         void Literal(long start, long end)
         {
             var bytes = new byte[end - start];
@@ -203,6 +210,16 @@ internal static class MetadataSection
                     if (predicted.AsSpan().SequenceEqual(table.Data))
                     {
                         pieces.U8((byte)TableEncoding.Predicted);
+                    }
+                    else if (table.Kind == MetadataTableKind.Export && formatVersion >= DeltaFormat.DerivedTablesVersion
+                        && tables[MetadataTableKind.Inodes] is var inodes && HasStandardBlocks(inodes)
+                        && DerivedExportTable.TryDerive(inodes.Data, [.. inodes.Blocks.Select(b => b.Offset - inodes.Start)], sb.BlockSize, sb.FragmentEntryCount, table.Data.Length) is { } derived
+                        && derived.AsSpan().SequenceEqual(table.Data))
+                    {
+                        pieces.U8((byte)TableEncoding.Derived);
+                        pieces.VarU(sb.BlockSize);
+                        pieces.VarU(sb.FragmentEntryCount);
+                        derivedTables++;
                     }
                     else
                     {
@@ -303,7 +320,7 @@ internal static class MetadataSection
 
         writer.VarU((ulong)pieceCount);
         writer.Bytes(pieces.WrittenSpan);
-        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks);
+        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables);
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
 
@@ -391,8 +408,9 @@ internal static class MetadataSection
     /// <summary>
     /// Rebuilds the metadata region on the device: reads the section, predicts each table from the old
     /// image, applies the patches, compresses the blocks and writes them to <paramref name="output"/>.
+    /// <paramref name="formatVersion"/> is the delta header's.
     /// </summary>
-    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, SquashFsImage oldImage, CodecRenter? codecs, int parallelism, IImageWriter output)
+    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, int formatVersion, SquashFsImage oldImage, CodecRenter? codecs, int parallelism, IImageWriter output)
     {
         var where = $"metadata section at delta offset {sectionOffset}";
         var reader = new ByteReader(payload, where);
@@ -407,6 +425,7 @@ internal static class MetadataSection
 
         var predictor = new MetadataPredictor(oldImage, dataMap, fragmentMap, TableLayout.FromBlockSizes(dirSizes, 0));
         var newTables = new Dictionary<MetadataTableKind, (TableLayout Layout, int Length)>();
+        byte[]? newInodes = null;
         var pieceCount = reader.VarInt(1 << 16, "piece count");
         using var zstd = new ZstdPatcher();
         var header = new byte[2];
@@ -441,8 +460,19 @@ internal static class MetadataSection
                         case TableEncoding.Literal:
                             data = reader.Bytes(length).ToArray();
                             break;
+                        case TableEncoding.Derived when formatVersion >= DeltaFormat.DerivedTablesVersion:
+                            var blockSize = (uint)reader.VarInt(1 << 20, "block size");
+                            var fragmentCount = (uint)reader.VarInt(int.MaxValue, "fragment count");
+                            if (table != MetadataTableKind.Export || newInodes is null || !newTables.TryGetValue(MetadataTableKind.Inodes, out var inodeTable))
+                            {
+                                throw DeltaException.Corrupted($"{where}: the {table} table is said to derive from the inode table, which {(table == MetadataTableKind.Export ? "does not come before it" : "only the export table does")}.");
+                            }
+
+                            data = DerivedExportTable.TryDerive(newInodes, inodeTable.Layout.RelativeStarts, blockSize, fragmentCount, length)
+                                ?? throw DeltaException.Corrupted($"{where}: the export table of {length} bytes does not derive from the new inode table (block size {blockSize}, {fragmentCount} fragments).");
+                            break;
                         default:
-                            throw DeltaException.Corrupted($"{where}: table encoding {(byte)encoding} is unknown (0-2).");
+                            throw DeltaException.Corrupted($"{where}: table encoding {(byte)encoding} is unknown in format version {formatVersion} (0-{(formatVersion >= DeltaFormat.DerivedTablesVersion ? 3 : 2)}).");
                     }
 
                     var blockCount = (length + SquashFsCodec.MetadataBlockSize - 1) / SquashFsCodec.MetadataBlockSize;
@@ -518,6 +548,10 @@ internal static class MetadataSection
                     var layout = new TableLayout(starts, output.Position - start, start);
                     predictor.RecordNewLayout(table, layout);
                     newTables[table] = (layout, length);
+                    if (table == MetadataTableKind.Inodes)
+                    {
+                        newInodes = data;
+                    }
                     break;
                 case MetadataPieceKind.TableIndex:
                     var indexed = ReadTableKind(ref reader, where);

@@ -4,12 +4,18 @@ using System.Text;
 
 namespace EdgeUpdater.Server.Deltas;
 
-/// <summary>Names one cached delta: the image pair, the device's codecs and the level.</summary>
-internal readonly record struct DeltaKey(string From, string To, string CodecsKey, DeltaLevel Level)
+/// <summary>Names one cached delta: the image pair, the device's codecs, the format version written and the level.</summary>
+internal readonly record struct DeltaKey(string From, string To, string CodecsKey, int Format, DeltaLevel Level)
 {
+    /// <summary>The format of deltas cached before the key named one (and of requests that name none).</summary>
+    public const int UnnamedFormat = 2;
+
     public DeltaKey WithLevel(DeltaLevel level) => this with { Level = level };
 
     public string LevelName => Level == DeltaLevel.Fast ? "fast" : "best";
+
+    /// <summary>The format's part of a cache file name: <c>f3</c>.</summary>
+    public string FormatName => string.Create(CultureInfo.InvariantCulture, $"f{Format}");
 
     /// <summary>
     /// A short stable key for a normalized codecs list: "any" when the request did not say (the server's
@@ -52,8 +58,9 @@ internal sealed class DeltaCacheEntry
 }
 
 /// <summary>
-/// The delta disk cache: <c>{dir}/{from}/{to}.{codecs}.{level}.{sha256}.delta</c>, plus
-/// <c>{to}.{codecs}.{level}.none</c> markers for levels that produced nothing worth serving. The
+/// The delta disk cache: <c>{dir}/{from}/{to}.{codecs}.f{format}.{level}.{sha256}.delta</c>, plus
+/// <c>{to}.{codecs}.f{format}.{level}.none</c> markers for levels that produced nothing worth serving (names
+/// without <c>f{format}</c>, written before deltas had a choice of format, are format 2). The
 /// index lives in memory and is rebuilt from the directory at start (LRU order from the files' access
 /// times, which this class sets itself). Past the byte budget, least recently used deltas are deleted;
 /// readers that already opened one keep reading it (Linux unlink semantics).
@@ -128,18 +135,25 @@ internal sealed class DeltaCache
 
                 foreach (var file in System.IO.Directory.EnumerateFiles(fromDir))
                 {
-                    var parts = System.IO.Path.GetFileName(file).Split('.');
-                    if (parts.Length == 5 && parts[4] == "delta" && TryParseLevel(parts[2], out var level) && Protocol.HttpRoutes.IsSha256(parts[0]) && Protocol.HttpRoutes.IsSha256(parts[3]))
+                    var parts = new List<string>(System.IO.Path.GetFileName(file).Split('.'));
+                    var format = DeltaKey.UnnamedFormat;
+                    if (parts.Count > 2 && TryParseFormat(parts[2], out var named))
+                    {
+                        format = named;
+                        parts.RemoveAt(2);
+                    }
+
+                    if (parts.Count == 5 && parts[4] == "delta" && TryParseLevel(parts[2], out var level) && Protocol.HttpRoutes.IsSha256(parts[0]) && Protocol.HttpRoutes.IsSha256(parts[3]))
                     {
                         var info = new FileInfo(file);
-                        var key = new DeltaKey(from, parts[0], parts[1], level);
+                        var key = new DeltaKey(from, parts[0], parts[1], format, level);
                         var entry = new DeltaCacheEntry(key, file, parts[3], info.Length, info.LastAccessTimeUtc.Ticks);
                         _entries[key] = entry;
                         _totalBytes += entry.Length;
                     }
-                    else if (parts.Length == 4 && parts[3] == "none" && TryParseLevel(parts[2], out level))
+                    else if (parts.Count == 4 && parts[3] == "none" && TryParseLevel(parts[2], out level))
                     {
-                        _none.Add(new DeltaKey(from, parts[0], parts[1], level));
+                        _none.Add(new DeltaKey(from, parts[0], parts[1], format, level));
                     }
                 }
             }
@@ -279,7 +293,13 @@ internal sealed class DeltaCache
     }
 
     private string PathOf(DeltaKey key, string suffix) =>
-        System.IO.Path.Combine(Directory, key.From, string.Create(CultureInfo.InvariantCulture, $"{key.To}.{key.CodecsKey}.{key.LevelName}.{suffix}"));
+        System.IO.Path.Combine(Directory, key.From, string.Create(CultureInfo.InvariantCulture, $"{key.To}.{key.CodecsKey}.{key.FormatName}.{key.LevelName}.{suffix}"));
+
+    private static bool TryParseFormat(string text, out int format)
+    {
+        format = 0;
+        return text.Length is 2 or 3 && text[0] == 'f' && int.TryParse(text.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out format);
+    }
 
     private static bool TryParseLevel(string text, out DeltaLevel level)
     {

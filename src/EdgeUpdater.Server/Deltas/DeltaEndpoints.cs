@@ -6,7 +6,7 @@ using Microsoft.Net.Http.Headers;
 namespace EdgeUpdater.Server.Deltas;
 
 /// <summary>
-/// <c>GET|HEAD /v1/deltas/{from}/{to}?codecs=...&amp;level=fast|best</c>. A cached delta is served like any
+/// <c>GET|HEAD /v1/deltas/{from}/{to}?codecs=...&amp;format=N&amp;level=fast|best</c>. A cached delta is served like any
 /// immutable content (ETag = its SHA-256, Range, If-Range). A delta being generated is streamed as it
 /// grows, chunked, without ETag or length; if generation fails the connection is aborted so the client
 /// sees a truncated body, never a complete-looking wrong one.
@@ -22,6 +22,29 @@ internal static class DeltaEndpoints
 
     public static void Map(IEndpointRouteBuilder app) =>
         app.MapMethods("/v1/deltas/{from}/{to}", [HttpMethods.Get, HttpMethods.Head], HandleAsync);
+
+    /// <summary>
+    /// The delta format version to write for a <c>format</c> query value: the newest the device reads, capped at
+    /// the newest this server writes; version 2 when the request names none (devices released before version
+    /// 3 do not). False when malformed or older than any version the server writes.
+    /// </summary>
+    internal static bool TryParseFormat(string? text, out int format)
+    {
+        format = DeltaKey.UnnamedFormat;
+        if (text is null)
+        {
+            return true;
+        }
+
+        if (text.Length is 0 or > 5 || !int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var newest)
+            || newest < Delta.DeltaFormatVersions.OldestWritten)
+        {
+            return false;
+        }
+
+        format = Math.Min(newest, Delta.DeltaFormatVersions.Newest);
+        return true;
+    }
 
     /// <summary>
     /// Sorts and de-duplicates a <c>codecs</c> query value. <paramref name="codecs"/> null (no parameter)
@@ -85,10 +108,17 @@ internal static class DeltaEndpoints
             return;
         }
 
+        var formatQuery = context.Request.Query.TryGetValue("format", out var formatValues) ? formatValues.ToString() : null;
+        if (!TryParseFormat(formatQuery, out var format))
+        {
+            await ApiResults.Error(400, "bad-format", $"format must be the newest delta format version the device reads, a number of at least {Delta.DeltaFormatVersions.OldestWritten} (this server writes {Delta.DeltaFormatVersions.OldestWritten} to {Delta.DeltaFormatVersions.Newest}), found '{formatQuery}'").ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
         var pinned = PinnedSha256(context.Request);
         for (var attempt = 0; ; attempt++)
         {
-            switch (deltas.Lookup(from, to, codecs, level, pinned))
+            switch (deltas.Lookup(from, to, codecs, format, level, pinned))
             {
                 case DeltaLookup.Refused refused:
                     await ApiResults.Error(refused.StatusCode, refused.Reason, refused.Message).ExecuteAsync(context).ConfigureAwait(false);

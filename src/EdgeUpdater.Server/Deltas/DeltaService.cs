@@ -19,7 +19,7 @@ internal abstract record DeltaLookup
 
 /// <summary>
 /// Deltas on request: resolves a request to a cached delta or to a generation in progress, starting
-/// one when needed. Single flight: one generation per (from, to, codecs, level) however many requests
+/// one when needed. Single flight: one generation per (from, to, codecs, format, level) however many requests
 /// arrive together. The first request for a pair gets <c>fast</c>; when it completes, <c>best</c> is
 /// generated in the background (bounded concurrency) and served from then on.
 /// </summary>
@@ -58,7 +58,7 @@ internal sealed class DeltaService : IAsyncDisposable
     internal void CountStreamedResponse() => Interlocked.Increment(ref _streamedResponses);
 
     /// <summary>Resolves a request. <paramref name="ifRangeSha256"/> pins a cached delta a client is resuming.</summary>
-    public DeltaLookup Lookup(string from, string to, string? normalizedCodecs, DeltaLevel? requested, string? ifRangeSha256)
+    public DeltaLookup Lookup(string from, string to, string? normalizedCodecs, int format, DeltaLevel? requested, string? ifRangeSha256)
     {
         if (from == to)
         {
@@ -75,7 +75,7 @@ internal sealed class DeltaService : IAsyncDisposable
             return new DeltaLookup.Refused(404, "unknown-target", $"the server does not hold image {to}");
         }
 
-        var fast = new DeltaKey(from, to, DeltaKey.CodecsKeyOf(normalizedCodecs), DeltaLevel.Fast);
+        var fast = new DeltaKey(from, to, DeltaKey.CodecsKeyOf(normalizedCodecs), format, DeltaLevel.Fast);
         var best = fast.WithLevel(DeltaLevel.Best);
         if (ifRangeSha256 is not null && _cache.FindBySha256(fast, ifRangeSha256) is { } pinned)
         {
@@ -223,7 +223,7 @@ internal sealed class DeltaService : IAsyncDisposable
             return DeltaGeneration.Completed(entry);
         }
 
-        var generation = new DeltaGeneration(key, Path.Combine(_cache.TempDirectory, $"{key.From[..16]}-{key.To[..16]}-{key.LevelName}-{Guid.NewGuid():N}.part"));
+        var generation = new DeltaGeneration(key, Path.Combine(_cache.TempDirectory, $"{key.From[..16]}-{key.To[..16]}-{key.FormatName}-{key.LevelName}-{Guid.NewGuid():N}.part"));
 
         // Created now, empty, so that readers joining before the generator starts can open it.
         File.WriteAllBytes(generation.TempPath, []);
@@ -261,7 +261,7 @@ internal sealed class DeltaService : IAsyncDisposable
             await using (var file = new FileStream(tempPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 0, FileOptions.Asynchronous))
             await using (var output = new GenerationOutputStream(file, generation, limit, limitReason))
             {
-                await _generator.GenerateAsync(new DeltaJob(fromPath, toPath, key.From, key.To, key.Level, normalizedCodecs), output, _shutdown.Token).ConfigureAwait(false);
+                await _generator.GenerateAsync(new DeltaJob(fromPath, toPath, key.From, key.To, key.Level, normalizedCodecs, key.Format), output, _shutdown.Token).ConfigureAwait(false);
                 await output.FlushAsync(_shutdown.Token).ConfigureAwait(false);
                 file.Flush(flushToDisk: true);
                 sha256 = output.FinishHash();

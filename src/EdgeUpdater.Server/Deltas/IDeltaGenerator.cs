@@ -20,7 +20,8 @@ internal enum DeltaLevel
 /// Normalized codec identities the device can recompress with: null when the request did not say
 /// (no <c>codecs</c> parameter: assume the server's own), empty when the device said it has none.
 /// </param>
-internal sealed record DeltaJob(string FromImagePath, string ToImagePath, string FromSha256, string ToSha256, DeltaLevel Level, string? Codecs);
+/// <param name="Format">The delta format version to write: the newest the device reads, as far as the server writes it.</param>
+internal sealed record DeltaJob(string FromImagePath, string ToImagePath, string FromSha256, string ToSha256, DeltaLevel Level, string? Codecs, int Format);
 
 /// <summary>
 /// Writes the delta between two images, streaming, to <c>output</c>. The seam to the delta library

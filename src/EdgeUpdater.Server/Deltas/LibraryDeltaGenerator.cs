@@ -27,6 +27,7 @@ internal sealed class LibraryDeltaGenerator : IDeltaGenerator
         {
             Level = job.Level == DeltaLevel.Fast ? Delta.DeltaLevel.Fast : Delta.DeltaLevel.Best,
             DeviceCodecs = DeviceCodecsOf(job.Codecs),
+            FormatVersion = job.Format,
             OldImageSha256 = Convert.FromHexString(job.FromSha256),
             NewImageSha256 = Convert.FromHexString(job.ToSha256),
 

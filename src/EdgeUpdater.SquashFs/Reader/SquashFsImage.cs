@@ -25,6 +25,7 @@ public sealed partial class SquashFsImage : IDisposable
     private readonly ReadBudget _budget;
     private readonly long _end;
     private readonly long _inodeTableEnd;
+    private readonly InodeTableGeometry _geometry;
     private readonly long _directoryTableEnd;
     private readonly LruCache<uint, byte[]> _fragmentCache;
     private uint[]? _ids;
@@ -79,6 +80,7 @@ public sealed partial class SquashFsImage : IDisposable
         }
 
         _inodeTableEnd = (long)sb.DirectoryTableStart;
+        _geometry = InodeTableGeometry.Of(sb, options);
         _directoryTableEnd = new[]
         {
             sb.FragmentEntryCount > 0 ? sb.FragmentTableStart : ulong.MaxValue,
@@ -350,7 +352,7 @@ public sealed partial class SquashFsImage : IDisposable
     public Inode ReadInode(InodeReference reference)
     {
         var cursor = new MetadataCursor(_metadata, (long)Superblock.InodeTableStart, _inodeTableEnd, reference.BlockStart, reference.Offset, "inode table");
-        return ParseInode(cursor, reference.ToString());
+        return InodeTableParser.ParseInode(cursor, reference.ToString(), _geometry);
     }
 
     /// <summary>Reads a directory inode's listing.</summary>
@@ -435,38 +437,15 @@ public sealed partial class SquashFsImage : IDisposable
     public IReadOnlyList<InodeRecord> ReadInodeTable()
     {
         var table = ReadMetadataTable(MetadataTableKind.Inodes);
-        var result = new List<InodeRecord>();
-        var blockStarts = new List<(long Relative, long DataOffset, int Length)>();
+        var blocks = new List<(long Relative, long DataOffset)>(table.Blocks.Count);
         long position = 0;
         foreach (var block in table.Blocks)
         {
-            blockStarts.Add((block.Offset - (long)Superblock.InodeTableStart, position, block.UncompressedSize));
+            blocks.Add((block.Offset - (long)Superblock.InodeTableStart, position));
             position += block.UncompressedSize;
         }
 
-        var data = table.Data;
-        long offset = 0;
-        var blockIndex = 0;
-        var source = new ArrayCursorSource(data);
-        while (offset < data.Length)
-        {
-            while (blockIndex + 1 < blockStarts.Count && blockStarts[blockIndex + 1].DataOffset <= offset)
-            {
-                blockIndex++;
-            }
-
-            var reference = new InodeReference(blockStarts[blockIndex].Relative, (int)(offset - blockStarts[blockIndex].DataOffset));
-            source.Position = offset;
-            var inode = ParseInode(source, reference.ToString());
-            result.Add(new InodeRecord(reference, offset, inode));
-            offset = source.Position;
-            if (result.Count > Superblock.InodeCount)
-            {
-                throw SquashFsException.Corrupted($"The inode table holds more inodes than the superblock's inode_count {Superblock.InodeCount}.");
-            }
-        }
-
-        return result;
+        return InodeTableParser.ParseTable(table.Data, blocks, _geometry);
     }
 
     // ---------------------------------------------------------------- xattrs, ids, fragments, export

@@ -36,12 +36,13 @@ public sealed class DeltaUpdateTests
         Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
         Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
 
-        // Asked for the delta from the running image with this device's codecs; never for the image.
+        // Asked for the delta from the running image with this device's codecs and the newest delta format it
+        // reads; never for the image.
         var codecs = DeltaCodecs.LocalIdentitiesQuery();
         Assert.NotEmpty(codecs);
         Assert.Equal(codecs, committed.Codecs);
         var request = Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
-        Assert.StartsWith($"GET /v1/deltas/{running}/{manifest.ImageSha256}?codecs={codecs} ", Uri.UnescapeDataString(request), StringComparison.Ordinal);
+        Assert.StartsWith($"GET /v1/deltas/{running}/{manifest.ImageSha256}?codecs={codecs}&format={DeltaFormatVersions.Newest} ", Uri.UnescapeDataString(request), StringComparison.Ordinal);
         Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
 
         // The delta is a fraction of the image, and the history says what travelled.

@@ -87,7 +87,7 @@ public sealed class HostileDeltaTests
     [Fact]
     public async Task An_unknown_version_is_refused()
     {
-        foreach (var version in new byte[] { 0, 3, 255 })
+        foreach (var version in new byte[] { 0, DeltaFormat.Version + 1, 255 })
         {
             var delta = ValidDelta();
             delta[8] = version;

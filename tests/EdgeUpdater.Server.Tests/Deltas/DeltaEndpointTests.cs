@@ -210,6 +210,56 @@ public sealed class DeltaEndpointTests : IAsyncDisposable
         Assert.Equal(1, _server.Deltas.FastGenerations);
     }
 
+    [Fact]
+    public async Task Each_format_a_device_names_is_cached_apart_and_a_format_too_old_or_malformed_is_refused()
+    {
+        await StartAsync(configure: o => o.Deltas.GenerateBest = false);
+        var unnamed = await ReadAsync(DeltaUrl());
+        var two = await ReadAsync(DeltaUrl("format=2"));
+        var three = await ReadAsync(DeltaUrl("format=3"));
+        var newer = await ReadAsync(DeltaUrl("format=9"));
+        Assert.Equal(unnamed, two);
+        Assert.Equal(three, newer);
+
+        // A device that names no format gets version 2 (devices released before version 3 name none); one that
+        // reads a newer version than the server writes gets the server's newest.
+        Assert.Equal(2, _server.Deltas.FastGenerations);
+        var cache = _server.Host.Services.GetRequiredServiceOf<DeltaCache>();
+        Assert.Equal(2, cache.Count);
+        var names = Directory.EnumerateFiles(Path.Combine(cache.Directory, _v1.Sha256)).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        Assert.Collection(
+            names,
+            name => Assert.StartsWith($"{_v2.Sha256}.any.f2.fast.", name, StringComparison.Ordinal),
+            name => Assert.StartsWith($"{_v2.Sha256}.any.f3.fast.", name, StringComparison.Ordinal));
+
+        foreach (var bad in new[] { "1", "0", "-3", "abc", "", "3.0", "99999999" })
+        {
+            using var response = await GetAsync(DeltaUrl("format=" + bad));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("bad-format", (await response.Content.ReadFromJsonAsync(OperatorJsonContext.Default.ApiError))!.Reason);
+        }
+
+        Assert.Equal(2, _server.Deltas.FastGenerations);
+    }
+
+    [Fact]
+    public async Task A_delta_cached_before_formats_were_named_is_served_as_version_2()
+    {
+        await StartAsync(configure: o => o.Deltas.GenerateBest = false);
+        var body = await ReadAsync(DeltaUrl());
+        var cache = _server.Host.Services.GetRequiredServiceOf<DeltaCache>();
+        var file = Directory.EnumerateFiles(Path.Combine(cache.Directory, _v1.Sha256)).Single();
+        File.Move(file, file.Replace(".any.f2.fast.", ".any.fast.", StringComparison.Ordinal));
+        await _server.RestartAsync();
+
+        using var response = await GetAsync(DeltaUrl("format=2"));
+        Assert.NotNull(response.Headers.ETag);
+        Assert.Equal(body, await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(1, _server.Deltas.FastGenerations);
+        await ReadAsync(DeltaUrl("format=3"));
+        Assert.Equal(2, _server.Deltas.FastGenerations);
+    }
+
     private async Task StartAsync(Action<EdgeUpdater.Server.Hosting.ServerOptions>? configure = null)
     {
         _server = await TestServer.StartAsync(configure);

@@ -48,6 +48,7 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
         Assert.Null(first.Headers.ETag);
         var fast = await first.Content.ReadAsByteArrayAsync();
         Assert.True(fast.Length < _v2.Size / 2, $"a fast delta of {fast.Length} bytes for a {_v2.Size}-byte image");
+        Assert.Equal(DeltaFormatVersions.Newest, (await InspectAsync(fast)).Header.Version);
         await AssertRebuildsAsync(fast);
 
         var service = _server.Host.Services.GetRequiredServiceOf<DeltaService>();
@@ -97,6 +98,18 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
 
         // One cache entry per codec set: the device's list, "not said", the unknown list, "none".
         Assert.Equal(4, _server.Host.Services.GetRequiredServiceOf<DeltaCache>().Count);
+    }
+
+    [Fact]
+    public async Task A_device_that_names_no_format_gets_a_version_2_delta_that_rebuilds_the_image()
+    {
+        await StartAsync(configure: o => o.Deltas.GenerateBest = false);
+        foreach (var (query, version) in new[] { ("level=fast", 2), ("level=fast&format=2", 2), ("level=fast&format=3", 3), ("level=best", 2), ("level=best&format=3", 3) })
+        {
+            var delta = await ReadAsync(DeltaUrl(query));
+            Assert.Equal(version, (await InspectAsync(delta)).Header.Version);
+            await AssertRebuildsAsync(delta);
+        }
     }
 
     [Fact]
@@ -157,7 +170,7 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
         await cancelled.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            generator.GenerateAsync(new DeltaJob(v1.Path, v2.Path, v1.Sha256, v2.Sha256, Server.Deltas.DeltaLevel.Fast, null), output, cancelled.Token));
+            generator.GenerateAsync(new DeltaJob(v1.Path, v2.Path, v1.Sha256, v2.Sha256, Server.Deltas.DeltaLevel.Fast, null, DeltaFormatVersions.Newest), output, cancelled.Token));
         Assert.Equal(0, output.Length);
     }
 
@@ -169,8 +182,8 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
         await _server.PublishAsync(_v2);
     }
 
-    /// <summary>The URL the agent requests (UpdateCoordinator: the route plus its codec identities).</summary>
-    private string AgentDeltaUrl() => HttpRoutes.Delta(_v1.Sha256, _v2.Sha256) + "?codecs=" + Uri.EscapeDataString(DeltaCodecs.LocalIdentitiesQuery());
+    /// <summary>The URL the agent requests (UpdateCoordinator: the route plus its codec identities and newest format).</summary>
+    private string AgentDeltaUrl() => HttpRoutes.DeltaForDevice(_v1.Sha256, _v2.Sha256, DeltaCodecs.LocalIdentitiesQuery(), DeltaFormatVersions.Newest);
 
     private string DeltaUrl(string? query = null) => HttpRoutes.Delta(_v1.Sha256, _v2.Sha256) + (query is null ? string.Empty : "?" + query);
 

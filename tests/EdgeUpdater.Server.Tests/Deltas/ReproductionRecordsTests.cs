@@ -102,7 +102,7 @@ public sealed class ReproductionRecordsTests : IDisposable
     private static async Task<byte[]> GenerateAsync(LibraryDeltaGenerator generator, TestImage from, TestImage to)
     {
         using var output = new MemoryStream();
-        await generator.GenerateAsync(new DeltaJob(from.Path, to.Path, from.Sha256, to.Sha256, Server.Deltas.DeltaLevel.Best, null), output);
+        await generator.GenerateAsync(new DeltaJob(from.Path, to.Path, from.Sha256, to.Sha256, Server.Deltas.DeltaLevel.Best, null, DeltaFormatVersions.Newest), output);
         return output.ToArray();
     }
 

@@ -77,6 +77,24 @@ public sealed class MksquashfsCrossCheckTests
         Assert.Equal((int)sqfs.Superblock.InodeCount, records.Count);
     }
 
+    [Theory]
+    [MemberData(nameof(VariantNames))]
+    public async Task An_inode_table_in_memory_parses_as_the_image_reads_it(string variantName)
+    {
+        var variant = MksquashfsImages.Variants.Single(v => v.Name == variantName);
+        using var sqfs = SquashFsImage.Open(await _images.GetImageAsync(variant));
+        var table = sqfs.ReadMetadataTable(Metadata.MetadataTableKind.Inodes);
+        var geometry = InodeTableGeometry.Of(sqfs.Superblock, sqfs.Options);
+        var parsed = InodeTableParser.Parse(table.Data, [.. table.Blocks.Select(b => b.Offset - table.Start)], geometry);
+        var read = sqfs.ReadInodeTable();
+        Assert.Equal(read.Select(r => (r.Reference, r.TableOffset, r.Inode.InodeNumber)), parsed.Select(r => (r.Reference, r.TableOffset, r.Inode.InodeNumber)));
+        Assert.Equal(read.Select(r => r.Inode.ToArray()), parsed.Select(r => r.Inode.ToArray()));
+
+        // The geometry bounds what the table may name: one inode fewer than it holds is refused.
+        var e = Assert.Throws<SquashFsException>(() => InodeTableParser.Parse(table.Data, [.. table.Blocks.Select(b => b.Offset - table.Start)], geometry with { InodeCount = geometry.InodeCount - 1 }));
+        Assert.Equal(SquashFsErrorCategory.Corrupted, e.Category);
+    }
+
     [Fact]
     public async Task Lookup_stat_and_seekable_stream()
     {

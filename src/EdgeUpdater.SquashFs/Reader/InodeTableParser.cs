@@ -1,11 +1,70 @@
+using EdgeUpdater.SquashFs.Compression;
 using EdgeUpdater.SquashFs.Format;
 using EdgeUpdater.SquashFs.Metadata;
 
 namespace EdgeUpdater.SquashFs.Reader;
 
-public sealed partial class SquashFsImage
+/// <summary>
+/// Parses inodes from an image's inode table, or from an uncompressed inode table held in memory (the delta
+/// applier rebuilds one before the image it belongs to exists).
+/// </summary>
+public static class InodeTableParser
 {
-    private Inode ParseInode(IByteCursor c, string where)
+    /// <summary>
+    /// Parses a whole uncompressed inode table. <paramref name="storedBlockStarts"/> are its metadata blocks'
+    /// offsets relative to the table start (they make the inode references); every block but the last holds
+    /// 8 KiB, as the format requires.
+    /// </summary>
+    /// <exception cref="SquashFsException">An inode does not parse, or the table holds more inodes than the geometry's count.</exception>
+    public static IReadOnlyList<InodeRecord> Parse(byte[] data, IReadOnlyList<long> storedBlockStarts, InodeTableGeometry geometry)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(storedBlockStarts);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var blocks = new List<(long Relative, long DataOffset)>(storedBlockStarts.Count);
+        for (var i = 0; i < storedBlockStarts.Count; i++)
+        {
+            blocks.Add((storedBlockStarts[i], (long)i * SquashFsCodec.MetadataBlockSize));
+        }
+
+        return ParseTable(data, blocks, geometry);
+    }
+
+    /// <summary>Parses <paramref name="data"/> in order; <paramref name="blocks"/> give each block's stored start and first data offset.</summary>
+    internal static List<InodeRecord> ParseTable(byte[] data, IReadOnlyList<(long Relative, long DataOffset)> blocks, InodeTableGeometry geometry)
+    {
+        var result = new List<InodeRecord>();
+        if (data.Length > 0 && (blocks.Count == 0 || blocks[0].DataOffset != 0))
+        {
+            throw SquashFsException.Corrupted($"The inode table holds {data.Length} bytes but its first block does not start at offset 0.");
+        }
+
+        long offset = 0;
+        var blockIndex = 0;
+        var source = new ArrayCursorSource(data);
+        while (offset < data.Length)
+        {
+            while (blockIndex + 1 < blocks.Count && blocks[blockIndex + 1].DataOffset <= offset)
+            {
+                blockIndex++;
+            }
+
+            var reference = new InodeReference(blocks[blockIndex].Relative, (int)(offset - blocks[blockIndex].DataOffset));
+            source.Position = offset;
+            var inode = ParseInode(source, reference.ToString(), geometry);
+            result.Add(new InodeRecord(reference, offset, inode));
+            offset = source.Position;
+            if (result.Count > geometry.InodeCount)
+            {
+                throw SquashFsException.Corrupted($"The inode table holds more inodes than the superblock's inode_count {geometry.InodeCount}.");
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Parses the inode at the cursor; <paramref name="where"/> names it in errors.</summary>
+    internal static Inode ParseInode(IByteCursor c, string where, InodeTableGeometry geometry)
     {
         var type = (InodeType)c.ReadUInt16();
         if (type < InodeType.BasicDirectory || type > InodeType.ExtendedSocket)
@@ -22,9 +81,9 @@ public sealed partial class SquashFsImage
             ModifiedTime = c.ReadUInt32(),
             InodeNumber = c.ReadUInt32(),
         };
-        if (inode.InodeNumber == 0 || inode.InodeNumber > Superblock.InodeCount)
+        if (inode.InodeNumber == 0 || inode.InodeNumber > geometry.InodeCount)
         {
-            throw SquashFsException.Corrupted($"Inode at {where}: inode number {inode.InodeNumber} is outside 1-{Superblock.InodeCount}.");
+            throw SquashFsException.Corrupted($"Inode at {where}: inode number {inode.InodeNumber} is outside 1-{geometry.InodeCount}.");
         }
 
         switch (type)
@@ -67,7 +126,7 @@ public sealed partial class SquashFsImage
                 inode.FragmentIndex = c.ReadUInt32();
                 inode.FragmentOffset = c.ReadUInt32();
                 inode.FileSize = c.ReadUInt32();
-                inode.BlockSizes = ReadBlockList(c, inode, where);
+                inode.BlockSizes = ReadBlockList(c, inode, where, geometry);
                 break;
             case InodeType.ExtendedFile:
                 inode.BlocksStart = c.ReadUInt64();
@@ -77,7 +136,7 @@ public sealed partial class SquashFsImage
                 inode.FragmentIndex = c.ReadUInt32();
                 inode.FragmentOffset = c.ReadUInt32();
                 inode.XattrIndex = c.ReadUInt32();
-                inode.BlockSizes = ReadBlockList(c, inode, where);
+                inode.BlockSizes = ReadBlockList(c, inode, where, geometry);
                 break;
             case InodeType.BasicSymlink:
             case InodeType.ExtendedSymlink:
@@ -122,17 +181,17 @@ public sealed partial class SquashFsImage
         return inode;
     }
 
-    private uint[] ReadBlockList(IByteCursor c, Inode inode, string where)
+    private static uint[] ReadBlockList(IByteCursor c, Inode inode, string where, InodeTableGeometry geometry)
     {
-        if (inode.FragmentIndex != Inode.NoFragment && inode.FragmentIndex >= Superblock.FragmentEntryCount)
+        if (inode.FragmentIndex != Inode.NoFragment && inode.FragmentIndex >= geometry.FragmentEntryCount)
         {
-            throw SquashFsException.OutOfBounds($"Inode {inode.InodeNumber} at {where}: fragment index {inode.FragmentIndex} is outside the fragment table ({Superblock.FragmentEntryCount} entries).");
+            throw SquashFsException.OutOfBounds($"Inode {inode.InodeNumber} at {where}: fragment index {inode.FragmentIndex} is outside the fragment table ({geometry.FragmentEntryCount} entries).");
         }
 
-        var count = Inode.BlockCountOf(inode.FileSize, Superblock.BlockSize, inode.FragmentIndex != Inode.NoFragment);
-        if (count > (ulong)Options.MaxBlockListEntries)
+        var count = Inode.BlockCountOf(inode.FileSize, geometry.BlockSize, inode.FragmentIndex != Inode.NoFragment);
+        if (count > (ulong)geometry.MaxBlockListEntries)
         {
-            throw SquashFsException.Overflow($"Inode {inode.InodeNumber} at {where}: file size {inode.FileSize} needs {count} blocks, more than the limit {Options.MaxBlockListEntries}.");
+            throw SquashFsException.Overflow($"Inode {inode.InodeNumber} at {where}: file size {inode.FileSize} needs {count} blocks, more than the limit {geometry.MaxBlockListEntries}.");
         }
 
         // Grows with what is actually decoded, so a lying file size cannot force a huge allocation.
