@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using EdgeUpdater.SquashFs;
-using EdgeUpdater.SquashFs.Format;
 using EdgeUpdater.SquashFs.Reader;
 
 namespace EdgeUpdater.Delta.Metadata;
@@ -30,35 +29,35 @@ internal static class DerivedExportTable
         }
 
         var entries = length / 8;
-        IReadOnlyList<InodeRecord> records;
+        var table = new byte[length];
+        var seen = new bool[entries];
+        var count = 0;
         try
         {
-            // The block list limit only bounds a lying file size; lists grow with the bytes actually parsed.
-            records = InodeTableParser.Parse(inodeData, inodeBlockStarts, new InodeTableGeometry(blockSize, (uint)entries, fragmentCount, MaxBlockListEntries: 32L << 20));
+            // One inode at a time: nothing but the table and the flags is kept, whatever the image. The block
+            // list limit only bounds a lying file size; lists grow with the bytes actually parsed.
+            foreach (var record in InodeTableParser.Parse(inodeData, inodeBlockStarts, new InodeTableGeometry(blockSize, (uint)entries, fragmentCount, MaxBlockListEntries: 32L << 20)))
+            {
+                // The parser keeps numbers within 1 to entries.
+                var index = (int)record.Inode.InodeNumber - 1;
+                if (seen[index])
+                {
+                    return null;
+                }
+
+                seen[index] = true;
+                count++;
+                BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(8 * index), record.Reference.Value);
+            }
         }
         catch (SquashFsException)
         {
             return null;
         }
 
-        if (records.Count != entries)
+        if (count != entries)
         {
             return null;
-        }
-
-        var table = new byte[length];
-        var seen = new bool[entries];
-        foreach (var record in records)
-        {
-            // The parser keeps numbers within 1 to entries.
-            var index = (int)record.Inode.InodeNumber - 1;
-            if (seen[index])
-            {
-                return null;
-            }
-
-            seen[index] = true;
-            BinaryPrimitives.WriteUInt64LittleEndian(table.AsSpan(8 * index), record.Reference.Value);
         }
 
         return table;

@@ -11,12 +11,12 @@ namespace EdgeUpdater.SquashFs.Reader;
 public static class InodeTableParser
 {
     /// <summary>
-    /// Parses a whole uncompressed inode table. <paramref name="storedBlockStarts"/> are its metadata blocks'
-    /// offsets relative to the table start (they make the inode references); every block but the last holds
-    /// 8 KiB, as the format requires.
+    /// Parses a whole uncompressed inode table, in order, one inode at a time as it is enumerated (nothing
+    /// is kept). <paramref name="storedBlockStarts"/> are its metadata blocks' offsets relative to the table
+    /// start (they make the inode references); every block but the last holds 8 KiB, as the format requires.
     /// </summary>
-    /// <exception cref="SquashFsException">An inode does not parse, or the table holds more inodes than the geometry's count.</exception>
-    public static IReadOnlyList<InodeRecord> Parse(byte[] data, IReadOnlyList<long> storedBlockStarts, InodeTableGeometry geometry)
+    /// <exception cref="SquashFsException">While enumerated: an inode does not parse, or the table holds more inodes than the geometry's count.</exception>
+    public static IEnumerable<InodeRecord> Parse(byte[] data, IReadOnlyList<long> storedBlockStarts, InodeTableGeometry geometry)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(storedBlockStarts);
@@ -31,9 +31,9 @@ public static class InodeTableParser
     }
 
     /// <summary>Parses <paramref name="data"/> in order; <paramref name="blocks"/> give each block's stored start and first data offset.</summary>
-    internal static List<InodeRecord> ParseTable(byte[] data, IReadOnlyList<(long Relative, long DataOffset)> blocks, InodeTableGeometry geometry)
+    internal static IEnumerable<InodeRecord> ParseTable(byte[] data, IReadOnlyList<(long Relative, long DataOffset)> blocks, InodeTableGeometry geometry)
     {
-        var result = new List<InodeRecord>();
+        var count = 0L;
         if (data.Length > 0 && (blocks.Count == 0 || blocks[0].DataOffset != 0))
         {
             throw SquashFsException.Corrupted($"The inode table holds {data.Length} bytes but its first block does not start at offset 0.");
@@ -52,15 +52,14 @@ public static class InodeTableParser
             var reference = new InodeReference(blocks[blockIndex].Relative, (int)(offset - blocks[blockIndex].DataOffset));
             source.Position = offset;
             var inode = ParseInode(source, reference.ToString(), geometry);
-            result.Add(new InodeRecord(reference, offset, inode));
-            offset = source.Position;
-            if (result.Count > geometry.InodeCount)
+            if (++count > geometry.InodeCount)
             {
                 throw SquashFsException.Corrupted($"The inode table holds more inodes than the superblock's inode_count {geometry.InodeCount}.");
             }
-        }
 
-        return result;
+            yield return new InodeRecord(reference, offset, inode);
+            offset = source.Position;
+        }
     }
 
     /// <summary>Parses the inode at the cursor; <paramref name="where"/> names it in errors.</summary>

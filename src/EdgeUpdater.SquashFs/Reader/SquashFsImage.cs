@@ -445,7 +445,7 @@ public sealed partial class SquashFsImage : IDisposable
             position += block.UncompressedSize;
         }
 
-        return InodeTableParser.ParseTable(table.Data, blocks, _geometry);
+        return [.. InodeTableParser.ParseTable(table.Data, blocks, _geometry)];
     }
 
     // ---------------------------------------------------------------- xattrs, ids, fragments, export

@@ -85,13 +85,13 @@ public sealed class MksquashfsCrossCheckTests
         using var sqfs = SquashFsImage.Open(await _images.GetImageAsync(variant));
         var table = sqfs.ReadMetadataTable(Metadata.MetadataTableKind.Inodes);
         var geometry = InodeTableGeometry.Of(sqfs.Superblock, sqfs.Options);
-        var parsed = InodeTableParser.Parse(table.Data, [.. table.Blocks.Select(b => b.Offset - table.Start)], geometry);
+        var parsed = InodeTableParser.Parse(table.Data, [.. table.Blocks.Select(b => b.Offset - table.Start)], geometry).ToList();
         var read = sqfs.ReadInodeTable();
         Assert.Equal(read.Select(r => (r.Reference, r.TableOffset, r.Inode.InodeNumber)), parsed.Select(r => (r.Reference, r.TableOffset, r.Inode.InodeNumber)));
         Assert.Equal(read.Select(r => r.Inode.ToArray()), parsed.Select(r => r.Inode.ToArray()));
 
         // The geometry bounds what the table may name: one inode fewer than it holds is refused.
-        var e = Assert.Throws<SquashFsException>(() => InodeTableParser.Parse(table.Data, [.. table.Blocks.Select(b => b.Offset - table.Start)], geometry with { InodeCount = geometry.InodeCount - 1 }));
+        var e = Assert.Throws<SquashFsException>(() => InodeTableParser.Parse(table.Data, [.. table.Blocks.Select(b => b.Offset - table.Start)], geometry with { InodeCount = geometry.InodeCount - 1 }).ToList());
         Assert.Equal(SquashFsErrorCategory.Corrupted, e.Category);
     }
 
