@@ -8,7 +8,7 @@ namespace EdgeUpdater.Delta.Metadata;
 /// The export table (inode number to inode reference) computed from the new image's inode table, which the
 /// device has rebuilt by the time the export table comes (format 3). When an update adds inodes, the
 /// numbers and positions of the others move and a patch of the old table costs about a byte per inode
-/// (10 KB of the Debian pair's A to B); derived, it costs three bytes.
+/// (10 KB of the Debian pair's A to B); derived, it costs a few bytes.
 /// </summary>
 internal static class DerivedExportTable
 {
