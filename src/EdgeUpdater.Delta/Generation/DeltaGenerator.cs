@@ -171,7 +171,9 @@ public static class DeltaGenerator
                                 local.MetadataTablesDerived += encoding.TablesDerived;
                                 local.ProofsRecalled += encoding.ProofsRecalled;
                                 using var sectionWriter = new SectionWriter(Stream.Null);
-                                var section = sectionWriter.Encode(SectionKind.Metadata, payload, 19);
+                                // Its patches are zstd frames already, its maps and piece headers are not. For fast,
+                                // 16 keeps all of 19's gain on the Debian pair (12 and 14 lose 0.9 KB) for 1 to 6 ms less.
+                                var section = sectionWriter.Encode(SectionKind.Metadata, payload, options.Level == DeltaLevel.Best ? 19 : 16);
                                 return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
                             }
 
