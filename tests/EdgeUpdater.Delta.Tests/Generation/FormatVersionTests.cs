@@ -83,15 +83,37 @@ public sealed class FormatVersionTests
     [Fact]
     public async Task A_derived_table_in_a_version_2_delta_is_refused()
     {
-        var (a, b, delta) = await GzipFormat3DeltaAsync();
-        var info = await DeltaInspector.InspectAsync(new MemoryStream(delta));
-        var relabelled = await RebuildAsync(delta, info.Header with { Version = 2 }, payload => payload);
-        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaTestKit.ApplyAsync(a, relabelled));
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
+        var (v2, result) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = DeltaLevel.Fast, MaxParallelism = 2, FormatVersion = 2 });
+        Assert.Equal(2, result.Header.Version);
+        using var image = SquashFsImage.Open(await _images.GetImageAsync("B", variant));
+        var sb = image.Superblock;
+        var exportLength = image.ReadMetadataTable(MetadataTableKind.Export).Data.Length;
+
+        // The export table's piece, patched in format 2, made to say "derived" as format 3 would.
+        var damaged = await RebuildAsync(v2, result.Header, payload =>
+        {
+            var w = new ByteWriter();
+            w.U8((byte)MetadataPieceKind.TableBlocks);
+            w.U8((byte)MetadataTableKind.Export);
+            w.VarU((ulong)exportLength);
+            w.U8((byte)TableEncoding.Patch);
+            var prefix = w.ToArray();
+            var at = payload.AsSpan().IndexOf(prefix);
+            Assert.True(at >= 0, "the export table's patch is not in the metadata section");
+            var blob = new ByteReader(payload.AsSpan(at + prefix.Length), "patch");
+            var patchLength = blob.VarInt(payload.Length, "patch length");
+            var end = payload.Length - blob.Remaining + patchLength;
+            return [.. payload.AsSpan(0, at), .. DerivedPiece(MetadataTableKind.Export, exportLength, sb.BlockSize, sb.FragmentEntryCount), .. payload.AsSpan(end)];
+        });
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaTestKit.ApplyAsync(a, damaged));
         Assert.Equal(DeltaErrorCategory.Corrupted, e.Category);
         Assert.Contains("table encoding 3 is unknown in format version 2", e.Message, StringComparison.Ordinal);
 
-        // The same sections under their own header still rebuild B: only the version was changed.
-        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, await RebuildAsync(delta, info.Header, payload => payload)));
+        // The delta as generated, rebuilt the same way, still gives B: only the piece was changed.
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, await RebuildAsync(v2, result.Header, payload => payload)));
     }
 
     [Theory]
