@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using EdgeUpdater.SquashFs;
+using EdgeUpdater.SquashFs.Format;
 using EdgeUpdater.SquashFs.Reader;
 
 namespace EdgeUpdater.Delta.Metadata;
@@ -12,10 +13,6 @@ namespace EdgeUpdater.Delta.Metadata;
 /// </summary>
 internal static class DerivedExportTable
 {
-    /// <summary>Smallest and largest data block size of SquashFS (4 KiB to 1 MiB).</summary>
-    private const uint MinBlockSize = 4096;
-    private const uint MaxBlockSize = 1 << 20;
-
     /// <summary>
     /// The table of <paramref name="length"/> bytes for the inode table <paramref name="inodeData"/> (stored block
     /// starts <paramref name="inodeBlockStarts"/>), or null when that table does not hold exactly one inode for
@@ -23,7 +20,7 @@ internal static class DerivedExportTable
     /// </summary>
     public static byte[]? TryDerive(byte[] inodeData, IReadOnlyList<long> inodeBlockStarts, uint blockSize, uint fragmentCount, int length)
     {
-        if (length % 8 != 0 || length == 0 || blockSize is < MinBlockSize or > MaxBlockSize || !uint.IsPow2(blockSize))
+        if (length % 8 != 0 || length == 0 || !Superblock.IsValidBlockSize(blockSize))
         {
             return null;
         }
@@ -36,7 +33,7 @@ internal static class DerivedExportTable
         {
             // One inode at a time: nothing but the table and the flags is kept, whatever the image. The block
             // list limit only bounds a lying file size; lists grow with the bytes actually parsed.
-            foreach (var record in InodeTableParser.Parse(inodeData, inodeBlockStarts, new InodeTableGeometry(blockSize, (uint)entries, fragmentCount, MaxBlockListEntries: 32L << 20)))
+            foreach (var record in InodeTableParser.Parse(inodeData, inodeBlockStarts, new InodeTableGeometry(blockSize, (uint)entries, fragmentCount, SquashFsReaderOptions.DefaultMaxBlockListEntries)))
             {
                 // The parser keeps numbers within 1 to entries.
                 var index = (int)record.Inode.InodeNumber - 1;

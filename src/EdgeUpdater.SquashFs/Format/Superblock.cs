@@ -102,6 +102,9 @@ public sealed record Superblock
     /// <summary>log2 of <see cref="BlockSize"/>.</summary>
     public ushort BlockLog { get; init; }
 
+    /// <summary>True for the data block sizes SquashFS allows: powers of two from 4 KiB to 1 MiB.</summary>
+    public static bool IsValidBlockSize(uint blockSize) => blockSize is >= 4096 and <= 1 << 20 && uint.IsPow2(blockSize);
+
     /// <summary>Flags.</summary>
     public SuperblockFlags Flags { get; init; }
 
@@ -189,7 +192,7 @@ public sealed record Superblock
             throw SquashFsException.Unsupported($"SquashFS version {sb.VersionMajor}.{sb.VersionMinor} is not supported; only 4.0 is.");
         }
 
-        if (sb.BlockLog < 12 || sb.BlockLog > 20 || sb.BlockSize != 1u << sb.BlockLog)
+        if (sb.BlockLog > 20 || !IsValidBlockSize(sb.BlockSize) || sb.BlockSize != 1u << sb.BlockLog)
         {
             throw SquashFsException.Corrupted($"Superblock block size {sb.BlockSize} (block_log {sb.BlockLog}) is not a power of two between 4 KiB and 1 MiB matching block_log.");
         }

@@ -13,7 +13,10 @@ public sealed record SquashFsReaderOptions
     public long MaxEntries { get; init; } = 64L << 20;
 
     /// <summary>Most entries of one file's block list (default 32 Mi entries, a 4 TiB file at 128 KiB blocks).</summary>
-    public long MaxBlockListEntries { get; init; } = 32L << 20;
+    public long MaxBlockListEntries { get; init; } = DefaultMaxBlockListEntries;
+
+    /// <summary>The default of <see cref="MaxBlockListEntries"/>.</summary>
+    public const long DefaultMaxBlockListEntries = 32L << 20;
 
     /// <summary>Decompressed metadata blocks kept in memory (default 128, 1 MiB).</summary>
     public int MetadataCacheBlocks { get; init; } = 128;
