@@ -288,17 +288,30 @@ internal sealed partial class SquashFsPlanner
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            var proven = reproducible.GetAwaiter().GetResult();
-            cancellationToken.ThrowIfCancellationRequested();
             using var codec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null;
-            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, proven?.Offsets, patchLevel, _formatVersion, out var stats);
-            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, proven?.Recalled ?? 0, watch.Elapsed.TotalMilliseconds);
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, () => reproducible.GetAwaiter().GetResult()?.Offsets, patchLevel, _formatVersion, out var stats);
+            var recalled = reproducible.GetAwaiter().GetResult()?.Recalled ?? 0;
+            cancellationToken.ThrowIfCancellationRequested();
+            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, recalled, watch.Elapsed.TotalMilliseconds);
         }
         catch (Exception e) when (e is SquashFsException or InvalidOperationException)
         {
             // B's tables do not read, or lie in a way the format cannot describe: the region goes literally.
             // (Damaged tables of the base only cost their prediction: MetadataPredictor.)
             return new MetadataEncoding(null, 0, 0, 0, 0, watch.Elapsed.TotalMilliseconds);
+        }
+        finally
+        {
+            // The proof reads B: it ends before this encoding does, however the encoding ended, so that the
+            // generator, which awaits the encoding before it closes the images, leaves no reader behind.
+            try
+            {
+                reproducible.Wait(CancellationToken.None);
+            }
+            catch (AggregateException)
+            {
+                // Its failure, if any, was observed above or is irrelevant after the encoding's own.
+            }
         }
     }
 

@@ -107,9 +107,11 @@ internal static class MetadataSection
     /// <summary>
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
     /// <paramref name="formatVersion"/>; null when its layout is not one this format describes (the caller then
-    /// sends the region literally).
+    /// sends the region literally). <paramref name="reproducible"/> gives the offsets of the blocks
+    /// <paramref name="metadataCodec"/> reproduces (null: each block is tried here); it is asked once, after the
+    /// tables are encoded, so that its proof may still be running until then.
     /// </summary>
-    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, HashSet<long>? reproducible, int patchLevel, int formatVersion, out Stats stats)
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, Func<HashSet<long>?> reproducible, int patchLevel, int formatVersion, out Stats stats)
     {
         stats = new Stats(0, 0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
@@ -161,22 +163,24 @@ internal static class MetadataSection
             writer.VarU((ulong)block.TotalSize);
         }
 
-        var pieces = new ByteWriter(1 << 16);
-        var pieceCount = 0;
+        // Two passes. The first encodes every piece but the tables' block encodings: predictions and patches
+        // need only the old image and B's layout. The second decides each block, which needs the proof that the
+        // codec reproduces it; that proof (liblzma: about 1.3 ms a block) runs meanwhile on another thread, so
+        // the patches no longer wait for it and then run alone at the end of a fast generation.
+        var heads = new ByteWriter(1 << 16);
+        var drafts = new List<(int HeadEnd, MetadataTable? Blocks)>();
         var position = regionStart;
-        var scratch = new byte[SquashFsCodec.MetadataBlockSize * 2];
-        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
         using var zstd = new ZstdPatcher();
         long tableBytes = 0, patchBytes = 0, literalBytes = 0;
-        int blocks = 0, recompressed = 0, literalBlocks = 0, derivedTables = 0;
+        var derivedTables = 0;
         void Literal(long start, long end)
         {
             var bytes = new byte[end - start];
             newImage.ReadStoredBytes(start, bytes);
-            pieces.U8((byte)MetadataPieceKind.Literal);
-            pieces.Blob(bytes);
+            heads.U8((byte)MetadataPieceKind.Literal);
+            heads.Blob(bytes);
             literalBytes += bytes.Length;
-            pieceCount++;
+            drafts.Add((heads.Length, null));
         }
 
         foreach (var region in regions)
@@ -201,24 +205,23 @@ internal static class MetadataSection
                         break;
                     }
 
-                    pieceCount++;
-                    pieces.U8((byte)MetadataPieceKind.TableBlocks);
-                    pieces.U8((byte)table.Kind);
-                    pieces.VarU((ulong)table.Data.Length);
+                    heads.U8((byte)MetadataPieceKind.TableBlocks);
+                    heads.U8((byte)table.Kind);
+                    heads.VarU((ulong)table.Data.Length);
                     var predicted = predictor.Predict(table.Kind);
                     tableBytes += table.Data.Length;
                     if (predicted.AsSpan().SequenceEqual(table.Data))
                     {
-                        pieces.U8((byte)TableEncoding.Predicted);
+                        heads.U8((byte)TableEncoding.Predicted);
                     }
                     else if (table.Kind == MetadataTableKind.Export && formatVersion >= DeltaFormat.DerivedTablesVersion
                         && tables[MetadataTableKind.Inodes] is var inodes && HasStandardBlocks(inodes)
                         && DerivedExportTable.TryDerive(inodes.Data, [.. inodes.Blocks.Select(b => b.Offset - inodes.Start)], sb.BlockSize, sb.FragmentEntryCount, table.Data.Length) is { } derived
                         && derived.AsSpan().SequenceEqual(table.Data))
                     {
-                        pieces.U8((byte)TableEncoding.Derived);
-                        pieces.VarU(sb.BlockSize);
-                        pieces.VarU(sb.FragmentEntryCount);
+                        heads.U8((byte)TableEncoding.Derived);
+                        heads.VarU(sb.BlockSize);
+                        heads.VarU(sb.FragmentEntryCount);
                         derivedTables++;
                     }
                     else
@@ -226,47 +229,19 @@ internal static class MetadataSection
                         var patch = zstd.Encode(predicted, table.Data, patchLevel);
                         if (patch.Length < table.Data.Length)
                         {
-                            pieces.U8((byte)TableEncoding.Patch);
-                            pieces.Blob(patch);
+                            heads.U8((byte)TableEncoding.Patch);
+                            heads.Blob(patch);
                             patchBytes += patch.Length;
                         }
                         else
                         {
-                            pieces.U8((byte)TableEncoding.Literal);
-                            pieces.Bytes(table.Data);
+                            heads.U8((byte)TableEncoding.Literal);
+                            heads.Bytes(table.Data);
                             literalBytes += table.Data.Length;
                         }
                     }
 
-                    long offset = 0;
-                    foreach (var block in table.Blocks)
-                    {
-                        blocks++;
-                        var content = table.Data.AsSpan((int)offset, block.UncompressedSize);
-                        offset += block.UncompressedSize;
-                        var storedSpan = stored.AsSpan(0, block.TotalSize);
-                        newImage.ReadStoredBytes(block.Offset, storedSpan);
-                        if (!block.IsCompressed && block.StoredSize == content.Length)
-                        {
-                            pieces.U8((byte)MetadataBlockEncoding.Uncompressed);
-                            continue;
-                        }
-
-                        if (block.IsCompressed && metadataCodec is not null
-                            && (reproducible?.Contains(block.Offset) ?? (metadataCodec.TryCompress(content, scratch, out var written)
-                                && storedSpan[2..].SequenceEqual(scratch.AsSpan(0, written)))))
-                        {
-                            pieces.U8((byte)MetadataBlockEncoding.Compressed);
-                            recompressed++;
-                            continue;
-                        }
-
-                        pieces.U8((byte)MetadataBlockEncoding.Literal);
-                        pieces.Blob(storedSpan);
-                        literalBytes += storedSpan.Length;
-                        literalBlocks++;
-                    }
-
+                    drafts.Add((heads.Length, table));
                     predictor.RecordNewLayout(table.Kind, new TableLayout([.. table.Blocks.Select(b => b.Offset - region.Start)], region.End - region.Start, region.Start));
                     break;
                 case MetadataPieceKind.TableIndex:
@@ -280,9 +255,9 @@ internal static class MetadataSection
 
                     if (table.Blocks.Count * 8 == computed.Length && computed.AsSpan().SequenceEqual(expected))
                     {
-                        pieceCount++;
-                        pieces.U8((byte)MetadataPieceKind.TableIndex);
-                        pieces.U8((byte)table.Kind);
+                        heads.U8((byte)MetadataPieceKind.TableIndex);
+                        heads.U8((byte)table.Kind);
+                        drafts.Add((heads.Length, null));
                     }
                     else
                     {
@@ -299,8 +274,8 @@ internal static class MetadataSection
                     BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), (uint)(table.Data.Length / 16));
                     if (kv.Blocks.Count > 0 && header.AsSpan().SequenceEqual(actualHeader))
                     {
-                        pieceCount++;
-                        pieces.U8((byte)MetadataPieceKind.XattrHeader);
+                        heads.U8((byte)MetadataPieceKind.XattrHeader);
+                        drafts.Add((heads.Length, null));
                     }
                     else
                     {
@@ -318,8 +293,52 @@ internal static class MetadataSection
             Literal(position, regionEnd);
         }
 
-        writer.VarU((ulong)pieceCount);
-        writer.Bytes(pieces.WrittenSpan);
+        // Second pass: the pieces in order, each table's head followed by its blocks' encodings.
+        var proven = metadataCodec is null ? null : reproducible();
+        var scratch = new byte[SquashFsCodec.MetadataBlockSize * 2];
+        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
+        int blocks = 0, recompressed = 0, literalBlocks = 0;
+        writer.VarU((ulong)drafts.Count);
+        var headStart = 0;
+        foreach (var (headEnd, blockTable) in drafts)
+        {
+            writer.Bytes(heads.WrittenSpan[headStart..headEnd]);
+            headStart = headEnd;
+            if (blockTable is null)
+            {
+                continue;
+            }
+
+            long offset = 0;
+            foreach (var block in blockTable.Blocks)
+            {
+                blocks++;
+                var content = blockTable.Data.AsSpan((int)offset, block.UncompressedSize);
+                offset += block.UncompressedSize;
+                var storedSpan = stored.AsSpan(0, block.TotalSize);
+                newImage.ReadStoredBytes(block.Offset, storedSpan);
+                if (!block.IsCompressed && block.StoredSize == content.Length)
+                {
+                    writer.U8((byte)MetadataBlockEncoding.Uncompressed);
+                    continue;
+                }
+
+                if (block.IsCompressed && metadataCodec is not null
+                    && (proven?.Contains(block.Offset) ?? (metadataCodec.TryCompress(content, scratch, out var written)
+                        && storedSpan[2..].SequenceEqual(scratch.AsSpan(0, written)))))
+                {
+                    writer.U8((byte)MetadataBlockEncoding.Compressed);
+                    recompressed++;
+                    continue;
+                }
+
+                writer.U8((byte)MetadataBlockEncoding.Literal);
+                writer.Blob(storedSpan);
+                literalBytes += storedSpan.Length;
+                literalBlocks++;
+            }
+        }
+
         stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables);
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
