@@ -137,8 +137,8 @@ internal sealed partial class SquashFsPlanner
         // The two images are independent: index and walk them on two threads; verify which metadata
         // blocks of the new image recompress to their stored bytes on a third.
         var reproducibleMetadata = _recompress
-            ? Task.Run<(HashSet<long> Offsets, int Recalled)?>(() => MetadataSection.ReproducibleBlocks(_new, parallelism, _reproduction, cancellationToken), cancellationToken)
-            : Task.FromResult<(HashSet<long> Offsets, int Recalled)?>(null);
+            ? Task.Run(() => MetadataSection.ReproducibleBlocks(_new, parallelism, _reproduction, cancellationToken), cancellationToken)
+            : Task.FromResult((Offsets: new HashSet<long>(), Recalled: 0));
         var oldSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_old);
@@ -182,7 +182,7 @@ internal sealed partial class SquashFsPlanner
 
     private List<Unit> Plan(
         int metadataPatchLevel,
-        Task<(HashSet<long> Offsets, int Recalled)?> reproducibleMetadata,
+        Task<(HashSet<long> Offsets, int Recalled)> reproducibleMetadata,
         Task<(Dictionary<(UInt128, uint), long> Index, Ownership.OldFileSet Files)> oldSide,
         Task<(List<StoredBlock> Blocks, Ownership.NewFileSet Files)> newSide,
         Action<string> phase,
@@ -283,14 +283,13 @@ internal sealed partial class SquashFsPlanner
         return units;
     }
 
-    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, int patchLevel, Task<(HashSet<long> Offsets, int Recalled)?> reproducible, CancellationToken cancellationToken)
+    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, int patchLevel, Task<(HashSet<long> Offsets, int Recalled)> reproducible, CancellationToken cancellationToken)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            using var codec = _recompress ? _new.CreateCodec(CodecRole.Metadata) : null;
-            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, codec, () => reproducible.GetAwaiter().GetResult()?.Offsets, patchLevel, _formatVersion, out var stats);
-            var recalled = reproducible.GetAwaiter().GetResult()?.Recalled ?? 0;
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, _recompress ? () => reproducible.GetAwaiter().GetResult().Offsets : null, patchLevel, _formatVersion, out var stats);
+            var recalled = reproducible.GetAwaiter().GetResult().Recalled;
             cancellationToken.ThrowIfCancellationRequested();
             return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, recalled, watch.Elapsed.TotalMilliseconds);
         }

@@ -107,11 +107,12 @@ internal static class MetadataSection
     /// <summary>
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
     /// <paramref name="formatVersion"/>; null when its layout is not one this format describes (the caller then
-    /// sends the region literally). <paramref name="reproducible"/> gives the offsets of the blocks
-    /// <paramref name="metadataCodec"/> reproduces (null: each block is tried here); it is asked once, after the
-    /// tables are encoded, so that its proof may still be running until then.
+    /// sends the region literally). <paramref name="reproducible"/> gives the offsets of the compressed blocks
+    /// the device's metadata codec reproduces (<see cref="ReproducibleBlocks"/>); null when nothing is
+    /// recompressed. It is asked once, after the tables are encoded, so that its proof may still be running
+    /// until then.
     /// </summary>
-    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, SquashFsCodec? metadataCodec, Func<HashSet<long>?> reproducible, int patchLevel, int formatVersion, out Stats stats)
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, Func<HashSet<long>>? reproducible, int patchLevel, int formatVersion, out Stats stats)
     {
         stats = new Stats(0, 0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
@@ -294,8 +295,7 @@ internal static class MetadataSection
         }
 
         // Second pass: the pieces in order, each table's head followed by its blocks' encodings.
-        var proven = metadataCodec is null ? null : reproducible();
-        var scratch = new byte[SquashFsCodec.MetadataBlockSize * 2];
+        var proven = reproducible?.Invoke();
         var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
         int blocks = 0, recompressed = 0, literalBlocks = 0;
         writer.VarU((ulong)drafts.Count);
@@ -323,9 +323,7 @@ internal static class MetadataSection
                     continue;
                 }
 
-                if (block.IsCompressed && metadataCodec is not null
-                    && (proven?.Contains(block.Offset) ?? (metadataCodec.TryCompress(content, scratch, out var written)
-                        && storedSpan[2..].SequenceEqual(scratch.AsSpan(0, written)))))
+                if (block.IsCompressed && proven is not null && proven.Contains(block.Offset))
                 {
                     writer.U8((byte)MetadataBlockEncoding.Compressed);
                     recompressed++;
