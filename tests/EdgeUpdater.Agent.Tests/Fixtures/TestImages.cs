@@ -101,7 +101,8 @@ internal static class TestImages
         if (options.FillerBytes > 0)
         {
             var filler = new byte[options.FillerBytes];
-            new Random(options.Version.GetHashCode(StringComparison.Ordinal)).NextBytes(filler);
+            // Seeded by the version's bytes (string.GetHashCode differs per process): the same image every run.
+            new Random(BitConverter.ToInt32(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(options.Version)))).NextBytes(filler);
             await File.WriteAllBytesAsync(Path.Combine(root, "www/filler.bin"), filler);
         }
 
