@@ -278,7 +278,9 @@ internal sealed partial class SquashFsPlanner
             AddTail(units, (long)sb.BytesUsed, end);
         }
 
-        var encoding = Task.Run(() => EncodeMetadata(maps.Data, maps.Fragments, metadataPatchLevel, reproducibleMetadata, cancellationToken), cancellationToken);
+        // Not given the token: a task cancelled before it starts would never run EncodeMetadata, whose end is
+        // what tells the caller that the proof, still reading B, has ended too. Cancelled, it returns at once.
+        var encoding = Task.Run(() => EncodeMetadata(maps.Data, maps.Fragments, metadataPatchLevel, reproducibleMetadata, cancellationToken), CancellationToken.None);
         units.Insert(metadataIndex, new MetadataUnit(encoding, dataEnd, metaLength));
         return units;
     }
@@ -288,6 +290,7 @@ internal sealed partial class SquashFsPlanner
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, _recompress ? () => reproducible.GetAwaiter().GetResult().Offsets : null, patchLevel, _formatVersion, out var stats);
             var recalled = reproducible.GetAwaiter().GetResult().Recalled;
             cancellationToken.ThrowIfCancellationRequested();
