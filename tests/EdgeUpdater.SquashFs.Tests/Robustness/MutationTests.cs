@@ -52,6 +52,7 @@ public sealed class MutationTests
             for (var i = 0; i < CasesPerImage; i++)
             {
                 var (mutated, description) = Mutate(original, random);
+                var where = $"seed {roundSeed} case {i} ({description})";
                 var clock = Stopwatch.StartNew();
                 string outcome;
                 try
@@ -64,20 +65,20 @@ public sealed class MutationTests
                     outcome = e.Category.ToString();
                     if (string.IsNullOrWhiteSpace(e.Message))
                     {
-                        failures.Add($"seed {roundSeed} case {i} ({description}): SquashFsException without a message");
+                        failures.Add($"{where}: SquashFsException without a message");
                     }
                 }
                 catch (Exception e)
                 {
                     outcome = "WRONG " + e.GetType().Name;
-                    failures.Add($"seed {roundSeed} case {i} ({description}): {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
+                    failures.Add($"{where}: {e.GetType().Name}: {e.Message}\n{e.StackTrace}");
                 }
 
                 clock.Stop();
                 slowest = clock.Elapsed > slowest ? clock.Elapsed : slowest;
                 if (clock.Elapsed > CaseLimit)
                 {
-                    failures.Add($"seed {roundSeed} case {i} ({description}) took {clock.Elapsed.TotalSeconds:F1} s");
+                    failures.Add($"{where} took {clock.Elapsed.TotalSeconds:F1} s");
                 }
 
                 outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
