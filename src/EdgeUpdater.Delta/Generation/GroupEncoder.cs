@@ -109,17 +109,17 @@ internal sealed class GroupEncoder : IDisposable
                 var recompressing = patch.Slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true });
                 var frame = Finish(patch, stats, "zstd", (content, cost, count) =>
                 {
-                    var encoded = _zstd.Encode(_reference.AsSpan(0, referenceLength), content, _settings.ZstdLevel);
+                    var encoded = _zstd.Compress(_reference.AsSpan(0, referenceLength), content, _settings.ZstdLevel);
                     var overhead = encoded.Length + (8L * count);
                     // Generic chunks are kept whatever; recompressed blocks must save a fifth of their stored
                     // bytes (recompression costs time here to verify and on the device to rebuild).
-                    return patch.Slices.Any(s => s.Unit is ChunkUnit) || (recompressing ? overhead * 5 < cost * 4 : overhead < cost) ? encoded : null;
+                    return patch.Slices.Any(s => s.Unit is ChunkUnit) || (recompressing ? overhead * 5 < cost * 4 : overhead < cost) ? encoded : default;
                 }, cancellationToken);
-                if (frame is not null)
+                if (!frame.IsEmpty)
                 {
                     _head.Clear();
                     ContentFrame.WriteZstdHead(_head, patch.Length, group.Reference);
-                    _head.Blob(frame);
+                    _head.Blob(frame.Span);
                     result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, _head.WrittenSpan, 0)));
                     patch.Assign(frames++, frameOf, contentLengths);
                 }
@@ -131,13 +131,13 @@ internal sealed class GroupEncoder : IDisposable
                 var frame = Finish(fresh, stats, "pack", (content, cost, count) =>
                 {
                     var encoded = _zstd.Pack(content, _settings.OptimalPack);
-                    return encoded.Length + (8L * count) < cost ? encoded : null;
+                    return encoded.Length + (8L * count) < cost ? encoded : default;
                 }, cancellationToken);
-                if (frame is not null)
+                if (!frame.IsEmpty)
                 {
                     _head.Clear();
                     ContentFrame.WriteZstdHead(_head, fresh.Length, []);
-                    _head.Blob(frame);
+                    _head.Blob(frame.Span);
                     result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, _head.WrittenSpan, 0)));
                     fresh.Assign(frames++, frameOf, contentLengths);
                     stats.PackedBlocks += fresh.Slices.Count;
@@ -150,13 +150,13 @@ internal sealed class GroupEncoder : IDisposable
                 {
                     // Kept only when it saves a sixteenth of the stored blocks: the device recompresses every one.
                     var capacity = cost - (cost / 16) - (8L * count);
-                    return capacity <= 0 ? null : LzmaCoder.Encode(content, filter, LzmaCoder.DictionaryFor(content.Length), (int)Math.Min(capacity, int.MaxValue));
+                    return capacity > 0 ? LzmaCoder.Encode(content, filter, LzmaCoder.DictionaryFor(content.Length), (int)Math.Min(capacity, int.MaxValue)) : default;
                 }, cancellationToken);
-                if (frame is not null)
+                if (!frame.IsEmpty)
                 {
                     _head.Clear();
                     ContentFrame.WriteLzmaHead(_head, fresh.Length, filter, LzmaCoder.DictionaryFor(fresh.Length));
-                    _head.Blob(frame);
+                    _head.Blob(frame.Span);
                     result.Add((SectionKind.Content, _sections.Encode(SectionKind.Content, _head.WrittenSpan, 0)));
                     fresh.Assign(frames++, frameOf, contentLengths);
                     stats.NewFileBlocksRebuilt += fresh.Slices.Count;
@@ -229,19 +229,19 @@ internal sealed class GroupEncoder : IDisposable
     }
 
     /// <summary>
-    /// Encodes a drafted frame; null when it does not pay (<paramref name="encode"/> says so by returning null
-    /// for the content, its slices' stored cost and count). When it pays, keeps only the blocks the device's
-    /// codec reproduces and encodes again without the others.
+    /// Encodes a drafted frame; empty when it does not pay (<paramref name="encode"/> says so by returning an empty
+    /// frame for the content, its slices' stored cost and count). When it pays, keeps only the blocks the
+    /// device's codec reproduces and encodes again without the others.
     /// </summary>
-    private byte[]? Finish(FrameDraft draft, DeltaStatistics stats, string coder, FrameEncoder encode, CancellationToken cancellationToken)
+    private ReadOnlyMemory<byte> Finish(FrameDraft draft, DeltaStatistics stats, string coder, FrameEncoder encode, CancellationToken cancellationToken)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var frame = encode(draft.Content.AsSpan(0, draft.Length), draft.Slices.Sum(s => s.Cost), draft.Slices.Count);
         AddPhase(stats, coder, watch);
-        if (frame is null)
+        if (frame.IsEmpty)
         {
             draft.Clear();
-            return null;
+            return frame;
         }
 
         var reproduced = Verify(draft, stats, cancellationToken);
@@ -267,9 +267,9 @@ internal sealed class GroupEncoder : IDisposable
         if (kept.Count != draft.Slices.Count)
         {
             draft.Replace(kept, length);
-            frame = length > 0 ? encode(draft.Content.AsSpan(0, length), kept.Sum(s => s.Cost), kept.Count) : null;
+            frame = length > 0 ? encode(draft.Content.AsSpan(0, length), kept.Sum(s => s.Cost), kept.Count) : default;
             AddPhase(stats, coder, watch);
-            if (frame is null)
+            if (frame.IsEmpty)
             {
                 draft.Clear();
             }
@@ -418,8 +418,11 @@ internal sealed class GroupEncoder : IDisposable
         _decoded.AsSpan(item.Start, Math.Min(item.Length, Math.Max(0, _cachedLength - item.Start))).CopyTo(destination);
     }
 
-    /// <summary>Encodes a frame's content (its blocks' stored bytes cost <c>cost</c>); null when it does not pay.</summary>
-    private delegate byte[]? FrameEncoder(ReadOnlySpan<byte> content, long cost, int count);
+    /// <summary>
+    /// Encodes a frame's content (its blocks' stored bytes cost <c>cost</c>); empty when it does not pay (a frame
+    /// never is). The frame may be in the coder's own buffer, valid until the group's next frame is encoded.
+    /// </summary>
+    private delegate ReadOnlyMemory<byte> FrameEncoder(ReadOnlySpan<byte> content, long cost, int count);
 
     public void Dispose()
     {

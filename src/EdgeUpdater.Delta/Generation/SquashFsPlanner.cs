@@ -102,7 +102,7 @@ internal sealed partial class SquashFsPlanner
                 filled += item.Length;
             }
 
-            var patch = zstd.Compress(reference, _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored), DeltaGenerator.FastContentLevel, longDistance: false);
+            var patch = zstd.Compress(reference, _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored), DeltaGenerator.FastContentLevel, longDistance: false).Span;
             if (patch.Length >= threshold && owners.ReferenceFor(block, raw: false) is { Count: > 0 } content)
             {
                 units[i] = new BlockUnit(block, content);

@@ -227,7 +227,7 @@ internal static class MetadataSection
                     }
                     else
                     {
-                        var patch = zstd.Encode(predicted, table.Data, patchLevel);
+                        var patch = zstd.Compress(predicted, table.Data, patchLevel).Span;
                         if (patch.Length < table.Data.Length)
                         {
                             heads.U8((byte)TableEncoding.Patch);

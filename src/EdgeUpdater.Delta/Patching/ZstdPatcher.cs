@@ -62,10 +62,6 @@ internal sealed unsafe class ZstdPatcher : IDisposable
         return Math.Clamp(log, 10, 31);
     }
 
-    /// <summary>Compresses <paramref name="target"/> against <paramref name="reference"/>.</summary>
-    public byte[] Encode(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true) =>
-        Compress(reference, target, level, longDistance).ToArray();
-
     /// <summary>
     /// Compresses the stored bytes of blocks another codec already compressed well (to a third of their
     /// content or less): what is left in them are short repeats at short distances, over a 64 KiB window.
@@ -77,7 +73,8 @@ internal sealed unsafe class ZstdPatcher : IDisposable
     /// Otherwise btlazy2: on zstd's and LZ4's blocks the optimal parser found only 2 KB more, for five to seven times
     /// the time (about 40 ms of the fast generation's wall on the Debian pair).
     /// </param>
-    public byte[] Pack(ReadOnlySpan<byte> content, bool optimal)
+    /// <returns>The frame, in this patcher's own buffer: valid until the next call.</returns>
+    public ReadOnlyMemory<byte> Pack(ReadOnlySpan<byte> content, bool optimal)
     {
         Start(0, content.Length, PackBase);
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.WindowLog, PackWindowLog), "windowLog");
@@ -85,14 +82,15 @@ internal sealed unsafe class ZstdPatcher : IDisposable
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.MinMatch, optimal ? 3 : 4), "minMatch");
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.SearchLog, PackSearchLog), "searchLog");
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.TargetLength, PackTargetLength), "targetLength");
-        return Finish([], content).ToArray();
+        return Finish([], content);
     }
 
     /// <summary>
-    /// As <see cref="Encode"/>, into this patcher's own buffer: the frame is valid until the next call. For
-    /// callers that copy it at once (a generator's MB-sized frames would otherwise each take fresh pages).
+    /// Compresses <paramref name="target"/> against <paramref name="reference"/> into this patcher's own
+    /// buffer: the frame is valid until the next call. Callers copy it where it goes (a generator's MB-sized
+    /// frames would each take fresh pages if they were returned as new arrays).
     /// </summary>
-    public ReadOnlySpan<byte> Compress(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true)
+    public ReadOnlyMemory<byte> Compress(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target, int level, bool longDistance = true)
     {
         var windowLog = Start(reference.Length, target.Length, level);
         Check(Zstd.CCtxSetParameter(_cctx, Zstd.WindowLog, Math.Max(windowLog, 17)), "windowLog");
@@ -143,7 +141,7 @@ internal sealed unsafe class ZstdPatcher : IDisposable
     }
 
     /// <summary>Compresses <paramref name="target"/> as one frame with the context's parameters, into <see cref="_output"/>.</summary>
-    private ReadOnlySpan<byte> Finish(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target)
+    private ReadOnlyMemory<byte> Finish(ReadOnlySpan<byte> reference, ReadOnlySpan<byte> target)
     {
         var capacity = (int)Zstd.CompressBound((nuint)target.Length);
         if (_output.Length < capacity)
@@ -162,7 +160,7 @@ internal sealed unsafe class ZstdPatcher : IDisposable
 
             var written = Zstd.Compress2(_cctx, o, (nuint)capacity, t, (nuint)target.Length);
             Check(written, "compress");
-            return _output.AsSpan(0, (int)written);
+            return _output.AsMemory(0, (int)written);
         }
     }
 

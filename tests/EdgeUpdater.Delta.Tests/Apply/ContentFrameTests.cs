@@ -26,7 +26,7 @@ public sealed class ContentFrameTests
         w.U8((byte)FrameCoder.Zstd);
         w.VarU(0);
         using var zstd = new ZstdPatcher();
-        w.Blob(zstd.Encode([], content, 3));
+        w.Blob(zstd.Compress([], content, 3).Span);
         return w.ToArray();
     }
 
@@ -249,7 +249,7 @@ public sealed class ContentFrameTests
             w.VarU((ulong)content.Length);
             w.VarU(0);
             using var zstd = new ZstdPatcher();
-            w.Blob(zstd.Encode([], content, 3));
+            w.Blob(zstd.Compress([], content, 3).Span);
             return w.ToArray();
         }
 

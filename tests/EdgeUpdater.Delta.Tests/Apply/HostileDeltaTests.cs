@@ -337,7 +337,7 @@ public sealed class HostileDeltaTests
             w.VarS(refOffset);
             w.VarU((ulong)refLength);
             using var zstd = new Patching.ZstdPatcher();
-            w.Blob(zstd.Encode([], new byte[contentLength], 3));
+            w.Blob(zstd.Compress([], new byte[contentLength], 3).Span);
             return w.ToArray();
         }
 
@@ -377,10 +377,10 @@ public sealed class HostileDeltaTests
         var reference = new byte[(int)ZstdWindowTestLimit()];
         new Random(5).NextBytes(reference);
         var target = reference.AsSpan(0, 1 << 20).ToArray();
-        var frame = zstd.Encode(reference, target, 1);
+        var frame = zstd.Compress(reference, target, 1).ToArray();
         var e = Assert.Throws<DeltaException>(() => zstd.Decode([], frame, new byte[target.Length], "test"));
         Assert.Equal(DeltaErrorCategory.Corrupted, e.Category);
-        Assert.Throws<DeltaException>(() => zstd.Encode(new byte[40 << 20], target, 1));
+        Assert.Throws<DeltaException>(() => zstd.Compress(new byte[40 << 20], target, 1));
     }
 
     private static long ZstdWindowTestLimit() => (1L << Patching.ZstdPatcher.MaxWindowLog) - (2 << 20);
@@ -427,7 +427,7 @@ public sealed class HostileDeltaTests
         frame.VarU(0);
         using (var zstd = new Patching.ZstdPatcher())
         {
-            frame.Blob(zstd.Encode([], content, 3));
+            frame.Blob(zstd.Compress([], content, 3).Span);
         }
 
         const int claimedStored = 123;

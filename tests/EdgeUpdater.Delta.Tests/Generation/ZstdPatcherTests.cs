@@ -19,7 +19,7 @@ public sealed class ZstdPatcherTests
         var (reference, target) = RunsFromAll(6 << 20, pieceLength: 40, pieces: 8192, seed: 20261128);
 
         using var patcher = new ZstdPatcher();
-        var frame = patcher.Encode(reference, target, 3);
+        var frame = patcher.Compress(reference, target, 3).ToArray();
         var decoded = new byte[target.Length];
         patcher.Decode(reference, frame, decoded, "test frame");
 
@@ -39,7 +39,7 @@ public sealed class ZstdPatcherTests
         var (reference, target) = RunsFromAll(24 << 20, pieceLength: 56, pieces: 8192, seed: 7);
 
         using var patcher = new ZstdPatcher();
-        var frame = patcher.Encode(reference, target, 3);
+        var frame = patcher.Compress(reference, target, 3).ToArray();
         var decoded = new byte[target.Length];
         patcher.Decode(reference, frame, decoded, "test frame");
 
@@ -68,9 +68,9 @@ public sealed class ZstdPatcherTests
         Assert.True(stored.Length < table.Length / 3, $"deflate took {stored.Length} bytes for {table.Length}");
 
         using var patcher = new ZstdPatcher();
-        var packed = patcher.Pack(stored, optimal: true);
-        var lazy = patcher.Pack(stored, optimal: false);
-        var plain = patcher.Encode([], stored, 3);
+        var packed = patcher.Pack(stored, optimal: true).ToArray();
+        var lazy = patcher.Pack(stored, optimal: false).ToArray();
+        var plain = patcher.Compress([], stored, 3).ToArray();
         foreach (var frame in new[] { packed, lazy })
         {
             var decoded = new byte[stored.Length];
