@@ -149,6 +149,7 @@ internal sealed class GroupEncoder : IDisposable
                 var frame = Finish(fresh, stats, "lzma2", (content, cost, count) =>
                 {
                     // Kept only when it saves a sixteenth of the stored blocks: the device recompresses every one.
+                    // LzmaCoder's null (the stream did not fit) converts to the empty frame, "does not pay".
                     var capacity = cost - (cost / 16) - (8L * count);
                     return capacity > 0 ? LzmaCoder.Encode(content, filter, LzmaCoder.DictionaryFor(content.Length), (int)Math.Min(capacity, int.MaxValue)) : default;
                 }, cancellationToken);
