@@ -61,6 +61,7 @@ public static class DeltaApplier
             state.Prepare();
             var resumedFrom = 0L;
             var deltaOffset = headerLength;
+            (IImageSource Output, long TargetOffset)? resume = null;
             if (options.Resume && options.CheckpointPath is not null && Checkpoint.Load(options.CheckpointPath) is { } checkpoint)
             {
                 if (!checkpoint.BaseSha256.AsSpan().SequenceEqual(header.BaseSha256) || !checkpoint.TargetSha256.AsSpan().SequenceEqual(header.TargetSha256)
@@ -75,24 +76,29 @@ public static class DeltaApplier
                 }
 
                 await StreamUtil.SkipAsync(delta, checkpoint.DeltaOffset - headerLength, cancellationToken).ConfigureAwait(false);
-                state.ResumeFrom(readable, checkpoint.TargetOffset, cancellationToken);
                 deltaOffset = checkpoint.DeltaOffset;
-                resumedFrom = checkpoint.TargetOffset;
-            }
-            else
-            {
-                output.SetLength(0);
+                resume = (readable, checkpoint.TargetOffset);
             }
 
-            // After the truncation above, which would give a reservation back.
-            output.Reserve(header.TargetSize);
-
+            // The metadata section comes last but needs only A: decode it on another core meanwhile, from before
+            // a resume hashes what it had written and before the reservation.
             if (header.Mode == DeltaMode.SquashFs && delta.CanSeek
                 && await SectionLocator.FindAsync(delta, deltaOffset, SectionKind.Metadata, MaxSectionsBeforeMetadata, cancellationToken).ConfigureAwait(false) is { } metadata)
             {
-                // The metadata section comes last but needs only A: decode it on another core meanwhile.
                 state.DecodeMetadataAhead(metadata);
             }
+
+            // A fresh apply overwrites the output in place and cuts it to size at the end. Truncating a slot that
+            // holds an image first only frees its blocks for the writes to allocate again (a 47 MB image here:
+            // 10 to 12 ms, before the first write).
+            if (resume is { } at)
+            {
+                state.ResumeFrom(at.Output, at.TargetOffset, cancellationToken);
+                resumedFrom = at.TargetOffset;
+            }
+
+            // After the resume's truncation, which would give a reservation back.
+            output.Reserve(header.TargetSize);
 
             using var sections = new SectionReader(delta, deltaOffset);
             while (true)
@@ -193,7 +199,6 @@ public static class DeltaApplier
     private sealed class ApplyState : IImageWriter, IDisposable
     {
         private const int WriteBuffer = 1 << 20;
-
         private readonly DeltaHeader _header;
         private readonly IImageSource _base;
         private readonly IImageSink _output;
