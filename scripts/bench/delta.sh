@@ -17,6 +17,8 @@
 # EDGEUPDATER_BENCH_APPLY_RUNS=N (default 0) times every pair's applies N times each, alternated: edgeupdater fast,
 # edgeupdater best, xdelta3 -d (needs the xdelta3 peer); before each, untimed, the output file is removed and
 # `sync` writes out what the run before left dirty (xdelta3 does not fsync its output, edgeupdater does).
+# EDGEUPDATER_BENCH_APPLY_OUTPUT=slot makes each apply write over a file that holds the pair's old image
+# instead (copied and synced before each run, untimed), as on a device whose inactive slot is a file.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -24,6 +26,8 @@ cache=${EDGEUPDATER_BENCH_CACHE:-/var/cache/edgeupdater-bench}
 work=${EDGEUPDATER_BENCH_WORK:-/var/tmp/edgeupdater-delta-bench}
 compressors=("$@")
 peers=" ${EDGEUPDATER_BENCH_PEERS:-xdelta3 zstd3 zstd19 bsdiff casync} "
+apply_output=${EDGEUPDATER_BENCH_APPLY_OUTPUT:-new}
+[[ $apply_output == new || $apply_output == slot ]] || { echo "EDGEUPDATER_BENCH_APPLY_OUTPUT must be new or slot, not $apply_output" >&2; exit 2; }
 read -r -a pairs <<<"${EDGEUPDATER_BENCH_PAIRS:-AB BC}"
 [ ${#compressors[@]} -gt 0 ] || compressors=(xz gzip zstd)
 source scripts/lib/deps.sh
@@ -123,17 +127,23 @@ alternated() { # LEVEL RUNS PEER_NAME PEER_FUNCTION: A->B medians of LEVEL from 
         echo "$comp: edgeupdater $level $(median "${cold[@]}") ms (${cold[*]}), $level with the image proved $(median "${proved[@]}") ms (${proved[*]}), $name $(median "${theirs[@]}") ms (${theirs[*]})"
     done
 }
+output_before() { # OLD: the apply output as the next timed run finds it (EDGEUPDATER_BENCH_APPLY_OUTPUT)
+    if [ "$apply_output" = slot ]; then cp "$1" "$work/runs.out"; else rm -f "$work/runs.out"; fi
+    sync
+}
 applies() { # RUNS: apply medians of every pair, alternated: edgeupdater fast, edgeupdater best, xdelta3 -d
     local runs=$1 comp pair old new d fast best theirs
     echo
-    echo "Apply, median of $runs alternated runs (ms; before each, untimed: the output file removed, sync): edgeupdater fast, edgeupdater best, xdelta3 -d"
+    local before="the output file removed, sync"
+    [ "$apply_output" = new ] || before="the output file holding the old image, sync"
+    echo "Apply, median of $runs alternated runs (ms; before each, untimed: $before): edgeupdater fast, edgeupdater best, xdelta3 -d"
     for comp in "${compressors[@]}"; do
         for pair in "${pairs[@]}"; do
             old="$work/${pair:0:1}-$comp.sqfs"; new="$work/${pair:1:1}-$comp.sqfs"; d="$work/$pair-$comp"; fast=(); best=(); theirs=()
             for _ in $(seq "$runs"); do
-                rm -f "$work/runs.out"; sync; fast+=("$(ms "$eu" delta apply "$old" "$d.fast.eud" -o "$work/runs.out")")
-                rm -f "$work/runs.out"; sync; best+=("$(ms "$eu" delta apply "$old" "$d.best.eud" -o "$work/runs.out")")
-                rm -f "$work/runs.out"; sync; theirs+=("$(ms xdelta3 -d -f -s "$old" "$d.xd3" "$work/runs.out")")
+                output_before "$old"; fast+=("$(ms "$eu" delta apply "$old" "$d.fast.eud" -o "$work/runs.out")")
+                output_before "$old"; best+=("$(ms "$eu" delta apply "$old" "$d.best.eud" -o "$work/runs.out")")
+                output_before "$old"; theirs+=("$(ms xdelta3 -d -f -s "$old" "$d.xd3" "$work/runs.out")")
             done
             cmp -s "$work/runs.out" "$new" || { echo "xdelta3 did not rebuild $new" >&2; exit 1; }
             echo "$pair $comp: edgeupdater fast $(median "${fast[@]}") ms (${fast[*]}), best $(median "${best[@]}") ms (${best[*]}), xdelta3 -d $(median "${theirs[@]}") ms (${theirs[*]})"
