@@ -90,6 +90,9 @@ public sealed class DeltaCommandsTests : IDisposable
         Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
         Assert.Equal(ExitCodes.VerificationFailed, await RunAsync("delta", "apply", b, delta, "-o", _temp.Combine("wrong-base.out")));
         Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "apply", a, delta, "-o", _temp.Combine("b.out"), "--verify-base", "sometimes"));
+        var baseBytes = await File.ReadAllBytesAsync(a, TestContext.Current.CancellationToken);
+        Assert.Equal(ExitCodes.InvalidInput, await RunAsync("delta", "apply", a, delta, "-o", a));
+        Assert.Equal(baseBytes, await File.ReadAllBytesAsync(a, TestContext.Current.CancellationToken));
         var corrupt = await File.ReadAllBytesAsync(delta, TestContext.Current.CancellationToken);
         corrupt[^30] ^= 0xFF;
         await File.WriteAllBytesAsync(_temp.Combine("corrupt.eud"), corrupt, TestContext.Current.CancellationToken);

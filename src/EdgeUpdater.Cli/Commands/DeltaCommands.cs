@@ -120,9 +120,10 @@ internal static class DeltaCommands
                 },
             };
             var deltaPath = parse.GetRequiredValue(delta);
-            using var baseSource = new SquashFs.IO.FileImageSource(parse.GetRequiredValue(old));
+            var basePath = parse.GetRequiredValue(old);
+            using var baseSource = new SquashFs.IO.FileImageSource(basePath);
             await using var input = deltaPath == "-" ? Console.OpenStandardInput() : new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            using var sink = new FileDeltaTarget(target);
+            using var sink = new FileDeltaTarget(target, basePath);
             var watch = Stopwatch.StartNew();
             var result = await DeltaApplier.ApplyAsync(baseSource, input, sink, options, cancellationToken).ConfigureAwait(false);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {result.Header.TargetSize} bytes, SHA-256 {Convert.ToHexStringLower(result.Header.TargetSha256)} verified in {watch.Elapsed.TotalSeconds:F2} s{(result.ResumedFrom > 0 ? $" (resumed at {result.ResumedFrom})" : "")}"));

@@ -191,7 +191,7 @@ public static class DeltaApplier
     {
         using var baseSource = new FileImageSource(basePath);
         await using var delta = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
-        using var output = new FileDeltaTarget(outputPath);
+        using var output = new FileDeltaTarget(outputPath, basePath);
         return await ApplyAsync(baseSource, delta, output, options, cancellationToken).ConfigureAwait(false);
     }
 
@@ -199,6 +199,7 @@ public static class DeltaApplier
     private sealed class ApplyState : IImageWriter, IDisposable
     {
         private const int WriteBuffer = 1 << 20;
+
         private readonly DeltaHeader _header;
         private readonly IImageSource _base;
         private readonly IImageSink _output;

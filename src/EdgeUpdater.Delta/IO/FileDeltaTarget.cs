@@ -32,6 +32,17 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
         _length = IsBlockDevice ? long.MaxValue : RandomAccess.GetLength(_handle);
     }
 
+    /// <summary>
+    /// Opens (or creates) <paramref name="path"/> as the output of an apply that reads the image at
+    /// <paramref name="basePath"/>. Refuses (<see cref="DeltaErrorCategory.Unsupported"/>), before anything
+    /// is opened, an output that is that very file or block device (through links or another device node):
+    /// the apply writes over its output in place and would destroy the base it is reading.
+    /// </summary>
+    public FileDeltaTarget(string path, string basePath)
+        : this(RefuseBase(path, basePath))
+    {
+    }
+
     /// <summary>True for a block device: its size is fixed and it is never truncated.</summary>
     public bool IsBlockDevice { get; }
 
@@ -147,6 +158,18 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
         {
             throw NoRoom($"reserving {length} bytes for the new image ({Marshal.GetPInvokeErrorMessage(errno)})", null);
         }
+    }
+
+    private static string RefuseBase(string path, string basePath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentException.ThrowIfNullOrEmpty(basePath);
+        if (Interop.Libc.SameFile(path, basePath))
+        {
+            throw new DeltaException(DeltaErrorCategory.Unsupported, $"The output {path} is the base image {basePath} itself; write the new image somewhere else (the inactive slot).");
+        }
+
+        return path;
     }
 
     private DeltaException NoRoom(string what, Exception? cause) =>

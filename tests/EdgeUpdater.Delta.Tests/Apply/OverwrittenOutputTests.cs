@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using EdgeUpdater.Testing;
 using Xunit;
 
 namespace EdgeUpdater.Delta.Tests.Apply;
@@ -5,7 +7,8 @@ namespace EdgeUpdater.Delta.Tests.Apply;
 /// <summary>
 /// A fresh apply writes over its output in place (a file slot that still holds an older image) instead of
 /// truncating it first: whatever the output held, larger or smaller than B, the result is exactly B, and
-/// what it held never makes a failed apply pass.
+/// what it held never makes a failed apply pass. An output that is the base itself is refused before
+/// anything is opened, so the base stays as it was.
 /// </summary>
 [Collection(DeltaImagesGroup.Name)]
 public sealed class OverwrittenOutputTests
@@ -51,5 +54,69 @@ public sealed class OverwrittenOutputTests
 
         Assert.Equal(DeltaErrorCategory.Truncated, refused.Category);
         File.Delete(output);
+    }
+
+    public enum BaseAlias
+    {
+        SamePath,
+        SymbolicLink,
+        HardLink,
+    }
+
+    [Theory]
+    [InlineData(BaseAlias.SamePath)]
+    [InlineData(BaseAlias.SymbolicLink)]
+    [InlineData(BaseAlias.HardLink)]
+    public async Task An_output_that_is_the_base_file_is_refused_and_the_base_kept(BaseAlias alias)
+    {
+        var (aPath, _, deltaPath) = await _images.WriteDeltaAsync(DeltaImages.Variants.Single(v => v.Name == "gzip"), DeltaLevel.Fast);
+        var basePath = _images.NewPath("base.sqfs");
+        File.Copy(aPath, basePath);
+        var before = SHA256.HashData(await File.ReadAllBytesAsync(basePath));
+        var output = alias switch
+        {
+            BaseAlias.SamePath => basePath,
+            BaseAlias.SymbolicLink => File.CreateSymbolicLink(_images.NewPath("base-link.sqfs"), basePath).FullName,
+            _ => await HardLinkAsync(basePath, _images.NewPath("base-hardlink.sqfs")),
+        };
+
+        var refused = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(basePath, deltaPath, output));
+
+        Assert.Equal(DeltaErrorCategory.Unsupported, refused.Category);
+        Assert.Contains("is the base image", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, SHA256.HashData(await File.ReadAllBytesAsync(basePath)));
+    }
+
+    [Fact]
+    public async Task An_output_that_is_the_base_block_device_under_another_node_is_refused()
+    {
+        Privileges.RequireRoot("loop devices and device nodes");
+        var (aPath, _, deltaPath) = await _images.WriteDeltaAsync(DeltaImages.Variants.Single(v => v.Name == "gzip"), DeltaLevel.Fast);
+        var backing = _images.NewPath("base-slot.img");
+        File.Copy(aPath, backing);
+        var before = SHA256.HashData(await File.ReadAllBytesAsync(backing));
+        var device = (await ExternalTool.RunCheckedAsync("losetup", ["--find", "--show", backing])).StandardOutput.Trim();
+        var otherNode = _images.NewPath("same-device-node");
+        try
+        {
+            var numbers = (await ExternalTool.RunCheckedAsync("stat", ["-c", "%Hr %Lr", device])).StandardOutput.Trim().Split(' ');
+            await ExternalTool.RunCheckedAsync("mknod", [otherNode, "b", numbers[0], numbers[1]]);
+
+            var refused = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(device, deltaPath, otherNode));
+
+            Assert.Equal(DeltaErrorCategory.Unsupported, refused.Category);
+            Assert.Equal(before, SHA256.HashData(await File.ReadAllBytesAsync(backing)));
+        }
+        finally
+        {
+            File.Delete(otherNode);
+            await ExternalTool.RunCheckedAsync("losetup", ["-d", device]);
+        }
+    }
+
+    private static async Task<string> HardLinkAsync(string target, string link)
+    {
+        await ExternalTool.RunCheckedAsync("ln", [target, link]);
+        return link;
     }
 }
