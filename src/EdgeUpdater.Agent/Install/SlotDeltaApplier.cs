@@ -26,7 +26,8 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
     public async Task<DeltaApplyOutcome> ApplyAsync(DeltaApplyRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (string.Equals(Path.GetFullPath(request.BaseImagePath), Path.GetFullPath(request.OutputPath), StringComparison.Ordinal))
+        // Not a refusal of the delta (those fall back to the full image, which would go into this same slot).
+        if (FileDeltaTarget.IsBase(request.OutputPath, request.BaseImagePath))
         {
             throw new InvalidOperationException($"refusing to apply a delta onto its own base slot {request.BaseImagePath}");
         }

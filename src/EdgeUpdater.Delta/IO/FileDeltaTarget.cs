@@ -160,11 +160,21 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
         }
     }
 
-    private static string RefuseBase(string path, string basePath)
+    /// <summary>
+    /// True when <paramref name="path"/> is the file or block device at <paramref name="basePath"/>: the same
+    /// device and inode after links, or the same block device through another node. False when either
+    /// does not exist.
+    /// </summary>
+    public static bool IsBase(string path, string basePath)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentException.ThrowIfNullOrEmpty(basePath);
-        if (Interop.Libc.SameFile(path, basePath))
+        return Interop.Libc.SameFile(path, basePath);
+    }
+
+    private static string RefuseBase(string path, string basePath)
+    {
+        if (IsBase(path, basePath))
         {
             throw new DeltaException(DeltaErrorCategory.Unsupported, $"The output {path} is the base image {basePath} itself; write the new image somewhere else (the inactive slot).");
         }

@@ -158,6 +158,9 @@ public sealed class SlotDeltaApplierTests : IClassFixture<DeltaPairFixture>, IDi
     public async Task Refuses_to_write_the_slot_it_reads_from()
     {
         await Assert.ThrowsAsync<InvalidOperationException>(() => _applier.ApplyAsync(Request() with { OutputPath = BaseSlot }, TestContext.Current.CancellationToken));
+        var link = BaseSlot + ".link";
+        File.CreateSymbolicLink(link, BaseSlot);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _applier.ApplyAsync(Request() with { OutputPath = link }, TestContext.Current.CancellationToken));
         Assert.Equal(_pair.V1Sha256, TestDeltas.Sha256(BaseSlot));
     }
 
