@@ -28,15 +28,23 @@ internal static partial class Libc
 
     /// <summary>
     /// True when both paths name the same file after links (device and inode), or the same block device
-    /// through different nodes (its device number); false when either does not exist.
+    /// through different nodes (its device number); false when either does not exist. A C library without
+    /// statx (glibc before 2.28, older musl) gets the comparison of the full paths.
     /// </summary>
     public static unsafe bool SameFile(string first, string second)
     {
         var a = stackalloc byte[StatxSize];
         var b = stackalloc byte[StatxSize];
-        if (Statx(AtCurrentDirectory, first, 0, StatxType | StatxIno, a) != 0 || Statx(AtCurrentDirectory, second, 0, StatxType | StatxIno, b) != 0)
+        try
         {
-            return false;
+            if (Statx(AtCurrentDirectory, first, 0, StatxType | StatxIno, a) != 0 || Statx(AtCurrentDirectory, second, 0, StatxType | StatxIno, b) != 0)
+            {
+                return false;
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return string.Equals(Path.GetFullPath(first), Path.GetFullPath(second), StringComparison.Ordinal);
         }
 
         static bool IsBlockDevice(byte* statx) => (*(ushort*)(statx + StatxModeOffset) & FileTypeMask) == BlockDeviceType;
