@@ -169,7 +169,7 @@ public sealed class FileDeltaTarget : IImageSink, IImageSource
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentException.ThrowIfNullOrEmpty(basePath);
-        return Interop.Libc.SameFile(path, basePath);
+        return SquashFs.Interop.Linux.Statx.SameFile(path, basePath);
     }
 
     private static string RefuseBase(string path, string basePath)

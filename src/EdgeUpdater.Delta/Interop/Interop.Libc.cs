@@ -26,48 +26,6 @@ internal static partial class Libc
     /// </summary>
     public static bool IsNoRoom(int errno) => errno is ENOSPC or EDQUOT;
 
-    /// <summary>
-    /// True when both paths name the same file after links (device and inode), or the same block device
-    /// through different nodes (its device number); false when either does not exist. A C library without
-    /// statx (glibc before 2.28, older musl) gets the comparison of the full paths.
-    /// </summary>
-    public static unsafe bool SameFile(string first, string second)
-    {
-        var a = stackalloc byte[StatxSize];
-        var b = stackalloc byte[StatxSize];
-        try
-        {
-            if (Statx(AtCurrentDirectory, first, 0, StatxType | StatxIno, a) != 0 || Statx(AtCurrentDirectory, second, 0, StatxType | StatxIno, b) != 0)
-            {
-                return false;
-            }
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return string.Equals(Path.GetFullPath(first), Path.GetFullPath(second), StringComparison.Ordinal);
-        }
-
-        static bool IsBlockDevice(byte* statx) => (*(ushort*)(statx + StatxModeOffset) & FileTypeMask) == BlockDeviceType;
-        return IsBlockDevice(a) && IsBlockDevice(b)
-            ? *(ulong*)(a + StatxRdevOffset) == *(ulong*)(b + StatxRdevOffset)
-            : *(ulong*)(a + StatxInoOffset) == *(ulong*)(b + StatxInoOffset) && *(ulong*)(a + StatxDevOffset) == *(ulong*)(b + StatxDevOffset);
-    }
-
-    // statx(2): its struct is laid out the same on every architecture, unlike stat's.
-    private const int AtCurrentDirectory = -100;
-    private const uint StatxType = 0x1;
-    private const uint StatxIno = 0x100;
-    private const int StatxSize = 256;
-    private const int StatxModeOffset = 28;
-    private const int StatxInoOffset = 32;
-    private const int StatxRdevOffset = 128; // stx_rdev_major, stx_rdev_minor
-    private const int StatxDevOffset = 136; // stx_dev_major, stx_dev_minor
-    private const int FileTypeMask = 0xF000;
-    private const int BlockDeviceType = 0x6000;
-
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
-    private static unsafe partial int Statx(int directory, string path, int flags, uint mask, byte* result);
-
     [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
     public static partial int SyncFileRange(Microsoft.Win32.SafeHandles.SafeFileHandle fd, long offset, long nbytes, uint flags);
 

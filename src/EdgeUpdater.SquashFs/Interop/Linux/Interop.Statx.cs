@@ -8,6 +8,9 @@ internal static unsafe partial class Statx
     public const int AtFdCwd = -100;
     public const int AtSymlinkNoFollow = 0x100;
     public const uint BasicStats = 0x7FF;
+    private const uint TypeAndInode = 0x101; // STATX_TYPE | STATX_INO
+    private const ushort FileTypeMask = 0xF000;
+    private const ushort BlockDeviceType = 0x6000;
 
     /// <summary>struct statx (256 bytes).</summary>
     [StructLayout(LayoutKind.Sequential, Size = 256)]
@@ -66,5 +69,32 @@ internal static unsafe partial class Statx
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// True when both paths name the same file after links (device and inode), or the same block device
+    /// through different nodes (its device number); false when either does not exist. A C library without
+    /// statx (glibc before 2.28, older musl) gets the comparison of the full paths.
+    /// </summary>
+    public static bool SameFile(string first, string second)
+    {
+        Result a, b;
+        try
+        {
+            if (Call(AtFdCwd, first, 0, TypeAndInode, &a) != 0 || Call(AtFdCwd, second, 0, TypeAndInode, &b) != 0)
+            {
+                return false;
+            }
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return string.Equals(Path.GetFullPath(first), Path.GetFullPath(second), StringComparison.Ordinal);
+        }
+
+        return IsBlockDevice(a) && IsBlockDevice(b)
+            ? a.RdevMajor == b.RdevMajor && a.RdevMinor == b.RdevMinor
+            : a.Inode == b.Inode && a.DevMajor == b.DevMajor && a.DevMinor == b.DevMinor;
+
+        static bool IsBlockDevice(in Result stat) => (stat.Mode & FileTypeMask) == BlockDeviceType;
     }
 }
