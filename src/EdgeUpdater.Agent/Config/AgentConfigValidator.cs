@@ -1,3 +1,4 @@
+using EdgeUpdater.Delta;
 using EdgeUpdater.Protocol;
 
 namespace EdgeUpdater.Agent.Config;
@@ -174,6 +175,15 @@ internal static class AgentConfigValidator
 
         var names = new HashSet<string>(StringComparer.Ordinal);
         var slotPaths = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        // The field of an earlier slot at this path, or at the same file or block device under another name
+        // (a /dev/disk/by-partlabel link, a second device node): installing into one would overwrite the other,
+        // perhaps the running system.
+        string? SlotAlreadyNamed(string fullPath) =>
+            slotPaths.TryGetValue(fullPath, out var field)
+                ? field
+                : slotPaths.FirstOrDefault(earlier => FileDeltaTarget.IsBase(fullPath, earlier.Key)).Value;
+
         for (var i = 0; i < config.Targets.Count; i++)
         {
             var target = config.Targets[i];
@@ -204,7 +214,7 @@ internal static class AgentConfigValidator
                     {
                         Error($"{field}.slots.{slot}", $"'{path}' is not an absolute path");
                     }
-                    else if (slotPaths.TryGetValue(Path.GetFullPath(path), out var other))
+                    else if (SlotAlreadyNamed(Path.GetFullPath(path)) is { } other)
                     {
                         Error($"{field}.slots.{slot}", $"'{path}' is already {other}");
                     }

@@ -53,6 +53,32 @@ public sealed class AgentConfigLoaderTests
     }
 
     [Fact]
+    public void A_slot_that_links_to_another_slot_is_refused()
+    {
+        var directory = Directory.CreateTempSubdirectory("edgeupdater-config-");
+        try
+        {
+            var slotA = Path.Combine(directory.FullName, "app-a.sqfs");
+            File.WriteAllBytes(slotA, [1]);
+            var link = File.CreateSymbolicLink(Path.Combine(directory.FullName, "by-partlabel-app"), slotA).FullName;
+            var json = Minimal.Replace("/data/app-a.sqfs", slotA, StringComparison.Ordinal).Replace("/data/app-b.sqfs", link, StringComparison.Ordinal);
+
+            var e = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse(Encoding.UTF8.GetBytes(json), "agent.json"));
+
+            Assert.Contains($"targets[0].slots.b: '{link}' is already targets[0].slots.a", e.Message, StringComparison.Ordinal);
+
+            // Two distinct existing files are two slots.
+            File.Delete(link);
+            File.WriteAllBytes(link, [1]);
+            Assert.Equal(link, AgentConfigLoader.Parse(Encoding.UTF8.GetBytes(json), "agent.json").Targets[0].Slots!.B);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Unknown_member_and_wrong_type_name_the_json_path()
     {
         var unknown = Minimal.Replace("\"hardware\": \"rpi4\",", "\"hardware\": \"rpi4\", \"harware\": 1,", StringComparison.Ordinal);
