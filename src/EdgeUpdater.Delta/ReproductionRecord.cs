@@ -44,6 +44,9 @@ public sealed class ReproductionRecord
     /// <summary>Blocks whose outcome is recorded.</summary>
     public int Count => _blocks.Count;
 
+    /// <summary>Recorded blocks that recompress to their stored bytes (the rest would go literally).</summary>
+    public int ReproducingCount => _blocks.Count(block => block.Value);
+
     /// <summary>Reads a record written by <see cref="Write"/>; throws a <see cref="DeltaException"/> (Corrupted, UnsupportedVersion) for anything else.</summary>
     public static ReproductionRecord Read(ReadOnlySpan<byte> bytes)
     {

@@ -148,7 +148,9 @@ internal static class DeltaCommands
                 await WriteRecordAsync(path, reproduction).ConfigureAwait(false);
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path}: {reproduction.Count} blocks recorded ({tried} tried now) for {reproduction.CodecIdentity ?? "no codec"} in {watch.Elapsed.TotalSeconds:F2} s"));
+            var reproducing = reproduction.ReproducingCount;
+            var share = reproduction.Count == 0 ? 0 : 100.0 * reproducing / reproduction.Count;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path}: {reproduction.Count} blocks recorded, {reproducing} recompress to their stored bytes ({share:F1} %), {tried} tried now, for {reproduction.CodecIdentity ?? "no codec"} in {watch.Elapsed.TotalSeconds:F2} s"));
             return ExitCodes.Ok;
         }).ConfigureAwait(false));
         return command;

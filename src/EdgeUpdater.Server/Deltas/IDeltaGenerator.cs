@@ -37,5 +37,13 @@ internal interface IDeltaGenerator
     /// Work that makes later deltas to a newly published image cheaper (the real generator proves which of
     /// its blocks recompress exactly). Only a saving: a throw is logged, nothing else depends on it.
     /// </summary>
-    Task PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default);
+    /// <returns>What the image's record holds then, for the log; null when nothing was proved.</returns>
+    Task<TargetPreparation?> PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// An image prepared as a delta target: of its <paramref name="Blocks"/> compressed blocks,
+/// <paramref name="Reproducing"/> recompress to their stored bytes and can be rebuilt on devices; the others
+/// go literally in every delta to it.
+/// </summary>
+internal sealed record TargetPreparation(int Blocks, int Reproducing);

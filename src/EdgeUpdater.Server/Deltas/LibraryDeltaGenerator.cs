@@ -47,11 +47,13 @@ internal sealed class LibraryDeltaGenerator : IDeltaGenerator
         }
     }
 
-    public async Task PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default)
+    public async Task<TargetPreparation?> PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default)
     {
         try
         {
-            await ReproductionProver.ProveAsync(imagePath, _records.For(imageSha256), _settings.BestThreads, Convert.FromHexString(imageSha256), cancellationToken).ConfigureAwait(false);
+            var record = _records.For(imageSha256);
+            await ReproductionProver.ProveAsync(imagePath, record, _settings.BestThreads, Convert.FromHexString(imageSha256), cancellationToken).ConfigureAwait(false);
+            return new TargetPreparation(record.Count, record.ReproducingCount);
         }
         finally
         {

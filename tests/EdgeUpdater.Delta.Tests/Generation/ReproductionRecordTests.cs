@@ -109,10 +109,13 @@ public sealed class ReproductionRecordTests
         var b = await _images.ReadImageAsync("B", variant);
         var record = new ReproductionRecord();
         var (proven, provenResult) = await DeltaTestKit.GenerateAsync(a, b, Options(DeltaLevel.Best, record));
+        Assert.Equal(record.Count, record.ReproducingCount);
         foreach (var offset in record.Offsets.ToList())
         {
             record.Set(offset, false);
         }
+
+        Assert.Equal(0, record.ReproducingCount);
 
         var (delta, result) = await DeltaTestKit.GenerateAsync(a, b, Options(DeltaLevel.Best, record));
         Assert.Equal(provenResult.Statistics.RecompressedBlocks, result.Statistics.IrreproducibleBlocks);

@@ -63,12 +63,15 @@ public sealed class ReproductionRecordsTests : IDisposable
 
         var records = NewRecords();
         var generator = new LibraryDeltaGenerator(new ServerOptions { DataDirectory = _work.Path }, records);
-        await generator.PrepareTargetAsync(v2.Path, v2.Sha256);
+        var preparation = await generator.PrepareTargetAsync(v2.Path, v2.Sha256);
         var record = records.For(v2.Sha256);
         Assert.Equal(v2.Sha256, record.ImageSha256);
         Assert.True(File.Exists(Path.Combine(records.Directory, v2.Sha256 + ".record")));
         var prepared = record.Count;
         Assert.True(prepared > 0);
+
+        // mksquashfs's blocks, recompressed by the same libraries with the options the image records: all of them.
+        Assert.Equal(new TargetPreparation(prepared, prepared), preparation);
 
         // Every outcome the generation needs is already there: the record does not grow, the delta is the same.
         var delta = await GenerateAsync(generator, v1, v2);

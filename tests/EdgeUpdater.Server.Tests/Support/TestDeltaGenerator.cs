@@ -50,11 +50,11 @@ internal sealed class TestDeltaGenerator : IDeltaGenerator
         return result;
     }
 
-    public Task PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default)
+    public Task<TargetPreparation?> PrepareTargetAsync(string imagePath, string imageSha256, CancellationToken cancellationToken = default)
     {
         Xunit.Assert.True(File.Exists(imagePath), $"prepared image {imagePath} exists");
         PreparedTargets.Enqueue(imageSha256);
-        return Task.CompletedTask;
+        return Task.FromResult<TargetPreparation?>(null);
     }
 
     public async Task GenerateAsync(DeltaJob job, Stream output, CancellationToken cancellationToken = default)
