@@ -1,5 +1,6 @@
 using System.Text;
 using EdgeUpdater.Agent.Config;
+using EdgeUpdater.Testing;
 using Xunit;
 
 namespace EdgeUpdater.Agent.Tests.Config;
@@ -55,27 +56,20 @@ public sealed class AgentConfigLoaderTests
     [Fact]
     public void A_slot_that_links_to_another_slot_is_refused()
     {
-        var directory = Directory.CreateTempSubdirectory("edgeupdater-config-");
-        try
-        {
-            var slotA = Path.Combine(directory.FullName, "app-a.sqfs");
-            File.WriteAllBytes(slotA, [1]);
-            var link = File.CreateSymbolicLink(Path.Combine(directory.FullName, "by-partlabel-app"), slotA).FullName;
-            var json = Minimal.Replace("/data/app-a.sqfs", slotA, StringComparison.Ordinal).Replace("/data/app-b.sqfs", link, StringComparison.Ordinal);
+        using var directory = new TempDirectory("edgeupdater-config");
+        var slotA = directory.Combine("app-a.sqfs");
+        File.WriteAllBytes(slotA, [1]);
+        var link = File.CreateSymbolicLink(directory.Combine("by-partlabel-app"), slotA).FullName;
+        var json = Minimal.Replace("/data/app-a.sqfs", slotA, StringComparison.Ordinal).Replace("/data/app-b.sqfs", link, StringComparison.Ordinal);
 
-            var e = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse(Encoding.UTF8.GetBytes(json), "agent.json"));
+        var e = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse(Encoding.UTF8.GetBytes(json), "agent.json"));
 
-            Assert.Contains($"targets[0].slots.b: '{link}' is already targets[0].slots.a", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"targets[0].slots.b: '{link}' is already targets[0].slots.a", e.Message, StringComparison.Ordinal);
 
-            // Two distinct existing files are two slots.
-            File.Delete(link);
-            File.WriteAllBytes(link, [1]);
-            Assert.Equal(link, AgentConfigLoader.Parse(Encoding.UTF8.GetBytes(json), "agent.json").Targets[0].Slots!.B);
-        }
-        finally
-        {
-            directory.Delete(recursive: true);
-        }
+        // Two distinct existing files are two slots.
+        File.Delete(link);
+        File.WriteAllBytes(link, [1]);
+        Assert.Equal(link, AgentConfigLoader.Parse(Encoding.UTF8.GetBytes(json), "agent.json").Targets[0].Slots!.B);
     }
 
     [Fact]
