@@ -46,6 +46,9 @@ public sealed class DeltaStatistics
     /// <summary>Metadata blocks rebuilt by recompression.</summary>
     public long MetadataBlocksRecompressed { get; set; }
 
+    /// <summary>Metadata blocks the device replays from their LZMA decisions (format 4, xz).</summary>
+    public long MetadataBlocksReplayed { get; set; }
+
     /// <summary>Metadata blocks sent literally.</summary>
     public long MetadataBlocksLiteral { get; set; }
 
@@ -89,6 +92,7 @@ internal static class DeltaStatisticsExtensions
         total.PackedBlocks += part.PackedBlocks;
         total.MetadataBytes += part.MetadataBytes;
         total.MetadataBlocksRecompressed += part.MetadataBlocksRecompressed;
+        total.MetadataBlocksReplayed += part.MetadataBlocksReplayed;
         total.MetadataBlocksLiteral += part.MetadataBlocksLiteral;
         total.MetadataTablesDerived += part.MetadataTablesDerived;
         total.ProofsRecalled += part.ProofsRecalled;

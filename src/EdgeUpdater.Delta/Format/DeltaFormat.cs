@@ -7,13 +7,16 @@ internal static class DeltaFormat
     public static ReadOnlySpan<byte> Magic => "EUDELTA\n"u8;
 
     /// <summary>The newest format version this library reads and writes (by default).</summary>
-    public const ushort Version = 3;
+    public const ushort Version = 4;
 
     /// <summary>The oldest format version this library writes, for devices in the field that read no newer.</summary>
     public const ushort OldestWrittenVersion = 2;
 
     /// <summary>The first format version with derived tables (<c>TableEncoding.Derived</c>).</summary>
     public const ushort DerivedTablesVersion = 3;
+
+    /// <summary>The first format version with xz metadata blocks replayed from LZMA decisions (<c>MetadataBlockEncoding.Replayed</c>).</summary>
+    public const ushort LzmaDecisionsVersion = 4;
 
     /// <summary>The oldest format version this library still reads (devices in the field keep being sent it).</summary>
     public const ushort OldestVersion = 1;

@@ -167,6 +167,7 @@ public static class DeltaGenerator
                             {
                                 local.MetadataBytes += metadata.Length;
                                 local.MetadataBlocksRecompressed += encoding.BlocksRecompressed;
+                                local.MetadataBlocksReplayed += encoding.BlocksReplayed;
                                 local.MetadataBlocksLiteral += encoding.BlocksLiteral;
                                 local.MetadataTablesDerived += encoding.TablesDerived;
                                 local.ProofsRecalled += encoding.ProofsRecalled;

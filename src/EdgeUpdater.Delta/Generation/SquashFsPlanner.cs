@@ -294,7 +294,7 @@ internal sealed partial class SquashFsPlanner
             var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, _recompress ? () => reproducible.GetAwaiter().GetResult().Offsets : null, patchLevel, _formatVersion, out var stats);
             var recalled = reproducible.GetAwaiter().GetResult().Recalled;
             cancellationToken.ThrowIfCancellationRequested();
-            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, recalled, watch.Elapsed.TotalMilliseconds);
+            return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, recalled, watch.Elapsed.TotalMilliseconds, stats.BlocksReplayed);
         }
         catch (Exception e) when (e is SquashFsException or InvalidOperationException)
         {

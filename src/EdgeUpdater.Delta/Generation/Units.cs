@@ -37,7 +37,7 @@ internal sealed record MetadataUnit(Task<MetadataEncoding> Encoding, long Offset
 /// A metadata section's payload, null when the region's layout is not one the format describes (it then
 /// goes literally); how many of its blocks the device recompresses or gets literally; thread time spent.
 /// </summary>
-internal sealed record MetadataEncoding(byte[]? Payload, int BlocksRecompressed, int BlocksLiteral, int TablesDerived, int ProofsRecalled, double Milliseconds);
+internal sealed record MetadataEncoding(byte[]? Payload, int BlocksRecompressed, int BlocksLiteral, int TablesDerived, int ProofsRecalled, double Milliseconds, int BlocksReplayed = 0);
 
 /// <summary>
 /// Raw new-image bytes rebuilt from a content range (generic mode): <paramref name="Offset"/> in the new

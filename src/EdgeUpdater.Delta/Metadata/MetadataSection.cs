@@ -54,6 +54,12 @@ internal enum MetadataBlockEncoding : byte
 
     /// <summary>The stored bytes (header included) follow.</summary>
     Literal = 2,
+
+    /// <summary>
+    /// Format 4, xz: the stream replayed from its LZMA decisions (<see cref="LzmaDecisions"/>), which follow the
+    /// table's block encodings as a patch against the old table's; no codec needed, no match search.
+    /// </summary>
+    Replayed = 3,
 }
 
 /// <summary>A pool of codecs of one compressor and role, one per worker.</summary>
@@ -102,7 +108,10 @@ internal static class MetadataSection
     private const int MaxBlocks = DeltaFormat.MaxTableLength / SquashFsCodec.MetadataBlockSize + 1;
 
     /// <summary>Statistics of one encoded section.</summary>
-    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral, int TablesDerived);
+    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral, int TablesDerived, int BlocksReplayed = 0, long DecisionBytes = 0);
+
+    /// <summary>Which of a table's blocks the device replays, and their decision records as a patch against the old table's.</summary>
+    private sealed record ReplayPlan(bool[] Blocks, int Count, int RecordsLength, byte[] Patch);
 
     /// <summary>
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
@@ -116,6 +125,7 @@ internal static class MetadataSection
     {
         stats = new Stats(0, 0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
+        var decisions = formatVersion >= DeltaFormat.LzmaDecisionsVersion && sb.Compressor == SquashFs.Format.CompressorId.Xz ? new LzmaDecisions() : null;
         var tables = newImage.ReadAllMetadataTables().Where(t => t.Kind != MetadataTableKind.CompressorOptions).ToDictionary(t => t.Kind);
         var regions = new List<(long Start, long End, MetadataPieceKind Kind, MetadataTableKind Table)>();
         foreach (var table in tables.Values)
@@ -169,7 +179,9 @@ internal static class MetadataSection
         // codec reproduces it; that proof (liblzma: about 1.3 ms a block) runs meanwhile on another thread, so
         // the patches no longer wait for it and then run alone at the end of a fast generation.
         var heads = new ByteWriter(1 << 16);
-        var drafts = new List<(int HeadEnd, MetadataTable? Blocks)>();
+        // Small: the table is predicted, derived or patched in under a 32nd of its size; only then are its blocks'
+        // decisions worth recording (a table that changed throughout has decisions that changed throughout).
+        var drafts = new List<(int HeadEnd, MetadataTable? Blocks, bool SmallChange)>();
         var position = regionStart;
         using var zstd = new ZstdPatcher();
         long tableBytes = 0, patchBytes = 0, literalBytes = 0;
@@ -181,7 +193,7 @@ internal static class MetadataSection
             heads.U8((byte)MetadataPieceKind.Literal);
             heads.Blob(bytes);
             literalBytes += bytes.Length;
-            drafts.Add((heads.Length, null));
+            drafts.Add((heads.Length, null, false));
         }
 
         foreach (var region in regions)
@@ -211,6 +223,7 @@ internal static class MetadataSection
                     heads.VarU((ulong)table.Data.Length);
                     var predicted = predictor.Predict(table.Kind);
                     tableBytes += table.Data.Length;
+                    var smallChange = true;
                     if (predicted.AsSpan().SequenceEqual(table.Data))
                     {
                         heads.U8((byte)TableEncoding.Predicted);
@@ -233,16 +246,18 @@ internal static class MetadataSection
                             heads.U8((byte)TableEncoding.Patch);
                             heads.Blob(patch);
                             patchBytes += patch.Length;
+                            smallChange = patch.Length * 32L < table.Data.Length;
                         }
                         else
                         {
                             heads.U8((byte)TableEncoding.Literal);
                             heads.Bytes(table.Data);
                             literalBytes += table.Data.Length;
+                            smallChange = false;
                         }
                     }
 
-                    drafts.Add((heads.Length, table));
+                    drafts.Add((heads.Length, table, smallChange));
                     predictor.RecordNewLayout(table.Kind, new TableLayout([.. table.Blocks.Select(b => b.Offset - region.Start)], region.End - region.Start, region.Start));
                     break;
                 case MetadataPieceKind.TableIndex:
@@ -258,7 +273,7 @@ internal static class MetadataSection
                     {
                         heads.U8((byte)MetadataPieceKind.TableIndex);
                         heads.U8((byte)table.Kind);
-                        drafts.Add((heads.Length, null));
+                        drafts.Add((heads.Length, null, false));
                     }
                     else
                     {
@@ -276,7 +291,7 @@ internal static class MetadataSection
                     if (kv.Blocks.Count > 0 && header.AsSpan().SequenceEqual(actualHeader))
                     {
                         heads.U8((byte)MetadataPieceKind.XattrHeader);
-                        drafts.Add((heads.Length, null));
+                        drafts.Add((heads.Length, null, false));
                     }
                     else
                     {
@@ -297,10 +312,11 @@ internal static class MetadataSection
         // Second pass: the pieces in order, each table's head followed by its blocks' encodings.
         var proven = reproducible?.Invoke();
         var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
-        int blocks = 0, recompressed = 0, literalBlocks = 0;
+        int blocks = 0, recompressed = 0, literalBlocks = 0, replayed = 0;
+        long decisionBytes = 0;
         writer.VarU((ulong)drafts.Count);
         var headStart = 0;
-        foreach (var (headEnd, blockTable) in drafts)
+        foreach (var (headEnd, blockTable, smallChange) in drafts)
         {
             writer.Bytes(heads.WrittenSpan[headStart..headEnd]);
             headStart = headEnd;
@@ -309,9 +325,11 @@ internal static class MetadataSection
                 continue;
             }
 
+            var replay = decisions is not null && smallChange ? PlanReplay(decisions, oldImage, predictor.OldTable(blockTable.Kind), newImage, blockTable, zstd, patchLevel) : null;
             long offset = 0;
-            foreach (var block in blockTable.Blocks)
+            for (var i = 0; i < blockTable.Blocks.Count; i++)
             {
+                var block = blockTable.Blocks[i];
                 blocks++;
                 var content = blockTable.Data.AsSpan((int)offset, block.UncompressedSize);
                 offset += block.UncompressedSize;
@@ -320,6 +338,13 @@ internal static class MetadataSection
                 if (!block.IsCompressed && block.StoredSize == content.Length)
                 {
                     writer.U8((byte)MetadataBlockEncoding.Uncompressed);
+                    continue;
+                }
+
+                if (replay is not null && replay.Blocks[i])
+                {
+                    writer.U8((byte)MetadataBlockEncoding.Replayed);
+                    replayed++;
                     continue;
                 }
 
@@ -335,9 +360,16 @@ internal static class MetadataSection
                 literalBytes += storedSpan.Length;
                 literalBlocks++;
             }
+
+            if (replay is not null)
+            {
+                writer.VarU((ulong)replay.RecordsLength);
+                writer.Blob(replay.Patch);
+                decisionBytes += replay.Patch.Length;
+            }
         }
 
-        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables);
+        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables, replayed, decisionBytes);
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
 
@@ -402,6 +434,83 @@ internal static class MetadataSection
             },
             local => local.Codec.Dispose()));
         return ([.. result], recalled);
+    }
+
+    /// <summary>
+    /// Which of <paramref name="table"/>'s compressed blocks replay from their LZMA decisions to their stored bytes,
+    /// and those decisions as a zstd patch against <paramref name="oldTable"/>'s (<see cref="DecisionReference"/>);
+    /// null when no block replays or the patch costs a 16th or more of the stored bytes it stands for (replaying
+    /// saves the device time, not bytes: liblzma would rebuild the same blocks from nothing).
+    /// </summary>
+    private static ReplayPlan? PlanReplay(LzmaDecisions decisions, SquashFsImage oldImage, MetadataTable oldTable, SquashFsImage newImage, MetadataTable table, ZstdPatcher zstd, int level)
+    {
+        var replayed = new bool[table.Blocks.Count];
+        var records = new ByteWriter(1 << 16);
+        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
+        var decoded = new byte[SquashFsCodec.MetadataBlockSize];
+        var replay = new byte[SquashFsCodec.MetadataBlockSize * 2];
+        long storedBytes = 0;
+        int offset = 0, count = 0;
+        for (var i = 0; i < table.Blocks.Count; i++)
+        {
+            var block = table.Blocks[i];
+            var content = table.Data.AsSpan(offset, block.UncompressedSize);
+            offset += block.UncompressedSize;
+            if (!block.IsCompressed)
+            {
+                continue;
+            }
+
+            var storedSpan = stored.AsSpan(0, block.TotalSize);
+            newImage.ReadStoredBytes(block.Offset, storedSpan);
+            if (!decisions.TryRecord(storedSpan[2..], decoded, out var length) || length != content.Length
+                || !storedSpan[2..].SequenceEqual(replay.AsSpan(0, decisions.Replay(decisions.LastRecord, content, replay, "new metadata block"))))
+            {
+                continue;
+            }
+
+            records.VarU((ulong)decisions.LastRecord.Length);
+            records.Bytes(decisions.LastRecord);
+            replayed[i] = true;
+            storedBytes += block.TotalSize;
+            count++;
+        }
+
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var patch = zstd.Compress(DecisionReference(decisions, oldImage, oldTable), records.WrittenSpan, level).ToArray();
+        return patch.Length * 16L < storedBytes ? new ReplayPlan(replayed, count, records.Length, patch) : null;
+    }
+
+    /// <summary>
+    /// What a table's decision records are patched against: the records of the old table's compressed blocks that
+    /// record, each length-prefixed, in order (generator and device compute the same from the same old image).
+    /// </summary>
+    private static byte[] DecisionReference(LzmaDecisions decisions, SquashFsImage oldImage, MetadataTable oldTable)
+    {
+        var reference = new ByteWriter(1 << 16);
+        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
+        var decoded = new byte[SquashFsCodec.MetadataBlockSize];
+        foreach (var block in oldTable.Blocks)
+        {
+            if (!block.IsCompressed || block.TotalSize > stored.Length)
+            {
+                continue;
+            }
+
+            var storedSpan = stored.AsSpan(0, block.TotalSize);
+            oldImage.ReadStoredBytes(block.Offset, storedSpan);
+            if (decisions.TryRecord(storedSpan[2..], decoded, out _))
+            {
+                reference.VarU((ulong)decisions.LastRecord.Length);
+                reference.Bytes(decisions.LastRecord);
+            }
+        }
+
+        return reference.ToArray();
     }
 
     private static bool HasStandardBlocks(MetadataTable table)
@@ -498,6 +607,8 @@ internal static class MetadataSection
                     var encodings = new MetadataBlockEncoding[blockCount];
                     var literals = new byte[blockCount][];
                     var compressed = new byte[blockCount][];
+                    var replayCount = 0;
+                    var maxEncoding = formatVersion >= DeltaFormat.LzmaDecisionsVersion ? MetadataBlockEncoding.Replayed : MetadataBlockEncoding.Literal;
                     for (var i = 0; i < blockCount; i++)
                     {
                         encodings[i] = (MetadataBlockEncoding)reader.U8();
@@ -505,9 +616,13 @@ internal static class MetadataSection
                         {
                             literals[i] = reader.Blob(SquashFsCodec.MetadataBlockSize + 2, "literal metadata block").ToArray();
                         }
-                        else if (encodings[i] is not (MetadataBlockEncoding.Compressed or MetadataBlockEncoding.Uncompressed))
+                        else if (encodings[i] > maxEncoding)
                         {
-                            throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)encodings[i]} is unknown (0-2).");
+                            throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)encodings[i]} is unknown in format version {formatVersion} (0-{(byte)maxEncoding}).");
+                        }
+                        else if (encodings[i] == MetadataBlockEncoding.Replayed)
+                        {
+                            replayCount++;
                         }
                         else if (encodings[i] == MetadataBlockEncoding.Compressed && codecs is null)
                         {
@@ -515,15 +630,25 @@ internal static class MetadataSection
                         }
                     }
 
-                    // Compress on every core, write in order.
-                    ParallelWork.Run(() => Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
+                    var records = replayCount > 0 ? ReadDecisionRecords(ref reader, where, table, encodings, oldImage, predictor.OldTable(table), zstd) : [];
+
+                    // Compress or replay on every core, write in order.
+                    ParallelWork.Run(() => Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, () => (LzmaDecisions?)null, (i, _, decisions) =>
                     {
-                        if (encodings[i] != MetadataBlockEncoding.Compressed)
+                        if (encodings[i] is not (MetadataBlockEncoding.Compressed or MetadataBlockEncoding.Replayed))
                         {
-                            return;
+                            return decisions;
                         }
 
                         var content = data.AsSpan(i * SquashFsCodec.MetadataBlockSize, Math.Min(SquashFsCodec.MetadataBlockSize, length - (i * SquashFsCodec.MetadataBlockSize)));
+                        if (encodings[i] == MetadataBlockEncoding.Replayed)
+                        {
+                            decisions ??= new LzmaDecisions();
+                            var stream = new byte[SquashFsCodec.MetadataBlockSize];
+                            compressed[i] = stream.AsSpan(0, decisions.Replay(records[i].Span, content, stream, $"{where}, {table} table, decisions of block {i}")).ToArray();
+                            return decisions;
+                        }
+
                         var codec = codecs!.Rent();
                         try
                         {
@@ -539,7 +664,10 @@ internal static class MetadataSection
                         {
                             codecs.Return(codec);
                         }
-                    }));
+
+                        return decisions;
+                    },
+                    _ => { }));
                     for (var i = 0; i < blockCount; i++)
                     {
                         starts[i] = output.Position - start;
@@ -551,7 +679,7 @@ internal static class MetadataSection
                                 output.Write(header);
                                 output.Write(content);
                                 break;
-                            case MetadataBlockEncoding.Compressed:
+                            case MetadataBlockEncoding.Compressed or MetadataBlockEncoding.Replayed:
                                 BinaryPrimitives.WriteUInt16LittleEndian(header, (ushort)compressed[i].Length);
                                 output.Write(header);
                                 output.Write(compressed[i]);
@@ -603,6 +731,38 @@ internal static class MetadataSection
         {
             throw DeltaException.Corrupted($"{where}: {reader.Remaining} bytes follow the last piece.");
         }
+    }
+
+    /// <summary>
+    /// Reads a table's decision records (their total length, then their patch against the old table's) and gives
+    /// each block's: indexed by block, empty for blocks not replayed.
+    /// </summary>
+    private static ReadOnlyMemory<byte>[] ReadDecisionRecords(ref ByteReader reader, string where, MetadataTableKind table, MetadataBlockEncoding[] encodings, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd)
+    {
+        var maxRecord = LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize);
+        var replayCount = encodings.Count(e => e == MetadataBlockEncoding.Replayed);
+        var length = reader.VarInt((long)replayCount * (maxRecord + 3), "decision records length");
+        var patch = reader.Blob(DeltaFormat.MaxSectionLength, "decision records patch");
+        var all = new byte[length];
+        zstd.Decode(DecisionReference(new LzmaDecisions(), oldImage, oldTable), patch, all, $"{where}, {table} table decision records");
+        var records = new ReadOnlyMemory<byte>[encodings.Length];
+        var split = new ByteReader(all, $"{where}, {table} table decision records");
+        for (var i = 0; i < encodings.Length; i++)
+        {
+            if (encodings[i] == MetadataBlockEncoding.Replayed)
+            {
+                var recordLength = split.VarInt(maxRecord, "decision record length");
+                records[i] = all.AsMemory(split.Position, recordLength);
+                split.Bytes(recordLength);
+            }
+        }
+
+        if (!split.AtEnd)
+        {
+            throw DeltaException.Corrupted($"{where}: {split.Remaining} bytes follow the {table} table's last decision record.");
+        }
+
+        return records;
     }
 
     private static MetadataTableKind ReadTableKind(ref ByteReader reader, string where)

@@ -55,12 +55,18 @@ internal sealed class LzmaDecisions
     private readonly ushort[] _probabilities = new ushort[Literals + (0x300 << MaxLiteralProperties)];
     private readonly ByteWriter _record = new(1 << 12);
 
+    /// <summary>Largest record of a block of <paramref name="contentLength"/> bytes (3.5 bytes a byte at worst: a 2-byte match with a 5-byte distance).</summary>
+    public static int MaxRecordLength(int contentLength) => 2 + (4 * contentLength);
+
+    /// <summary>The record <see cref="TryRecord"/> made last; valid until its next call.</summary>
+    public ReadOnlySpan<byte> LastRecord => _record.WrittenSpan;
+
     /// <summary>
-    /// Decodes <paramref name="stream"/> into <paramref name="content"/> and appends its record (length-prefixed)
-    /// to <paramref name="records"/>; false, with <paramref name="records"/> unchanged, when the stream is not of
-    /// the form handled or does not decode. Never throws for bad input: a record's use is verified by replaying it.
+    /// Decodes <paramref name="stream"/> into <paramref name="content"/> and keeps its record in
+    /// <see cref="LastRecord"/>; false when the stream is not of the form handled or does not decode. Never
+    /// throws for bad input: a record is used only once replaying it gave the stored bytes again.
     /// </summary>
-    public bool TryRecord(ReadOnlySpan<byte> stream, Span<byte> content, ByteWriter records, out int contentLength)
+    public bool TryRecord(ReadOnlySpan<byte> stream, Span<byte> content, out int contentLength)
     {
         contentLength = 0;
         if (!TryParse(stream, out var dictionaryProperty, out var chunk))
@@ -77,23 +83,21 @@ internal sealed class LzmaDecisions
             return false;
         }
 
-        var body = _record;
-        body.Clear();
-        body.U8(properties);
-        body.U8(dictionaryProperty);
-        if (!TryDecode(chunk.Slice(ChunkHeaderSize, packed), content[..unpacked], lc, lp, pb, body))
+        _record.Clear();
+        _record.U8(properties);
+        _record.U8(dictionaryProperty);
+        if (!TryDecode(chunk.Slice(ChunkHeaderSize, packed), content[..unpacked], lc, lp, pb, _record))
         {
+            _record.Clear();
             return false;
         }
 
-        records.VarU((ulong)body.Length);
-        records.Bytes(body.WrittenSpan);
         contentLength = unpacked;
         return true;
     }
 
     /// <summary>
-    /// Writes the xz stream that <paramref name="record"/> (without its length prefix) describes over
+    /// Writes the xz stream that <paramref name="record"/> describes over
     /// <paramref name="content"/> into <paramref name="destination"/>; returns its length. Throws
     /// <see cref="DeltaException"/> (Corrupted) when the record does not describe the content or the stream does
     /// not fit.

@@ -9,7 +9,8 @@ namespace EdgeUpdater.Delta.Tests.Generation;
 
 /// <summary>
 /// Format 3 derives the new export table from the new inode table; format 2 (for devices in the field that
-/// read no newer) patches it. Both rebuild B byte for byte; a derived table anywhere it does not belong is refused.
+/// read no newer) patches it. Format 4 replays xz metadata blocks from their LZMA decisions; format 3
+/// recompresses them. All rebuild B byte for byte; what a version does not have is refused in it.
 /// </summary>
 [Collection(DeltaImagesGroup.Name)]
 public sealed class FormatVersionTests
@@ -50,7 +51,7 @@ public sealed class FormatVersionTests
         var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
         var a = await _images.ReadImageAsync("A", variant);
         var b = await _images.ReadImageAsync("B", variant);
-        var (v3, r3) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        var (v3, r3) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, FormatVersion = 3 });
         var (v2, r2) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, FormatVersion = 2 });
         _output.WriteLine($"{variantName} {level}: format 3 {v3.Length} bytes (metadata {r3.Statistics.MetadataSectionBytes}), format 2 {v2.Length} bytes (metadata {r2.Statistics.MetadataSectionBytes})");
         Assert.Equal(3, r3.Header.Version);
@@ -68,6 +69,46 @@ public sealed class FormatVersionTests
         // B adds and removes files, so inode numbers and positions move and the old export table no longer predicts.
         Assert.Equal(1, r3.Statistics.MetadataTablesDerived);
         Assert.True(r3.Statistics.MetadataSectionBytes < r2.Statistics.MetadataSectionBytes, $"format 3's metadata section {r3.Statistics.MetadataSectionBytes} bytes, format 2's {r2.Statistics.MetadataSectionBytes}");
+    }
+
+    /// <summary>
+    /// C's one-line edit moves the data of every later file, so most of B's inode and directory blocks change, a
+    /// few bytes each: format 4 replays them from their decisions (a patch against B's), format 3 recompresses
+    /// them with liblzma. Images of other compressors have nothing to replay.
+    /// </summary>
+    [Theory]
+    [InlineData("xz", DeltaLevel.Fast)]
+    [InlineData("xz", DeltaLevel.Best)]
+    [InlineData("xz-64k-always-fragments", DeltaLevel.Best)]
+    [InlineData("gzip", DeltaLevel.Best)]
+    public async Task Format_4_replays_the_xz_metadata_blocks_that_format_3_recompresses(string variantName, DeltaLevel level)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var b = await _images.ReadImageAsync("B", variant);
+        var c = await _images.ReadImageAsync("C", variant);
+        var (v4, r4) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        var (v3, r3) = await DeltaTestKit.GenerateAsync(b, c, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, FormatVersion = 3 });
+        _output.WriteLine($"{variantName} {level}: format 4 {v4.Length} bytes ({r4.Statistics.MetadataBlocksReplayed} blocks replayed, {r4.Statistics.MetadataBlocksRecompressed} recompressed), format 3 {v3.Length} bytes ({r3.Statistics.MetadataBlocksRecompressed} recompressed)");
+        Assert.Equal(4, r4.Header.Version);
+        Assert.Equal(3, r3.Header.Version);
+        Assert.Equal(0, r3.Statistics.MetadataBlocksReplayed);
+        Assert.Equal(r3.Statistics.MetadataBlocksRecompressed, r4.Statistics.MetadataBlocksRecompressed + r4.Statistics.MetadataBlocksReplayed);
+        DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, v4));
+        DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, v3));
+        if (variant.Compressor != "xz")
+        {
+            Assert.Equal(0, r4.Statistics.MetadataBlocksReplayed);
+            return;
+        }
+
+        Assert.True(r4.Statistics.MetadataBlocksReplayed >= r3.Statistics.MetadataBlocksRecompressed / 2, $"{r4.Statistics.MetadataBlocksReplayed} of {r3.Statistics.MetadataBlocksRecompressed} blocks replayed");
+
+        // The same delta said to be format 3: the replayed blocks' encoding is unknown there.
+        var info = await DeltaInspector.InspectAsync(new MemoryStream(v4));
+        var asVersion3 = await RebuildAsync(v4, info.Header with { Version = 3 }, payload => payload);
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaTestKit.ApplyAsync(b, asVersion3));
+        Assert.Equal(DeltaErrorCategory.Corrupted, e.Category);
+        Assert.Contains("metadata block encoding 3 is unknown in format version 3", e.Message, StringComparison.Ordinal);
     }
 
     [Theory]
