@@ -61,7 +61,7 @@ public sealed class DeltaCommandsTests : IDisposable
     public async Task Format_version_writes_a_delta_for_devices_that_read_no_newer()
     {
         var (a, b) = await MakePairAsync();
-        foreach (var version in new[] { 2, 3 })
+        foreach (var version in new[] { 2, 3, 4 })
         {
             var delta = _temp.Combine($"ab-v{version}.eud");
             Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast", "--format-version", version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
@@ -75,7 +75,7 @@ public sealed class DeltaCommandsTests : IDisposable
             Assert.Equal(await File.ReadAllBytesAsync(b, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken));
         }
 
-        foreach (var version in new[] { "1", "4", "two" })
+        foreach (var version in new[] { "1", "5", "two" })
         {
             Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", _temp.Combine("refused.eud"), "--format-version", version));
             Assert.False(File.Exists(_temp.Combine("refused.eud")));

@@ -644,8 +644,14 @@ internal static class MetadataSection
                         if (encodings[i] == MetadataBlockEncoding.Replayed)
                         {
                             decisions ??= new LzmaDecisions();
-                            var stream = new byte[SquashFsCodec.MetadataBlockSize];
-                            compressed[i] = stream.AsSpan(0, decisions.Replay(records[i].Span, content, stream, $"{where}, {table} table, decisions of block {i}")).ToArray();
+                            var stream = new byte[SquashFsCodec.MetadataBlockSize * 2];
+                            var replayed = decisions.Replay(records[i].Span, content, stream, $"{where}, {table} table, decisions of block {i}");
+                            if (replayed > SquashFsCodec.MetadataBlockSize)
+                            {
+                                throw DeltaException.Corrupted($"{where}: metadata block {i} of the {table} table replays to {replayed} bytes, more than a metadata block holds.");
+                            }
+
+                            compressed[i] = stream.AsSpan(0, replayed).ToArray();
                             return decisions;
                         }
 

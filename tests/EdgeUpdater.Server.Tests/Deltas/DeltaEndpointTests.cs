@@ -216,21 +216,23 @@ public sealed class DeltaEndpointTests : IAsyncDisposable
         await StartAsync(configure: o => o.Deltas.GenerateBest = false);
         var unnamed = await ReadAsync(DeltaUrl());
         var two = await ReadAsync(DeltaUrl("format=2"));
-        var three = await ReadAsync(DeltaUrl("format=3"));
+        await ReadAsync(DeltaUrl("format=3"));
+        var four = await ReadAsync(DeltaUrl("format=4"));
         var newer = await ReadAsync(DeltaUrl("format=9"));
         Assert.Equal(unnamed, two);
-        Assert.Equal(three, newer);
+        Assert.Equal(four, newer);
 
         // A device that names no format gets version 2 (devices released before version 3 name none); one that
         // reads a newer version than the server writes gets the server's newest.
-        Assert.Equal(2, _server.Deltas.FastGenerations);
+        Assert.Equal(3, _server.Deltas.FastGenerations);
         var cache = _server.Host.Services.GetRequiredServiceOf<DeltaCache>();
-        Assert.Equal(2, cache.Count);
+        Assert.Equal(3, cache.Count);
         var names = Directory.EnumerateFiles(Path.Combine(cache.Directory, _v1.Sha256)).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
         Assert.Collection(
             names,
             name => Assert.StartsWith($"{_v2.Sha256}.any.f2.fast.", name, StringComparison.Ordinal),
-            name => Assert.StartsWith($"{_v2.Sha256}.any.f3.fast.", name, StringComparison.Ordinal));
+            name => Assert.StartsWith($"{_v2.Sha256}.any.f3.fast.", name, StringComparison.Ordinal),
+            name => Assert.StartsWith($"{_v2.Sha256}.any.f4.fast.", name, StringComparison.Ordinal));
 
         foreach (var bad in new[] { "1", "0", "-3", "abc", "", "3.0", "99999999" })
         {
@@ -239,7 +241,7 @@ public sealed class DeltaEndpointTests : IAsyncDisposable
             Assert.Equal("bad-format", (await response.Content.ReadFromJsonAsync(OperatorJsonContext.Default.ApiError))!.Reason);
         }
 
-        Assert.Equal(2, _server.Deltas.FastGenerations);
+        Assert.Equal(3, _server.Deltas.FastGenerations);
     }
 
     [Fact]
