@@ -108,10 +108,10 @@ internal static class MetadataSection
     private const int MaxBlocks = DeltaFormat.MaxTableLength / SquashFsCodec.MetadataBlockSize + 1;
 
     /// <summary>Statistics of one encoded section.</summary>
-    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral, int TablesDerived, int BlocksReplayed = 0, long DecisionBytes = 0);
+    public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral, int TablesDerived, int BlocksReplayed = 0);
 
     /// <summary>Which of a table's blocks the device replays, and their decision records as a patch against the old table's.</summary>
-    private sealed record ReplayPlan(bool[] Blocks, int Count, int RecordsLength, byte[] Patch);
+    private sealed record ReplayPlan(bool[] Blocks, int RecordsLength, byte[] Patch);
 
     /// <summary>
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
@@ -313,7 +313,6 @@ internal static class MetadataSection
         var proven = reproducible?.Invoke();
         var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
         int blocks = 0, recompressed = 0, literalBlocks = 0, replayed = 0;
-        long decisionBytes = 0;
         writer.VarU((ulong)drafts.Count);
         var headStart = 0;
         foreach (var (headEnd, blockTable, smallChange) in drafts)
@@ -365,11 +364,10 @@ internal static class MetadataSection
             {
                 writer.VarU((ulong)replay.RecordsLength);
                 writer.Blob(replay.Patch);
-                decisionBytes += replay.Patch.Length;
             }
         }
 
-        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables, replayed, decisionBytes);
+        stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables, replayed);
         return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
     }
 
@@ -450,7 +448,7 @@ internal static class MetadataSection
         var decoded = new byte[SquashFsCodec.MetadataBlockSize];
         var replay = new byte[SquashFsCodec.MetadataBlockSize * 2];
         long storedBytes = 0;
-        int offset = 0, count = 0;
+        var offset = 0;
         for (var i = 0; i < table.Blocks.Count; i++)
         {
             var block = table.Blocks[i];
@@ -473,16 +471,15 @@ internal static class MetadataSection
             records.Bytes(decisions.LastRecord);
             replayed[i] = true;
             storedBytes += block.TotalSize;
-            count++;
         }
 
-        if (count == 0)
+        if (storedBytes == 0)
         {
             return null;
         }
 
         var patch = zstd.Compress(DecisionReference(decisions, oldImage, oldTable), records.WrittenSpan, level).ToArray();
-        return patch.Length * 16L < storedBytes ? new ReplayPlan(replayed, count, records.Length, patch) : null;
+        return patch.Length * 16L < storedBytes ? new ReplayPlan(replayed, records.Length, patch) : null;
     }
 
     /// <summary>
