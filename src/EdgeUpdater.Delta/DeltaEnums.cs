@@ -19,6 +19,9 @@ public enum DeltaLevel : byte
     /// </summary>
     Fast = 1,
 
-    /// <summary>Background: patches of decompressed content with recompression on the device.</summary>
+    /// <summary>
+    /// Background: patches of decompressed content with recompression on the device (in a small update, only of
+    /// the blocks that patch badly on their stored bytes, as <see cref="Fast"/>).
+    /// </summary>
     Best = 2,
 }

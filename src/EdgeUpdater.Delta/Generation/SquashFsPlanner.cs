@@ -26,8 +26,8 @@ internal sealed partial class SquashFsPlanner
 
     /// <summary>
     /// At most this many changed blocks with an old version make a small update (a config file edited, a
-    /// package or two), whose blocks fast rebuilds as best does when their stored bytes patch badly against
-    /// the old version's (see <see cref="RebuildSmallUpdate"/>). Bounds what the generator proves and the device
+    /// package or two), whose blocks both levels rebuild exactly when their stored bytes patch badly against
+    /// the old version's (see <see cref="SettleSmallUpdate"/>). Bounds what the generator proves and the device
     /// recompresses: 512 KiB at the usual block size.
     /// </summary>
     private const int SmallUpdateBlocks = 4;
@@ -65,19 +65,21 @@ internal sealed partial class SquashFsPlanner
     }
 
     /// <summary>
-    /// Fast: when the update changes at most <see cref="SmallUpdateBlocks"/> blocks that have an old version,
-    /// those whose stored bytes patch against the old version's to <see cref="SmallUpdatePatch"/> or more
-    /// become rebuilt units (content patched against the old version's content, proved here, recompressed on
-    /// the device). A one-line edit changes a few bytes of content, but the compressed stream from the edit
-    /// on (with deflate or zstd, from the start of the edit's Huffman or entropy block): B to C took 37,636
-    /// bytes on the test pairs' xz and 17,635 on the Debian pair's gzip, against about 500 rebuilt.
+    /// When the update changes at most <see cref="SmallUpdateBlocks"/> blocks that have an old version, each of
+    /// them is rebuilt (content patched against the old version's content, proved here, recompressed on the
+    /// device) exactly when its stored bytes patch against the old version's to <see cref="SmallUpdatePatch"/>
+    /// or more, and sent as that patch otherwise, at both levels. A one-line edit changes a few bytes of content,
+    /// but with deflate or zstd the compressed stream from the start of the edit's Huffman or entropy block:
+    /// B to C took 37,636 bytes on the test pairs' xz and 17,635 on the Debian pair's gzip, against about 500
+    /// rebuilt. Where the stored bytes patch small (the Debian pair's xz: under 1 KB), rebuilding would save
+    /// little and cost the device a recompression of the whole block (a 128 KiB xz block: about 20 ms of CPU).
     /// </summary>
-    private void RebuildSmallUpdate(List<Unit> units, Ownership owners)
+    private void SettleSmallUpdate(List<Unit> units, Ownership owners)
     {
         var changed = new List<int>();
         for (var i = 0; i < units.Count; i++)
         {
-            if (units[i] is BlockUnit { Raw: true, Reference.Count: > 0, Block.IsCompressed: true })
+            if (units[i] is BlockUnit { Reference.Count: > 0, Block.IsCompressed: true })
             {
                 changed.Add(i);
                 if (changed.Count > SmallUpdateBlocks)
@@ -94,18 +96,28 @@ internal sealed partial class SquashFsPlanner
         {
             var unit = (BlockUnit)units[i];
             var block = unit.Block;
-            var reference = new byte[unit.Reference.Sum(r => r.Length)];
+            var raw = unit.Raw ? unit.Reference : owners.ReferenceFor(block, raw: true);
+            if (raw.Count == 0)
+            {
+                continue;
+            }
+
+            var reference = new byte[raw.Sum(r => r.Length)];
             var filled = 0;
-            foreach (var item in unit.Reference)
+            foreach (var item in raw)
             {
                 _old.ReadStoredBytes(item.Offset, reference.AsSpan(filled, item.Length));
                 filled += item.Length;
             }
 
             var patch = zstd.Compress(reference, _new.GetStoredBytes(block.Offset, (int)block.StoredSize, stored), DeltaGenerator.FastContentLevel, longDistance: false).Span;
-            if (patch.Length >= threshold && owners.ReferenceFor(block, raw: false) is { Count: > 0 } content)
+            if (patch.Length >= threshold && unit.Raw && owners.ReferenceFor(block, raw: false) is { Count: > 0 } content)
             {
                 units[i] = new BlockUnit(block, content);
+            }
+            else if (patch.Length < threshold && !unit.Raw)
+            {
+                units[i] = new BlockUnit(block, raw, Raw: true);
             }
         }
     }
@@ -259,9 +271,9 @@ internal sealed partial class SquashFsPlanner
             AddGap(units, position, dataEnd);
         }
 
-        if (_level == DeltaLevel.Fast && _recompress)
+        if (_recompress)
         {
-            RebuildSmallUpdate(units, owners);
+            SettleSmallUpdate(units, owners);
         }
 
         phase("blocks");
