@@ -55,7 +55,10 @@ internal sealed class LzmaDecisions
     private readonly ushort[] _probabilities = new ushort[Literals + (0x300 << MaxLiteralProperties)];
     private readonly ByteWriter _record = new(1 << 12);
 
-    /// <summary>Largest record of a block of <paramref name="contentLength"/> bytes (3.5 bytes a byte at worst: a 2-byte match with a 5-byte distance).</summary>
+    /// <summary>
+    /// Bound on the record of a block of <paramref name="contentLength"/> bytes, for refusing longer ones: a valid
+    /// record takes at most 2.5 bytes a byte (a 2-byte match with a 3-byte distance, content up to 2 MiB).
+    /// </summary>
     public static int MaxRecordLength(int contentLength) => 2 + (4 * contentLength);
 
     /// <summary>The record <see cref="TryRecord"/> made last; valid until its next call.</summary>
