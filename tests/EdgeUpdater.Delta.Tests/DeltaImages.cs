@@ -209,11 +209,11 @@ public sealed class DeltaImages : IAsyncLifetime
     public string NewPath(string name) => _temp.Combine(name + "-" + Guid.NewGuid().ToString("N")[..8]);
 
     /// <summary>A new delta file from A to B of <paramref name="variant"/> at <paramref name="level"/>, with the images' paths.</summary>
-    public async Task<(string A, string B, string Delta)> WriteDeltaAsync(ImageVariant variant, DeltaLevel level)
+    public async Task<(string A, string B, string Delta)> WriteDeltaAsync(ImageVariant variant, DeltaLevel level, string from = "A", string to = "B")
     {
-        var a = await GetImageAsync("A", variant);
-        var b = await GetImageAsync("B", variant);
-        var delta = NewPath($"{variant.Name}-{level}.delta");
+        var a = await GetImageAsync(from, variant);
+        var b = await GetImageAsync(to, variant);
+        var delta = NewPath($"{variant.Name}-{level}-{from}{to}.delta");
         await using (var stream = File.Create(delta))
         {
             await DeltaGenerator.GenerateAsync(a, b, stream, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });

@@ -14,12 +14,14 @@ public sealed class ResumeTests
         _images = images;
     }
 
+    /// <summary>B to C on xz: its metadata blocks are replayed from LZMA decisions (format 4).</summary>
     [Theory]
-    [InlineData("gzip-4k-no-fragments", DeltaLevel.Best)]
-    [InlineData("xz", DeltaLevel.Fast)]
-    public async Task Interrupted_applies_resume_to_the_same_image(string variantName, DeltaLevel level)
+    [InlineData("gzip-4k-no-fragments", DeltaLevel.Best, "A", "B")]
+    [InlineData("xz", DeltaLevel.Fast, "A", "B")]
+    [InlineData("xz", DeltaLevel.Best, "B", "C")]
+    public async Task Interrupted_applies_resume_to_the_same_image(string variantName, DeltaLevel level, string from, string to)
     {
-        var (aPath, bPath, deltaPath) = await _images.WriteDeltaAsync(DeltaImages.Variants.Single(v => v.Name == variantName), level);
+        var (aPath, bPath, deltaPath) = await _images.WriteDeltaAsync(DeltaImages.Variants.Single(v => v.Name == variantName), level, from, to);
         var b = await File.ReadAllBytesAsync(bPath);
 
         var resumedSomewhere = false;
