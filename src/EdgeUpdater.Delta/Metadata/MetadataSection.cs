@@ -462,7 +462,7 @@ internal static class MetadataSection
             var storedSpan = stored.AsSpan(0, block.TotalSize);
             newImage.ReadStoredBytes(block.Offset, storedSpan);
             if (!decisions.TryRecord(storedSpan[2..], decoded, out var length) || length != content.Length
-                || !storedSpan[2..].SequenceEqual(replay.AsSpan(0, decisions.Replay(decisions.LastRecord, content, replay, "new metadata block"))))
+                || !Replays(decisions, content, storedSpan[2..], replay))
             {
                 continue;
             }
@@ -480,6 +480,23 @@ internal static class MetadataSection
 
         var patch = zstd.Compress(DecisionReference(decisions, oldImage, oldTable), records.WrittenSpan, level).ToArray();
         return patch.Length * 16L < storedBytes ? new ReplayPlan(replayed, records.Length, patch) : null;
+    }
+
+    /// <summary>
+    /// True when <see cref="LzmaDecisions.LastRecord"/> replayed over <paramref name="content"/> gives
+    /// <paramref name="stored"/>. A record the replay refuses (its matches do not hold in the content liblzma
+    /// decoded, which only a fault in the recording decoder could cause) costs the block its replay, not the delta.
+    /// </summary>
+    private static bool Replays(LzmaDecisions decisions, ReadOnlySpan<byte> content, ReadOnlySpan<byte> stored, byte[] scratch)
+    {
+        try
+        {
+            return stored.SequenceEqual(scratch.AsSpan(0, decisions.Replay(decisions.LastRecord, content, scratch, "new metadata block")));
+        }
+        catch (DeltaException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
