@@ -644,7 +644,7 @@ internal static class MetadataSection
                         }
                     }
 
-                    var records = replayCount > 0 ? ReadDecisionRecords(ref reader, where, table, encodings, oldImage, predictor.OldTable(table), zstd) : [];
+                    var records = replayCount > 0 ? ReadDecisionRecords(ref reader, where, table, encodings, replayCount, oldImage, predictor.OldTable(table), zstd) : [];
 
                     // Compress or replay on every core, write in order.
                     ParallelWork.Run(() => Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, () => (LzmaDecisions?)null, (i, _, decisions) =>
@@ -757,10 +757,9 @@ internal static class MetadataSection
     /// Reads a table's decision records (their total length, then their patch against the old table's) and gives
     /// each block's: indexed by block, empty for blocks not replayed.
     /// </summary>
-    private static ReadOnlyMemory<byte>[] ReadDecisionRecords(ref ByteReader reader, string where, MetadataTableKind table, MetadataBlockEncoding[] encodings, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd)
+    private static ReadOnlyMemory<byte>[] ReadDecisionRecords(ref ByteReader reader, string where, MetadataTableKind table, MetadataBlockEncoding[] encodings, int replayCount, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd)
     {
         var maxRecord = LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize);
-        var replayCount = encodings.Count(e => e == MetadataBlockEncoding.Replayed);
         var length = reader.VarInt((long)replayCount * (maxRecord + 3), "decision records length");
         var patch = reader.Blob(DeltaFormat.MaxSectionLength, "decision records patch");
         var all = new byte[length];
