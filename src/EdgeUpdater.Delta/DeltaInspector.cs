@@ -1,4 +1,5 @@
 using EdgeUpdater.Delta.Format;
+using EdgeUpdater.Delta.Metadata;
 
 namespace EdgeUpdater.Delta;
 
@@ -32,6 +33,15 @@ public sealed record DeltaInfo
     /// <summary>New-image bytes the metadata section rebuilds.</summary>
     public long MetadataBytes { get; init; }
 
+    /// <summary>Metadata blocks the section rebuilds, by how each is stored.</summary>
+    public MetadataBlockCounts MetadataBlocks { get; init; } = new();
+
+    /// <summary>
+    /// Metadata tables by how the section gives their decompressed bytes: <c>predicted</c> from the base image,
+    /// <c>patch</c> against the prediction, <c>literal</c>, <c>derived</c> from the new inode table.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> MetadataTablesByEncoding { get; init; } = new Dictionary<string, int>();
+
     /// <summary>Largest uncompressed section payload (bounds the applier's section buffers).</summary>
     public int LargestSection { get; init; }
 
@@ -43,6 +53,25 @@ public sealed record DeltaInfo
 
     /// <summary>Largest reference a content section builds from the base image.</summary>
     public long LargestReference { get; init; }
+}
+
+/// <summary>How a delta's metadata blocks are stored.</summary>
+public sealed record MetadataBlockCounts
+{
+    /// <summary>Compressed on the device with the image's codec.</summary>
+    public int Recompressed { get; init; }
+
+    /// <summary>Written by replaying their LZMA decisions (format 4, xz): no codec, no match search.</summary>
+    public int Replayed { get; init; }
+
+    /// <summary>Stored uncompressed in the image, rebuilt from the table's bytes.</summary>
+    public int Uncompressed { get; init; }
+
+    /// <summary>Given by the delta as their stored bytes.</summary>
+    public int Literal { get; init; }
+
+    /// <summary>All of them.</summary>
+    public int Total => Recompressed + Replayed + Uncompressed + Literal;
 }
 
 /// <summary>Reads a delta's structure (checking every section) without a base image.</summary>
@@ -57,6 +86,8 @@ public static class DeltaInspector
         long copied = 0, literal = 0, rebuilt = 0, recompressed = 0, zeros = 0, largestReference = 0;
         int largestSection = 0, largestContent = 0, pendingContent = 0;
         var byCoder = new Dictionary<string, long>();
+        var byTableEncoding = new Dictionary<string, int>();
+        var metadataBlocks = new MetadataBlockCounts();
         using var reader = new SectionReader(delta, headerLength);
         while (true)
         {
@@ -81,6 +112,24 @@ public static class DeltaInspector
                 Sum(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, ref copied, ref literal, ref rebuilt, ref recompressed, ref zeros);
             }
 
+            if (section.Kind == SectionKind.Metadata)
+            {
+                var parsed = MetadataSection.Parse(section.Payload.AsSpan(0, section.Length), section.DeltaOffset, header.Version);
+                foreach (var table in parsed.Tables)
+                {
+                    var encoding = table.Encoding.ToString().ToLowerInvariant();
+                    byTableEncoding[encoding] = byTableEncoding.GetValueOrDefault(encoding) + 1;
+                    int Count(MetadataBlockEncoding kind) => table.BlockEncodings.Count(e => e == kind);
+                    metadataBlocks = metadataBlocks with
+                    {
+                        Recompressed = metadataBlocks.Recompressed + Count(MetadataBlockEncoding.Compressed),
+                        Replayed = metadataBlocks.Replayed + table.ReplayCount,
+                        Uncompressed = metadataBlocks.Uncompressed + Count(MetadataBlockEncoding.Uncompressed),
+                        Literal = metadataBlocks.Literal + Count(MetadataBlockEncoding.Literal),
+                    };
+                }
+            }
+
             if (section.Kind == SectionKind.End)
             {
                 break;
@@ -102,6 +151,8 @@ public static class DeltaInspector
             LargestContent = largestContent,
             LargestReference = largestReference,
             ContentBytesByCoder = byCoder,
+            MetadataBlocks = metadataBlocks,
+            MetadataTablesByEncoding = byTableEncoding,
         };
     }
 

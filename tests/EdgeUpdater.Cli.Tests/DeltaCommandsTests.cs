@@ -10,10 +10,15 @@ public sealed class DeltaCommandsTests : IDisposable
 {
     private readonly TempDirectory _temp = new("cli-delta");
 
-    private static Task<int> RunAsync(params string[] args)
+    private static async Task<int> RunAsync(params string[] args) => (await RunCapturedAsync(args)).Exit;
+
+    private static async Task<(int Exit, string Out, string Err)> RunCapturedAsync(params string[] args)
     {
         var root = new RootCommand { DeltaCommands.Create() };
-        return root.Parse(args).InvokeAsync(cancellationToken: TestContext.Current.CancellationToken);
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error }, TestContext.Current.CancellationToken);
+        return (exit, output.ToString(), error.ToString());
     }
 
     private async Task<(string A, string B)> MakePairAsync()
@@ -51,7 +56,11 @@ public sealed class DeltaCommandsTests : IDisposable
         var output = _temp.Combine($"b-{level}.out");
         Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", level));
         Assert.False(File.Exists(delta + ".part"));
-        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "info", delta));
+        var (exit, info, _) = await RunCapturedAsync("delta", "info", delta);
+        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.Contains("format 4, mode squashfs, level " + level, info, StringComparison.Ordinal);
+        Assert.Contains("data and fragment blocks recompressed on the device", info, StringComparison.Ordinal);
+        Assert.Matches(@"\d+ metadata blocks: \d+ recompressed, \d+ replayed, \d+ uncompressed, \d+ literal; tables: \d+ ", info);
         Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "apply", a, delta, "-o", output));
         Assert.Equal(await File.ReadAllBytesAsync(b, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken));
         Assert.False(File.Exists(output + ".checkpoint"));
@@ -88,7 +97,9 @@ public sealed class DeltaCommandsTests : IDisposable
         var (a, b) = await MakePairAsync();
         var delta = _temp.Combine("ab.eud");
         Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "fast"));
-        Assert.Equal(ExitCodes.VerificationFailed, await RunAsync("delta", "apply", b, delta, "-o", _temp.Combine("wrong-base.out")));
+        var (exit, _, error) = await RunCapturedAsync("delta", "apply", b, delta, "-o", _temp.Combine("wrong-base.out"));
+        Assert.Equal(ExitCodes.VerificationFailed, exit);
+        Assert.StartsWith("error (WrongBase): ", error, StringComparison.Ordinal);
         Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "apply", a, delta, "-o", _temp.Combine("b.out"), "--verify-base", "sometimes"));
         var baseBytes = await File.ReadAllBytesAsync(a, TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.InvalidInput, await RunAsync("delta", "apply", a, delta, "-o", a));
@@ -97,6 +108,9 @@ public sealed class DeltaCommandsTests : IDisposable
         corrupt[^30] ^= 0xFF;
         await File.WriteAllBytesAsync(_temp.Combine("corrupt.eud"), corrupt, TestContext.Current.CancellationToken);
         Assert.Equal(ExitCodes.InvalidInput, await RunAsync("delta", "apply", a, _temp.Combine("corrupt.eud"), "-o", _temp.Combine("corrupt.out")));
+        (exit, _, error) = await RunCapturedAsync("delta", "info", _temp.Combine("corrupt.eud"));
+        Assert.Equal(ExitCodes.InvalidInput, exit);
+        Assert.StartsWith("error (Corrupted): ", error, StringComparison.Ordinal);
         Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", delta, "--level", "medium"));
     }
 

@@ -43,9 +43,9 @@ internal static class DeltaCommands
         command.SetAction(async (parse, cancellationToken) =>
         {
             var recordPath = parse.GetValue(record);
-            return await RunAsync(async () =>
+            return await RunAsync(parse, async () =>
             {
-                var reproduction = recordPath is null ? null : await ReadRecordAsync(recordPath, cancellationToken).ConfigureAwait(false);
+                var reproduction = recordPath is null ? null : await ReadRecordAsync(recordPath, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
                 var options = new DeltaGeneratorOptions
                 {
                     Level = parse.GetValue(level) == "fast" ? DeltaLevel.Fast : DeltaLevel.Best,
@@ -80,10 +80,10 @@ internal static class DeltaCommands
                 }
 
                 var s = result.Statistics;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible, {s.PackedBlocks} packed), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {(s.MetadataBlocksReplayed > 0 ? $"{s.MetadataBlocksReplayed} replayed, " : "")}{s.MetadataBlocksLiteral} literal{(s.MetadataTablesDerived > 0 ? $", {s.MetadataTablesDerived} tables derived" : "")}){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
+                parse.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {s.DeltaBytes} bytes ({result.Header.Mode}, {result.Header.Level}) in {watch.Elapsed.TotalSeconds:F2} s; copied {s.CopiedBytes}, rebuilt {s.RebuiltBytes} ({s.RecompressedBlocks} blocks recompressed, {s.IrreproducibleBlocks} not reproducible, {s.PackedBlocks} packed), literal {s.LiteralBytes}, metadata {s.MetadataBytes} ({s.MetadataBlocksRecompressed} blocks recompressed, {(s.MetadataBlocksReplayed > 0 ? $"{s.MetadataBlocksReplayed} replayed, " : "")}{s.MetadataBlocksLiteral} literal{(s.MetadataTablesDerived > 0 ? $", {s.MetadataTablesDerived} tables derived" : "")}){(s.ProofsRecalled > 0 ? $"; {s.ProofsRecalled} proofs from the record" : "")}"));
                 if (Environment.GetEnvironmentVariable("EDGEUPDATER_DELTA_PHASES") == "1")
                 {
-                    Console.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));
+                    parse.InvocationConfiguration.Output.WriteLine(string.Join(", ", s.PhaseMilliseconds.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value:F0} ms"))));
                 }
                 return ExitCodes.Ok;
             }).ConfigureAwait(false);
@@ -104,7 +104,7 @@ internal static class DeltaCommands
         };
         verifyBase.AcceptOnlyFromAmong("when-failed", "beside", "before", "size-only");
         var command = new Command("apply", "Rebuild the new image from <old> and <delta>, verified by SHA-256.") { old, delta, output, resume, verifyBase };
-        command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
+        command.SetAction(async (parse, cancellationToken) => await RunAsync(parse, async () =>
         {
             var target = parse.GetRequiredValue(output);
             var options = new DeltaApplyOptions
@@ -126,7 +126,7 @@ internal static class DeltaCommands
             using var sink = new FileDeltaTarget(target, basePath);
             var watch = Stopwatch.StartNew();
             var result = await DeltaApplier.ApplyAsync(baseSource, input, sink, options, cancellationToken).ConfigureAwait(false);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {result.Header.TargetSize} bytes, SHA-256 {Convert.ToHexStringLower(result.Header.TargetSha256)} verified in {watch.Elapsed.TotalSeconds:F2} s{(result.ResumedFrom > 0 ? $" (resumed at {result.ResumedFrom})" : "")}"));
+            parse.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{target}: {result.Header.TargetSize} bytes, SHA-256 {Convert.ToHexStringLower(result.Header.TargetSha256)} verified in {watch.Elapsed.TotalSeconds:F2} s{(result.ResumedFrom > 0 ? $" (resumed at {result.ResumedFrom})" : "")}"));
             return ExitCodes.Ok;
         }).ConfigureAwait(false));
         return command;
@@ -137,10 +137,10 @@ internal static class DeltaCommands
         var image = new Argument<string>("image") { Description = "The image deltas will be made to (B)." };
         var record = new Option<string>("--reproduction-record") { Description = "The record to fill (read when present, written after).", Required = true };
         var command = new Command("prove", "Try once which of an image's blocks recompress exactly, for every later 'delta create --reproduction-record' to it.") { image, record };
-        command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
+        command.SetAction(async (parse, cancellationToken) => await RunAsync(parse, async () =>
         {
             var path = parse.GetRequiredValue(record);
-            var reproduction = await ReadRecordAsync(path, cancellationToken).ConfigureAwait(false);
+            var reproduction = await ReadRecordAsync(path, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
             var watch = Stopwatch.StartNew();
             var tried = await ReproductionProver.ProveAsync(parse.GetRequiredValue(image), reproduction, Environment.ProcessorCount, null, cancellationToken).ConfigureAwait(false);
             if (reproduction.Count > 0)
@@ -150,7 +150,7 @@ internal static class DeltaCommands
 
             var reproducing = reproduction.ReproducingCount;
             var share = reproduction.Count == 0 ? 0 : 100.0 * reproducing / reproduction.Count;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path}: {reproduction.Count} blocks recorded, {reproducing} recompress to their stored bytes ({share:F1} %), {tried} tried now, for {reproduction.CodecIdentity ?? "no codec"} in {watch.Elapsed.TotalSeconds:F2} s"));
+            parse.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path}: {reproduction.Count} blocks recorded, {reproducing} recompress to their stored bytes ({share:F1} %), {tried} tried now, for {reproduction.CodecIdentity ?? "no codec"} in {watch.Elapsed.TotalSeconds:F2} s"));
             return ExitCodes.Ok;
         }).ConfigureAwait(false));
         return command;
@@ -160,32 +160,40 @@ internal static class DeltaCommands
     {
         var delta = new Argument<string>("delta") { Description = "The delta file." };
         var command = new Command("info", "Show what a delta is made of: sizes by operation kind and share copied, rebuilt, literal.") { delta };
-        command.SetAction(async (parse, cancellationToken) => await RunAsync(async () =>
+        command.SetAction(async (parse, cancellationToken) => await RunAsync(parse, async () =>
         {
             await using var input = File.OpenRead(parse.GetRequiredValue(delta));
             var info = await DeltaInspector.InspectAsync(input, cancellationToken).ConfigureAwait(false);
             var h = info.Header;
             var total = Math.Max(1, h.TargetSize);
             var inv = CultureInfo.InvariantCulture;
-            Console.WriteLine(string.Create(inv, $"format {h.Version}, mode {h.Mode.ToString().ToLowerInvariant()}, level {h.Level.ToString().ToLowerInvariant()}, codec {(h.CodecIdentity.Length > 0 ? h.CodecIdentity : "none")}"));
-            Console.WriteLine(string.Create(inv, $"base   {h.BaseSize} bytes sha256 {Convert.ToHexStringLower(h.BaseSha256)}"));
-            Console.WriteLine(string.Create(inv, $"target {h.TargetSize} bytes sha256 {Convert.ToHexStringLower(h.TargetSha256)}"));
-            Console.WriteLine(string.Create(inv, $"delta  {info.DeltaBytes} bytes: {string.Join(", ", info.DeltaBytesBySection.Select(p => $"{p.Key} {p.Value}"))}"));
-            void Line(string name, long bytes) => Console.WriteLine(string.Create(inv, $"  {name,-12} {bytes,14} bytes {100.0 * bytes / total,6:F2}%"));
-            Console.WriteLine("target bytes by origin:");
+            var stdout = parse.InvocationConfiguration.Output;
+            stdout.WriteLine(string.Create(inv, $"format {h.Version}, mode {h.Mode.ToString().ToLowerInvariant()}, level {h.Level.ToString().ToLowerInvariant()}, codec {(h.CodecIdentity.Length > 0 ? h.CodecIdentity : "none")}"));
+            stdout.WriteLine(string.Create(inv, $"base   {h.BaseSize} bytes sha256 {Convert.ToHexStringLower(h.BaseSha256)}"));
+            stdout.WriteLine(string.Create(inv, $"target {h.TargetSize} bytes sha256 {Convert.ToHexStringLower(h.TargetSha256)}"));
+            stdout.WriteLine(string.Create(inv, $"delta  {info.DeltaBytes} bytes: {string.Join(", ", info.DeltaBytesBySection.Select(p => $"{p.Key} {p.Value}"))}"));
+            void Line(string name, long bytes) => stdout.WriteLine(string.Create(inv, $"  {name,-12} {bytes,14} bytes {100.0 * bytes / total,6:F2}%"));
+            stdout.WriteLine("target bytes by origin:");
             Line("copied", info.CopiedBytes);
             Line("rebuilt", info.RebuiltBytes);
             Line("literal", info.LiteralBytes);
             Line("zeros", info.ZeroBytes);
             Line("metadata", info.MetadataBytes);
-            Console.WriteLine(string.Create(inv, $"  {info.RecompressedBlocks} blocks recompressed on the device"));
+            stdout.WriteLine(string.Create(inv, $"  {info.RecompressedBlocks} data and fragment blocks recompressed on the device"));
+            var m = info.MetadataBlocks;
+            if (m.Total > 0)
+            {
+                var tables = string.Join(", ", info.MetadataTablesByEncoding.Select(p => $"{p.Value} {p.Key}"));
+                stdout.WriteLine(string.Create(inv, $"  {m.Total} metadata blocks: {m.Recompressed} recompressed, {m.Replayed} replayed, {m.Uncompressed} uncompressed, {m.Literal} literal; tables: {tables}"));
+            }
+
             return ExitCodes.Ok;
         }).ConfigureAwait(false));
         return command;
     }
 
     /// <summary>The record at <paramref name="path"/>; a damaged one is reported and started afresh (it only saves time).</summary>
-    private static async Task<ReproductionRecord> ReadRecordAsync(string path, CancellationToken cancellationToken)
+    private static async Task<ReproductionRecord> ReadRecordAsync(string path, TextWriter error, CancellationToken cancellationToken)
     {
         if (!File.Exists(path))
         {
@@ -198,7 +206,7 @@ internal static class DeltaCommands
         }
         catch (DeltaException e)
         {
-            await Console.Error.WriteLineAsync($"warning: {path}: {e.Message} Starting a new record.").ConfigureAwait(false);
+            await error.WriteLineAsync($"warning: {path}: {e.Message} Starting a new record.").ConfigureAwait(false);
             return new ReproductionRecord();
         }
     }
@@ -222,15 +230,16 @@ internal static class DeltaCommands
         }
     }
 
-    private static async Task<int> RunAsync(Func<Task<int>> action)
+    private static async Task<int> RunAsync(ParseResult parse, Func<Task<int>> action)
     {
+        var error = parse.InvocationConfiguration.Error;
         try
         {
             return await action().ConfigureAwait(false);
         }
         catch (DeltaException e)
         {
-            await Console.Error.WriteLineAsync($"error ({e.Category}): {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error ({e.Category}): {e.Message}").ConfigureAwait(false);
             return e.Category switch
             {
                 DeltaErrorCategory.WrongBase or DeltaErrorCategory.VerificationFailed => ExitCodes.VerificationFailed,
@@ -240,12 +249,12 @@ internal static class DeltaCommands
         }
         catch (SquashFsException e)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
     }

@@ -197,6 +197,16 @@ internal ref struct ByteReader
 
     public ReadOnlySpan<byte> Blob(int max, string field) => Bytes(VarInt(max, field + " length"));
 
+    /// <summary>Skips a <see cref="Blob"/> and gives where it lies: for a parse that keeps positions, not copies.</summary>
+    public Range BlobRange(int max, string field)
+    {
+        var length = VarInt(max, field + " length");
+        var start = _position;
+        Need(length);
+        _position += length;
+        return start..(start + length);
+    }
+
     private readonly void Need(int count)
     {
         if (count < 0 || _data.Length - _position < count)

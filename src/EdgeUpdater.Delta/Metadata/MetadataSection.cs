@@ -546,11 +546,10 @@ internal static class MetadataSection
     }
 
     /// <summary>
-    /// Rebuilds the metadata region on the device: reads the section, predicts each table from the old
-    /// image, applies the patches, compresses the blocks and writes them to <paramref name="output"/>.
-    /// <paramref name="formatVersion"/> is the delta header's.
+    /// Reads a metadata section's structure without the old image: every field bounded, nothing computed.
+    /// <paramref name="formatVersion"/> is the delta header's; what it does not know is refused.
     /// </summary>
-    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, int formatVersion, SquashFsImage oldImage, CodecRenter? codecs, int parallelism, IImageWriter output)
+    public static ParsedMetadataSection Parse(ReadOnlySpan<byte> payload, long sectionOffset, int formatVersion)
     {
         var where = $"metadata section at delta offset {sectionOffset}";
         var reader = new ByteReader(payload, where);
@@ -563,26 +562,116 @@ internal static class MetadataSection
             dirSizes[i] = reader.VarInt(SquashFsCodec.MetadataBlockSize + 2, "directory block size");
         }
 
-        var predictor = new MetadataPredictor(oldImage, dataMap, fragmentMap, TableLayout.FromBlockSizes(dirSizes, 0));
-        var newTables = new Dictionary<MetadataTableKind, (TableLayout Layout, int Length)>();
-        byte[]? newInodes = null;
         var pieceCount = reader.VarInt(1 << 16, "piece count");
-        using var zstd = new ZstdPatcher();
-        var header = new byte[2];
+        var pieces = new List<MetadataPiece>(Math.Min(pieceCount, 64));
         for (var p = 0; p < pieceCount; p++)
         {
             var kind = (MetadataPieceKind)reader.U8();
-            switch (kind)
+            pieces.Add(kind switch
+            {
+                MetadataPieceKind.Literal => new MetadataPiece(kind, Literal: reader.BlobRange(DeltaFormat.MaxSectionLength, "literal piece")),
+                MetadataPieceKind.TableBlocks => new MetadataPiece(kind, Blocks: ParseTable(ref reader, where, formatVersion)),
+                MetadataPieceKind.TableIndex => new MetadataPiece(kind, Table: ReadTableKind(ref reader, where)),
+                MetadataPieceKind.XattrHeader => new MetadataPiece(kind),
+                _ => throw DeltaException.Corrupted($"{where}: piece kind {(byte)kind} is unknown (1-4)."),
+            });
+        }
+
+        if (!reader.AtEnd)
+        {
+            throw DeltaException.Corrupted($"{where}: {reader.Remaining} bytes follow the last piece.");
+        }
+
+        return new ParsedMetadataSection(dataMap, fragmentMap, dirSizes, pieces);
+    }
+
+    private static EncodedTable ParseTable(ref ByteReader reader, string where, int formatVersion)
+    {
+        var table = ReadTableKind(ref reader, where);
+        var length = reader.VarInt(DeltaFormat.MaxTableLength, "table length");
+        var encoding = (TableEncoding)reader.U8();
+        Range bytes = default;
+        uint blockSize = 0, fragmentCount = 0;
+        switch (encoding)
+        {
+            case TableEncoding.Predicted:
+                break;
+            case TableEncoding.Patch:
+                bytes = reader.BlobRange(DeltaFormat.MaxSectionLength, "table patch");
+                break;
+            case TableEncoding.Literal:
+                var at = reader.Position;
+                reader.Bytes(length);
+                bytes = at..(at + length);
+                break;
+            case TableEncoding.Derived when formatVersion >= DeltaFormat.DerivedTablesVersion:
+                blockSize = (uint)reader.VarInt(1 << 20, "block size");
+                fragmentCount = (uint)reader.VarInt(int.MaxValue, "fragment count");
+                break;
+            default:
+                throw DeltaException.Corrupted($"{where}: table encoding {(byte)encoding} is unknown in format version {formatVersion} (0-{(formatVersion >= DeltaFormat.DerivedTablesVersion ? 3 : 2)}).");
+        }
+
+        var blockCount = (length + SquashFsCodec.MetadataBlockSize - 1) / SquashFsCodec.MetadataBlockSize;
+        var encodings = new MetadataBlockEncoding[blockCount];
+        var literals = new Range[blockCount];
+        var replayCount = 0;
+        var maxEncoding = formatVersion >= DeltaFormat.LzmaDecisionsVersion ? MetadataBlockEncoding.Replayed : MetadataBlockEncoding.Literal;
+        for (var i = 0; i < blockCount; i++)
+        {
+            encodings[i] = (MetadataBlockEncoding)reader.U8();
+            if (encodings[i] == MetadataBlockEncoding.Literal)
+            {
+                literals[i] = reader.BlobRange(SquashFsCodec.MetadataBlockSize + 2, "literal metadata block");
+            }
+            else if (encodings[i] > maxEncoding)
+            {
+                throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)encodings[i]} is unknown in format version {formatVersion} (0-{(byte)maxEncoding}).");
+            }
+            else if (encodings[i] == MetadataBlockEncoding.Replayed)
+            {
+                replayCount++;
+            }
+        }
+
+        // The records follow the block encodings: their total length, then their patch against the old table's.
+        var recordsLength = 0;
+        Range recordsPatch = default;
+        if (replayCount > 0)
+        {
+            recordsLength = reader.VarInt((long)replayCount * (LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize) + 3), "decision records length");
+            recordsPatch = reader.BlobRange(DeltaFormat.MaxSectionLength, "decision records patch");
+        }
+
+        return new EncodedTable(table, length, encoding, bytes, blockSize, fragmentCount, encodings, literals, replayCount, recordsLength, recordsPatch);
+    }
+
+    /// <summary>
+    /// Rebuilds the metadata region on the device: reads the section (<see cref="Parse"/>), predicts each table
+    /// from the old image, applies the patches, compresses or replays the blocks and writes them to
+    /// <paramref name="output"/>. <paramref name="formatVersion"/> is the delta header's.
+    /// </summary>
+    public static void Decode(ReadOnlySpan<byte> payload, long sectionOffset, int formatVersion, SquashFsImage oldImage, CodecRenter? codecs, int parallelism, IImageWriter output)
+    {
+        var where = $"metadata section at delta offset {sectionOffset}";
+        var section = Parse(payload, sectionOffset, formatVersion);
+        var predictor = new MetadataPredictor(oldImage, section.DataMap, section.FragmentMap, TableLayout.FromBlockSizes(section.DirectoryBlockSizes, 0));
+        var newTables = new Dictionary<MetadataTableKind, (TableLayout Layout, int Length)>();
+        byte[]? newInodes = null;
+        using var zstd = new ZstdPatcher();
+        var header = new byte[2];
+        foreach (var piece in section.Pieces)
+        {
+            switch (piece.Kind)
             {
                 case MetadataPieceKind.Literal:
-                    output.Write(reader.Blob(DeltaFormat.MaxSectionLength, "literal piece"));
+                    output.Write(payload[piece.Literal]);
                     break;
                 case MetadataPieceKind.TableBlocks:
-                    var table = ReadTableKind(ref reader, where);
-                    var length = reader.VarInt(DeltaFormat.MaxTableLength, "table length");
-                    var encoding = (TableEncoding)reader.U8();
+                    var encoded = piece.Blocks!;
+                    var (table, length) = (encoded.Kind, encoded.Length);
                     byte[] data;
-                    switch (encoding)
+                    switch (encoded.Encoding)
                     {
                         case TableEncoding.Predicted:
                             data = predictor.Predict(table);
@@ -593,58 +682,32 @@ internal static class MetadataSection
 
                             break;
                         case TableEncoding.Patch:
-                            var patch = reader.Blob(DeltaFormat.MaxSectionLength, "table patch");
                             data = new byte[length];
-                            zstd.Decode(predictor.Predict(table), patch, data, $"{where}, {table} table");
+                            zstd.Decode(predictor.Predict(table), payload[encoded.Bytes], data, $"{where}, {table} table");
                             break;
                         case TableEncoding.Literal:
-                            data = reader.Bytes(length).ToArray();
+                            data = payload[encoded.Bytes].ToArray();
                             break;
-                        case TableEncoding.Derived when formatVersion >= DeltaFormat.DerivedTablesVersion:
-                            var blockSize = (uint)reader.VarInt(1 << 20, "block size");
-                            var fragmentCount = (uint)reader.VarInt(int.MaxValue, "fragment count");
+                        default:
                             if (table != MetadataTableKind.Export || newInodes is null || !newTables.TryGetValue(MetadataTableKind.Inodes, out var inodeTable))
                             {
                                 throw DeltaException.Corrupted($"{where}: the {table} table is said to derive from the inode table, which {(table == MetadataTableKind.Export ? "does not come before it" : "only the export table does")}.");
                             }
 
-                            data = DerivedExportTable.TryDerive(newInodes, inodeTable.Layout.RelativeStarts, blockSize, fragmentCount, length)
-                                ?? throw DeltaException.Corrupted($"{where}: the export table of {length} bytes does not derive from the new inode table (block size {blockSize}, {fragmentCount} fragments).");
+                            data = DerivedExportTable.TryDerive(newInodes, inodeTable.Layout.RelativeStarts, encoded.DerivedBlockSize, encoded.DerivedFragmentCount, length)
+                                ?? throw DeltaException.Corrupted($"{where}: the export table of {length} bytes does not derive from the new inode table (block size {encoded.DerivedBlockSize}, {encoded.DerivedFragmentCount} fragments).");
                             break;
-                        default:
-                            throw DeltaException.Corrupted($"{where}: table encoding {(byte)encoding} is unknown in format version {formatVersion} (0-{(formatVersion >= DeltaFormat.DerivedTablesVersion ? 3 : 2)}).");
                     }
 
-                    var blockCount = (length + SquashFsCodec.MetadataBlockSize - 1) / SquashFsCodec.MetadataBlockSize;
-                    var start = output.Position;
-                    var starts = new long[blockCount];
-                    var encodings = new MetadataBlockEncoding[blockCount];
-                    var literals = new byte[blockCount][];
-                    var compressed = new byte[blockCount][];
-                    var replayCount = 0;
-                    var maxEncoding = formatVersion >= DeltaFormat.LzmaDecisionsVersion ? MetadataBlockEncoding.Replayed : MetadataBlockEncoding.Literal;
-                    for (var i = 0; i < blockCount; i++)
+                    var encodings = encoded.BlockEncodings;
+                    var blockCount = encodings.Length;
+                    if (codecs is null && Array.IndexOf(encodings, MetadataBlockEncoding.Compressed) >= 0)
                     {
-                        encodings[i] = (MetadataBlockEncoding)reader.U8();
-                        if (encodings[i] == MetadataBlockEncoding.Literal)
-                        {
-                            literals[i] = reader.Blob(SquashFsCodec.MetadataBlockSize + 2, "literal metadata block").ToArray();
-                        }
-                        else if (encodings[i] > maxEncoding)
-                        {
-                            throw DeltaException.Corrupted($"{where}: metadata block encoding {(byte)encodings[i]} is unknown in format version {formatVersion} (0-{(byte)maxEncoding}).");
-                        }
-                        else if (encodings[i] == MetadataBlockEncoding.Replayed)
-                        {
-                            replayCount++;
-                        }
-                        else if (encodings[i] == MetadataBlockEncoding.Compressed && codecs is null)
-                        {
-                            throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a metadata block needs recompression but the delta's header names no codec.");
-                        }
+                        throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a metadata block needs recompression but the delta's header names no codec.");
                     }
 
-                    var records = replayCount > 0 ? ReadDecisionRecords(ref reader, where, table, encodings, replayCount, oldImage, predictor.OldTable(table), zstd) : [];
+                    var records = encoded.ReplayCount > 0 ? DecisionRecords(payload, encoded, where, oldImage, predictor.OldTable(table), zstd) : [];
+                    var compressed = new byte[blockCount][];
 
                     // Compress or replay on every core, write in order.
                     ParallelWork.Run(() => Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, () => (LzmaDecisions?)null, (i, _, decisions) =>
@@ -688,6 +751,8 @@ internal static class MetadataSection
                         return decisions;
                     },
                     _ => { }));
+                    var start = output.Position;
+                    var starts = new long[blockCount];
                     for (var i = 0; i < blockCount; i++)
                     {
                         starts[i] = output.Position - start;
@@ -705,7 +770,7 @@ internal static class MetadataSection
                                 output.Write(compressed[i]);
                                 break;
                             default:
-                                output.Write(literals[i]);
+                                output.Write(payload[encoded.LiteralBlocks[i]]);
                                 break;
                         }
                     }
@@ -717,21 +782,21 @@ internal static class MetadataSection
                     {
                         newInodes = data;
                     }
+
                     break;
                 case MetadataPieceKind.TableIndex:
-                    var indexed = ReadTableKind(ref reader, where);
-                    if (!newTables.TryGetValue(indexed, out var written2))
+                    if (!newTables.TryGetValue(piece.Table, out var indexed))
                     {
-                        throw DeltaException.Corrupted($"{where}: the index of the {indexed} table comes before its blocks.");
+                        throw DeltaException.Corrupted($"{where}: the index of the {piece.Table} table comes before its blocks.");
                     }
 
-                    foreach (var relative in written2.Layout.RelativeStarts)
+                    foreach (var relative in indexed.Layout.RelativeStarts)
                     {
-                        output.WritePosition(written2.Layout.AbsoluteStart + relative);
+                        output.WritePosition(indexed.Layout.AbsoluteStart + relative);
                     }
 
                     break;
-                case MetadataPieceKind.XattrHeader:
+                default:
                     if (!newTables.TryGetValue(MetadataTableKind.XattrKeyValues, out var kv) || !newTables.TryGetValue(MetadataTableKind.XattrIds, out var ids))
                     {
                         throw DeltaException.Corrupted($"{where}: the xattr header comes before the xattr tables.");
@@ -742,33 +807,25 @@ internal static class MetadataSection
                     output.WritePosition(kv.Layout.AbsoluteStart);
                     output.Write(xattrCount);
                     break;
-                default:
-                    throw DeltaException.Corrupted($"{where}: piece kind {(byte)kind} is unknown (1-4).");
             }
-        }
-
-        if (!reader.AtEnd)
-        {
-            throw DeltaException.Corrupted($"{where}: {reader.Remaining} bytes follow the last piece.");
         }
     }
 
     /// <summary>
-    /// Reads a table's decision records (their total length, then their patch against the old table's) and gives
-    /// each block's: indexed by block, empty for blocks not replayed.
+    /// A table's decision records, patched against the old table's: indexed by block, empty for blocks not
+    /// replayed.
     /// </summary>
-    private static ReadOnlyMemory<byte>[] ReadDecisionRecords(ref ByteReader reader, string where, MetadataTableKind table, MetadataBlockEncoding[] encodings, int replayCount, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd)
+    private static ReadOnlyMemory<byte>[] DecisionRecords(ReadOnlySpan<byte> payload, EncodedTable encoded, string where, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd)
     {
-        var maxRecord = LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize);
-        var length = reader.VarInt((long)replayCount * (maxRecord + 3), "decision records length");
-        var patch = reader.Blob(DeltaFormat.MaxSectionLength, "decision records patch");
-        var all = new byte[length];
-        zstd.Decode(DecisionReference(new LzmaDecisions(), oldImage, oldTable), patch, all, $"{where}, {table} table decision records");
-        var records = new ReadOnlyMemory<byte>[encodings.Length];
+        var table = encoded.Kind;
+        var all = new byte[encoded.RecordsLength];
+        zstd.Decode(DecisionReference(new LzmaDecisions(), oldImage, oldTable), payload[encoded.RecordsPatch], all, $"{where}, {table} table decision records");
+        var records = new ReadOnlyMemory<byte>[encoded.BlockEncodings.Length];
         var split = new ByteReader(all, $"{where}, {table} table decision records");
-        for (var i = 0; i < encodings.Length; i++)
+        var maxRecord = LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize);
+        for (var i = 0; i < records.Length; i++)
         {
-            if (encodings[i] == MetadataBlockEncoding.Replayed)
+            if (encoded.BlockEncodings[i] == MetadataBlockEncoding.Replayed)
             {
                 var recordLength = split.VarInt(maxRecord, "decision record length");
                 records[i] = all.AsMemory(split.Position, recordLength);

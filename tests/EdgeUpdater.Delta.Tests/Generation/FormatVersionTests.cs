@@ -95,6 +95,17 @@ public sealed class FormatVersionTests
         Assert.Equal(r3.Statistics.MetadataBlocksRecompressed, r4.Statistics.MetadataBlocksRecompressed + r4.Statistics.MetadataBlocksReplayed);
         DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, v4));
         DeltaTestKit.AssertSameImage(c, await DeltaTestKit.ApplyAsync(b, v3));
+
+        // `delta info` reads the same counts from the delta alone.
+        var info = await DeltaInspector.InspectAsync(new MemoryStream(v4));
+        foreach (var (inspected, statistics) in new[] { (info, r4.Statistics), (await DeltaInspector.InspectAsync(new MemoryStream(v3)), r3.Statistics) })
+        {
+            Assert.Equal(statistics.MetadataBlocksRecompressed, inspected.MetadataBlocks.Recompressed);
+            Assert.Equal(statistics.MetadataBlocksReplayed, inspected.MetadataBlocks.Replayed);
+            Assert.Equal(statistics.MetadataBlocksLiteral, inspected.MetadataBlocks.Literal);
+            Assert.Equal(statistics.MetadataTablesDerived, inspected.MetadataTablesByEncoding.GetValueOrDefault("derived"));
+        }
+
         if (variant.Compressor != "xz")
         {
             Assert.Equal(0, r4.Statistics.MetadataBlocksReplayed);
@@ -104,7 +115,6 @@ public sealed class FormatVersionTests
         Assert.True(r4.Statistics.MetadataBlocksReplayed >= r3.Statistics.MetadataBlocksRecompressed / 2, $"{r4.Statistics.MetadataBlocksReplayed} of {r3.Statistics.MetadataBlocksRecompressed} blocks replayed");
 
         // The same delta said to be format 3: the replayed blocks' encoding is unknown there.
-        var info = await DeltaInspector.InspectAsync(new MemoryStream(v4));
         var asVersion3 = await RebuildAsync(v4, info.Header with { Version = 3 }, payload => payload);
         var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaTestKit.ApplyAsync(b, asVersion3));
         Assert.Equal(DeltaErrorCategory.Corrupted, e.Category);
