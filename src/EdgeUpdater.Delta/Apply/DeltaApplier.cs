@@ -491,10 +491,16 @@ public static class DeltaApplier
         /// <summary>A decoded content frame waiting for the ops section that uses it: where it lies in the content buffer.</summary>
         private readonly record struct PendingFrame(int Start, int Length);
 
+        /// <summary>
+        /// Ops held before they run: a section of 8 MiB can say millions of tiny ops, and holding them all would
+        /// take hundreds of MiB. Every op is still checked before any of its batch runs.
+        /// </summary>
+        private const int OpsPerBatch = 1 << 14;
+
         public void RunOps(ReadOnlyMemory<byte> payload, long sectionOffset, CancellationToken cancellationToken)
         {
             var where = $"ops section at delta offset {sectionOffset}";
-            var ops = new List<Op>();
+            var ops = new List<Op>(Math.Min(OpsPerBatch, 1 << 10));
             var reader = new ByteReader(payload.Span, where);
             long lastCopyEnd = 0;
             Span<int> used = stackalloc int[DeltaFormat.MaxFrames];
@@ -588,6 +594,12 @@ public static class DeltaApplier
                 {
                     throw DeltaException.OutOfBounds($"{where}: the operations write past the new image's size {_header.TargetSize}.");
                 }
+
+                if (ops.Count == OpsPerBatch)
+                {
+                    RunBatch(ops, blockJobs, payload.Span, where, cancellationToken);
+                    produced = 0;
+                }
             }
 
             for (var f = 0; f < _frames.Count; f++)
@@ -598,8 +610,15 @@ public static class DeltaApplier
                 }
             }
 
+            RunBatch(ops, blockJobs, payload.Span, where, cancellationToken);
+            _frames.Clear();
+            _contentEnd = 0;
+        }
+
+        /// <summary>Runs checked ops in order, their compressed blocks first on every core; empties both lists.</summary>
+        private void RunBatch(List<Op> ops, List<int> blockJobs, ReadOnlySpan<byte> span, string where, CancellationToken cancellationToken)
+        {
             CompressBlocks(ops, blockJobs, where, cancellationToken);
-            var span = payload.Span;
             foreach (var op in ops)
             {
                 switch (op.Code)
@@ -638,8 +657,8 @@ public static class DeltaApplier
                 }
             }
 
-            _frames.Clear();
-            _contentEnd = 0;
+            ops.Clear();
+            blockJobs.Clear();
         }
 
         /// <summary>
