@@ -98,7 +98,8 @@ public static class DeltaInspector
             if (section.Kind == SectionKind.Content)
             {
                 var content = new ByteReader(section.Payload.AsSpan(0, section.Length), "content section");
-                var head = Generation.ContentFrame.ReadHead(ref content, header.Version, header.BaseSize, Math.Max(header.BlockSize, 1u << 20));
+                // Without the base, its block size is unknown: SquashFS blocks are at most 1 MiB.
+                var head = Generation.ContentFrame.ReadHead(ref content, header.Version, header.BaseSize, 1u << 20);
                 pendingContent += head.ContentLength;
                 largestContent = Math.Max(largestContent, pendingContent);
                 largestReference = Math.Max(largestReference, head.Items.Sum(i => (long)i.Length));

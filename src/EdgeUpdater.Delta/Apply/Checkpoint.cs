@@ -6,13 +6,18 @@ namespace EdgeUpdater.Delta.Apply;
 
 /// <summary>
 /// Where an interrupted apply can continue: the delta offset of the next section and the new-image offset
-/// reached, tied to the delta by both image hashes. Stored atomically (temp file, fsync, rename).
+/// reached, tied to the delta by both image hashes and a hash of its header (another delta of the same pair,
+/// e.g. of the other level or format, has other sections at other offsets). Stored atomically (temp file,
+/// fsync, rename).
 /// </summary>
-internal sealed record Checkpoint(byte[] BaseSha256, byte[] TargetSha256, long DeltaOffset, long TargetOffset)
+internal sealed record Checkpoint(byte[] BaseSha256, byte[] TargetSha256, ulong HeaderHash, long DeltaOffset, long TargetOffset)
 {
-    private static ReadOnlySpan<byte> Magic => "EUCKPT1\n"u8;
+    private static ReadOnlySpan<byte> Magic => "EUCKPT2\n"u8;
 
-    private const int Size = 8 + 32 + 32 + 8 + 8 + 8;
+    private const int Size = 8 + 32 + 32 + 8 + 8 + 8 + 8;
+
+    /// <summary>What ties a checkpoint to its delta besides the image hashes.</summary>
+    public static ulong HashOf(DeltaHeader header) => XxHash3.HashToUInt64(header.Encode());
 
     public static Checkpoint? Load(string path)
     {
@@ -25,10 +30,17 @@ internal sealed record Checkpoint(byte[] BaseSha256, byte[] TargetSha256, long D
         if (bytes.Length != Size || !bytes.AsSpan(0, 8).SequenceEqual(Magic)
             || XxHash3.HashToUInt64(bytes.AsSpan(0, Size - 8)) != BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(Size - 8)))
         {
-            throw new DeltaException(DeltaErrorCategory.CheckpointMismatch, $"The checkpoint {path} is damaged ({bytes.Length} bytes); delete it to start over.");
+            throw new DeltaException(DeltaErrorCategory.CheckpointMismatch, $"The checkpoint {path} is damaged or of another version ({bytes.Length} bytes); delete it to start over.");
         }
 
-        return new Checkpoint(bytes.AsSpan(8, 32).ToArray(), bytes.AsSpan(40, 32).ToArray(), (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(72)), (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(80)));
+        var deltaOffset = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(80));
+        var targetOffset = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(88));
+        if (deltaOffset < 0 || targetOffset < 0)
+        {
+            throw new DeltaException(DeltaErrorCategory.CheckpointMismatch, $"The checkpoint {path} says delta offset {deltaOffset} and new-image offset {targetOffset}; delete it to start over.");
+        }
+
+        return new Checkpoint(bytes.AsSpan(8, 32).ToArray(), bytes.AsSpan(40, 32).ToArray(), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(72)), deltaOffset, targetOffset);
     }
 
     public void Save(string path)
@@ -37,6 +49,7 @@ internal sealed record Checkpoint(byte[] BaseSha256, byte[] TargetSha256, long D
         writer.Bytes(Magic);
         writer.Bytes(BaseSha256);
         writer.Bytes(TargetSha256);
+        writer.U64(HeaderHash);
         writer.U64((ulong)DeltaOffset);
         writer.U64((ulong)TargetOffset);
         writer.U64(XxHash3.HashToUInt64(writer.WrittenSpan));

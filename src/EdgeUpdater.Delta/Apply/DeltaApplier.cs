@@ -65,7 +65,7 @@ public static class DeltaApplier
             if (options.Resume && options.CheckpointPath is not null && Checkpoint.Load(options.CheckpointPath) is { } checkpoint)
             {
                 if (!checkpoint.BaseSha256.AsSpan().SequenceEqual(header.BaseSha256) || !checkpoint.TargetSha256.AsSpan().SequenceEqual(header.TargetSha256)
-                    || checkpoint.DeltaOffset < headerLength || checkpoint.TargetOffset > header.TargetSize)
+                    || checkpoint.HeaderHash != Checkpoint.HashOf(header) || checkpoint.DeltaOffset < headerLength || checkpoint.TargetOffset > header.TargetSize)
                 {
                     throw new DeltaException(DeltaErrorCategory.CheckpointMismatch, $"The checkpoint {options.CheckpointPath} belongs to another delta; delete it to start over.");
                 }
@@ -826,7 +826,7 @@ public static class DeltaApplier
 
             FlushBuffer();
             _output.Flush();
-            new Checkpoint(_header.BaseSha256, _header.TargetSha256, deltaOffset, _position).Save(_options.CheckpointPath);
+            new Checkpoint(_header.BaseSha256, _header.TargetSha256, Checkpoint.HashOf(_header), deltaOffset, _position).Save(_options.CheckpointPath);
             _lastCheckpoint = _position;
         }
 

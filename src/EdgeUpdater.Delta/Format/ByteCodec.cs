@@ -163,9 +163,10 @@ internal ref struct ByteReader
         return (long)(raw >> 1) ^ -(long)(raw & 1);
     }
 
-    /// <summary>A varint that must be at most <paramref name="max"/>; returned as int.</summary>
+    /// <summary>A varint that must be at most <paramref name="max"/> (itself at most <see cref="int.MaxValue"/>); returned as int.</summary>
     public int VarInt(long max, string field)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(max, int.MaxValue);
         var value = VarU();
         if (value > (ulong)max)
         {

@@ -48,6 +48,18 @@ internal static class DeltaFormat
     /// <summary>Largest decompressed metadata table the squashfs mode rebuilds in memory.</summary>
     public const int MaxTableLength = 16 << 20;
 
+    /// <summary>
+    /// Most runs the metadata section's two relocation maps hold together: 4 MiB in memory (a run is 2 bytes on
+    /// the wire and 16 in memory). A generator whose maps need more sends the metadata region literally.
+    /// </summary>
+    public const int MaxRelocationRuns = 1 << 18;
+
+    /// <summary>
+    /// Longest decision records of one table's replayed blocks, together (format 4). A generator whose records
+    /// would be longer recompresses that table's blocks instead.
+    /// </summary>
+    public const int MaxDecisionRecordsLength = 4 << 20;
+
     /// <summary>Size of a section header: kind, encoding, stored length, raw length, checksum.</summary>
     public const int SectionHeaderSize = 1 + 1 + 4 + 4 + 8;
 }

@@ -104,7 +104,6 @@ internal interface IImageWriter
 /// </summary>
 internal static class MetadataSection
 {
-    private const int MaxRuns = 1 << 22;
     private const int MaxBlocks = DeltaFormat.MaxTableLength / SquashFsCodec.MetadataBlockSize + 1;
 
     /// <summary>Statistics of one encoded section.</summary>
@@ -159,7 +158,8 @@ internal static class MetadataSection
         var regionEnd = (long)sb.BytesUsed;
         var dirTable = tables[MetadataTableKind.Directories];
         var dirLayout = TableLayout.FromBlockSizes([.. dirTable.Blocks.Select(b => b.TotalSize)], dirTable.Start);
-        if (tables.Values.Any(t => t.Data.Length > DeltaFormat.MaxTableLength) || dirTable.Blocks.Count > MaxBlocks)
+        if (tables.Values.Any(t => t.Data.Length > DeltaFormat.MaxTableLength) || dirTable.Blocks.Count > MaxBlocks
+            || dataMap.Count + fragmentMap.Count > DeltaFormat.MaxRelocationRuns)
         {
             return null;
         }
@@ -478,6 +478,11 @@ internal static class MetadataSection
             return null;
         }
 
+        if (records.Length > DeltaFormat.MaxDecisionRecordsLength)
+        {
+            return null;
+        }
+
         var patch = zstd.Compress(DecisionReference(decisions, oldImage, oldTable), records.WrittenSpan, level).ToArray();
         return patch.Length * 16L < storedBytes ? new ReplayPlan(replayed, records.Length, patch) : null;
     }
@@ -553,8 +558,8 @@ internal static class MetadataSection
     {
         var where = $"metadata section at delta offset {sectionOffset}";
         var reader = new ByteReader(payload, where);
-        var dataMap = RelocationMap.Read(ref reader, MaxRuns, where + " data map");
-        var fragmentMap = RelocationMap.Read(ref reader, MaxRuns, where + " fragment map");
+        var dataMap = RelocationMap.Read(ref reader, DeltaFormat.MaxRelocationRuns, where + " data map");
+        var fragmentMap = RelocationMap.Read(ref reader, DeltaFormat.MaxRelocationRuns - dataMap.Count, where + " fragment map");
         var dirBlocks = reader.VarInt(MaxBlocks, "directory block count");
         var dirSizes = new int[dirBlocks];
         for (var i = 0; i < dirBlocks; i++)
@@ -564,17 +569,27 @@ internal static class MetadataSection
 
         var pieceCount = reader.VarInt(1 << 16, "piece count");
         var pieces = new List<MetadataPiece>(Math.Min(pieceCount, 64));
+        var computed = new HashSet<(MetadataPieceKind, MetadataTableKind)>();
         for (var p = 0; p < pieceCount; p++)
         {
             var kind = (MetadataPieceKind)reader.U8();
-            pieces.Add(kind switch
+            var piece = kind switch
             {
                 MetadataPieceKind.Literal => new MetadataPiece(kind, Literal: reader.BlobRange(DeltaFormat.MaxSectionLength, "literal piece")),
                 MetadataPieceKind.TableBlocks => new MetadataPiece(kind, Blocks: ParseTable(ref reader, where, formatVersion)),
                 MetadataPieceKind.TableIndex => new MetadataPiece(kind, Table: ReadTableKind(ref reader, where)),
                 MetadataPieceKind.XattrHeader => new MetadataPiece(kind),
                 _ => throw DeltaException.Corrupted($"{where}: piece kind {(byte)kind} is unknown (1-4)."),
-            });
+            };
+
+            // An image has each table once: a repeated piece would only repeat the device's work and memory.
+            var table = piece.Blocks?.Kind ?? piece.Table;
+            if (kind != MetadataPieceKind.Literal && !computed.Add((kind, table)))
+            {
+                throw DeltaException.Corrupted($"{where}: piece {p} repeats the {table} table's {kind}.");
+            }
+
+            pieces.Add(piece);
         }
 
         if (!reader.AtEnd)
@@ -605,6 +620,11 @@ internal static class MetadataSection
                 bytes = at..(at + length);
                 break;
             case TableEncoding.Derived when formatVersion >= DeltaFormat.DerivedTablesVersion:
+                if (table != MetadataTableKind.Export)
+                {
+                    throw DeltaException.Corrupted($"{where}: the {table} table is said to derive from the inode table, which only the export table does.");
+                }
+
                 blockSize = (uint)reader.VarInt(1 << 20, "block size");
                 fragmentCount = (uint)reader.VarInt(int.MaxValue, "fragment count");
                 break;
@@ -639,7 +659,7 @@ internal static class MetadataSection
         Range recordsPatch = default;
         if (replayCount > 0)
         {
-            recordsLength = reader.VarInt((long)replayCount * (LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize) + 3), "decision records length");
+            recordsLength = reader.VarInt(Math.Min((long)replayCount * (LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize) + 3), DeltaFormat.MaxDecisionRecordsLength), "decision records length");
             recordsPatch = reader.BlobRange(DeltaFormat.MaxSectionLength, "decision records patch");
         }
 
@@ -689,9 +709,9 @@ internal static class MetadataSection
                             data = payload[encoded.Bytes].ToArray();
                             break;
                         default:
-                            if (table != MetadataTableKind.Export || newInodes is null || !newTables.TryGetValue(MetadataTableKind.Inodes, out var inodeTable))
+                            if (newInodes is null || !newTables.TryGetValue(MetadataTableKind.Inodes, out var inodeTable))
                             {
-                                throw DeltaException.Corrupted($"{where}: the {table} table is said to derive from the inode table, which {(table == MetadataTableKind.Export ? "does not come before it" : "only the export table does")}.");
+                                throw DeltaException.Corrupted($"{where}: the {table} table is said to derive from the inode table, which does not come before it.");
                             }
 
                             data = DerivedExportTable.TryDerive(newInodes, inodeTable.Layout.RelativeStarts, encoded.DerivedBlockSize, encoded.DerivedFragmentCount, length)
@@ -828,8 +848,9 @@ internal static class MetadataSection
             if (encoded.BlockEncodings[i] == MetadataBlockEncoding.Replayed)
             {
                 var recordLength = split.VarInt(maxRecord, "decision record length");
-                records[i] = all.AsMemory(split.Position, recordLength);
+                var at = split.Position;
                 split.Bytes(recordLength);
+                records[i] = all.AsMemory(at, recordLength);
             }
         }
 

@@ -84,4 +84,56 @@ public sealed class ResumeTests
         var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(bPath, bc, output, options with { Resume = true }));
         Assert.Equal(DeltaErrorCategory.CheckpointMismatch, e.Category);
     }
+
+    /// <summary>
+    /// The fast and best deltas of one pair promise the same images but lay out their sections differently:
+    /// resuming one at the other's offsets is refused as such. Without the check it read from wherever those
+    /// offsets fell, which here happened to work and elsewhere meets the middle of a section.
+    /// </summary>
+    [Fact]
+    public async Task A_checkpoint_of_the_same_pairs_other_delta_is_refused()
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var (aPath, bPath, fast) = await _images.WriteDeltaAsync(variant, DeltaLevel.Fast, "A", "B");
+        var (_, _, best) = await _images.WriteDeltaAsync(variant, DeltaLevel.Best, "A", "B");
+        var output = _images.NewPath("other-level.out");
+        var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", CheckpointInterval = 1 };
+        using (var baseSource = new FileImageSource(aPath))
+        await using (var delta = File.OpenRead(fast))
+        using (var failing = new PowerCutTarget(output, new FileInfo(bPath).Length / 2))
+        {
+            await Assert.ThrowsAsync<IOException>(() => DeltaApplier.ApplyAsync(baseSource, delta, failing, options));
+        }
+
+        Assert.True(File.Exists(options.CheckpointPath));
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(aPath, best, output, options with { Resume = true }));
+        Assert.Equal(DeltaErrorCategory.CheckpointMismatch, e.Category);
+
+        // The checkpoint's own delta still resumes from it.
+        var result = await DeltaApplier.ApplyAsync(aPath, fast, output, options with { Resume = true });
+        Assert.True(result.ResumedFrom > 0);
+        DeltaTestKit.AssertSameImage(await File.ReadAllBytesAsync(bPath), await File.ReadAllBytesAsync(output));
+    }
+
+    [Theory]
+    [InlineData(-1L, 0L)]
+    [InlineData(100L, long.MinValue)]
+    public async Task A_checkpoint_with_a_negative_offset_is_refused(long deltaOffset, long targetOffset)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var (aPath, _, fast) = await _images.WriteDeltaAsync(variant, DeltaLevel.Fast, "A", "B");
+        var output = _images.NewPath("negative.out");
+        await File.WriteAllBytesAsync(output, []);
+        var options = new DeltaApplyOptions { CheckpointPath = output + ".checkpoint", Resume = true };
+        DeltaHeader header;
+        await using (var delta = File.OpenRead(fast))
+        {
+            (header, _) = await DeltaHeader.ReadAsync(delta, CancellationToken.None);
+        }
+
+        new Delta.Apply.Checkpoint(header.BaseSha256, header.TargetSha256, Delta.Apply.Checkpoint.HashOf(header), deltaOffset, targetOffset).Save(options.CheckpointPath);
+        var e = await Assert.ThrowsAsync<DeltaException>(() => DeltaApplier.ApplyAsync(aPath, fast, output, options));
+        Assert.Equal(DeltaErrorCategory.CheckpointMismatch, e.Category);
+        Assert.Contains("offset", e.Message, StringComparison.Ordinal);
+    }
 }
