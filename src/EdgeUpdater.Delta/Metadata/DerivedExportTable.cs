@@ -25,7 +25,14 @@ internal static class DerivedExportTable
             return null;
         }
 
+        // Every inode takes at least its 16-byte common header: a table claiming more entries cannot derive,
+        // and is refused before its bytes are allocated.
         var entries = length / 8;
+        if (entries > inodeData.Length / 16)
+        {
+            return null;
+        }
+
         var table = new byte[length];
         var seen = new bool[entries];
         var count = 0;
