@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Net.Sockets;
 using EdgeUpdater.Agent.Activation;
 
@@ -29,7 +30,7 @@ internal sealed class HealthChecker
     /// <param name="spec">The image's health check, or null.</param>
     /// <param name="defaultDeadline">Deadline when the image names none.</param>
     /// <param name="grace">With no health check: how long the workload must stay up.</param>
-    /// <param name="runCommand">Runs a probe command where the workload runs; returns its exit code.</param>
+    /// <param name="runCommand">Runs a probe command where the workload runs; returns its exit code (a <see cref="Win32Exception"/> when it cannot be started).</param>
     /// <param name="workloadExited">Completes if the workload dies; null when there is no workload (system targets).</param>
     /// <param name="cancellationToken">Stops the check.</param>
     public async Task<HealthResult> RunAsync(
@@ -154,6 +155,12 @@ internal sealed class HealthChecker
         catch (Exception e) when (e is HttpRequestException or SocketException or TimeoutException or IOException)
         {
             return e.Message;
+        }
+        catch (Win32Exception e)
+        {
+            // Process.Start: the command is missing or not executable. That is the image's failing, not
+            // the agent's: a failed probe, so the trial rolls back instead of the exception ending start-up.
+            return $"health command could not be started: {e.Message}";
         }
     }
 }

@@ -82,6 +82,27 @@ public sealed class SystemTargetTests
         Assert.Equal(("a", SlotState.Good, SlotState.Bad), (state.CommittedSlot, state.A.State, state.B.State));
     }
 
+    [Fact]
+    public async Task Trial_boot_whose_health_command_does_not_exist_is_rolled_back_and_rebooted()
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, "grub", new System.Text.Json.Nodes.JsonArray("/nonexistent/health-probe"));
+        await StartTrialAsync(env, boot);
+
+        // Process.Start throws for a missing command; that must fail the trial, not end the agent's start-up.
+        Assert.Equal("b", await boot.PowerOnAsync());
+        env.Sandbox.StartAgent();
+        var rolledBack = await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
+        Assert.Contains("health command '/nonexistent/health-probe'", rolledBack.LastError, StringComparison.Ordinal);
+        Assert.Contains("could not be started", rolledBack.LastError, StringComparison.Ordinal);
+        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", false, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
+        var state = env.Sandbox.ReadState().Target("rootfs");
+        Assert.Equal(("a", SlotState.Good, SlotState.Bad), (state.CommittedSlot, state.A.State, state.B.State));
+    }
+
     [Theory]
     [InlineData("grub")]
     [InlineData("uboot")]
@@ -105,7 +126,10 @@ public sealed class SystemTargetTests
         Assert.Equal(("a", SlotState.Bad), (state.CommittedSlot, state.B.State));
     }
 
-    private static async Task<SimulatedBootloader> SetUpAsync(DeviceEnvironment env, string backend, string healthExit)
+    private static Task<SimulatedBootloader> SetUpAsync(DeviceEnvironment env, string backend, string healthExit) =>
+        SetUpAsync(env, backend, new System.Text.Json.Nodes.JsonArray("/bin/sh", "-c", healthExit));
+
+    private static async Task<SimulatedBootloader> SetUpAsync(DeviceEnvironment env, string backend, System.Text.Json.Nodes.JsonArray healthCommand)
     {
         var boot = await SimulatedBootloader.CreateAsync(Path.Combine(env.Sandbox.Root, "boot"), backend);
         var target = boot.Target(env.Sandbox.SlotsDirectory);
@@ -113,7 +137,7 @@ public sealed class SystemTargetTests
         var health = new System.Text.Json.Nodes.JsonObject
         {
             ["type"] = "command",
-            ["command"] = new System.Text.Json.Nodes.JsonArray("/bin/sh", "-c", healthExit),
+            ["command"] = healthCommand,
             ["intervalSeconds"] = 1,
             ["deadlineSeconds"] = 2,
         };

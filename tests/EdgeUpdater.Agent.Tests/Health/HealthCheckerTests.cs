@@ -32,6 +32,21 @@ public sealed class HealthCheckerTests : IDisposable
     }
 
     [Fact]
+    public async Task Command_that_cannot_be_started_is_a_failed_probe()
+    {
+        var spec = new HealthCheckSpec { Command = ["/nonexistent/probe"], IntervalSeconds = 1, Retries = 2 };
+        var result = await new HealthChecker(_http).RunAsync(
+            spec,
+            Deadline,
+            TimeSpan.Zero,
+            (_, _, _) => throw new System.ComponentModel.Win32Exception(2, "No such file or directory"),
+            null,
+            TestContext.Current.CancellationToken);
+        Assert.False(result.Passed);
+        Assert.Equal("health command '/nonexistent/probe' failed 2 time(s) in a row (last: health command could not be started: No such file or directory)", result.Detail);
+    }
+
+    [Fact]
     public async Task Workload_exiting_fails_at_once()
     {
         var spec = new HealthCheckSpec { Command = ["probe"], IntervalSeconds = 1, Retries = 100 };
