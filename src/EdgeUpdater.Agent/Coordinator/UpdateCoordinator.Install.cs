@@ -427,10 +427,26 @@ internal sealed partial class UpdateCoordinator
         }
 
         var verifiedSlot = target.Slot(pending.Slot) with { State = SlotState.Verified, UpdatedAt = DateTimeOffset.UtcNow };
-        runtime.DeleteDeltaFiles();
         var summary = DescribeTransfer(pending, resumedFrom);
         LogTarget(runtime.Name, $"slot {pending.Slot} verified ({pending.ImageSha256}): {summary}");
         Persist(target.WithSlot(pending.Slot, verifiedSlot) with { Phase = UpdateState.Installed, LastError = null }, "installed", $"slot {pending.Slot} verified ({pending.ImageSha256}): {summary}", UpdateState.Installed);
+
+        // Only now: a power cut before the persist restarts in installing, which applies the delta again
+        // and needs it. One after it leaves a stale file, which start-up deletes.
+        DeleteStaleDeltaFiles(runtime);
+    }
+
+    /// <summary>Deletes the delta and its apply checkpoint once no phase needs them; a failure only costs space until the next try.</summary>
+    private void DeleteStaleDeltaFiles(TargetRuntime runtime)
+    {
+        try
+        {
+            runtime.DeleteDeltaFiles();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogTargetWarning(runtime.Name, $"could not delete the used delta files: {e.Message}");
+        }
     }
 
     /// <summary>

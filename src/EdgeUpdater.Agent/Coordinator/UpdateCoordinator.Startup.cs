@@ -30,6 +30,12 @@ internal sealed partial class UpdateCoordinator
             }
 
             var target = _state.Target(runtime.Name);
+            if (target.Phase is not (UpdateState.Downloading or UpdateState.Installing))
+            {
+                // Left by a power cut after the install was persisted (or after a rollback or failure).
+                DeleteStaleDeltaFiles(runtime);
+            }
+
             if (target.A.State == SlotState.Empty && target.B.State == SlotState.Empty && target.Pending is null)
             {
                 target = await AdoptFactoryImageAsync(runtime, target, cancellationToken).ConfigureAwait(false);

@@ -112,6 +112,38 @@ public sealed class PowerCutTests
         Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
     }
 
+    [Fact]
+    public async Task Killed_after_persisting_installed_from_a_delta_commits_and_deletes_the_left_over_delta()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 1024 * 1024);
+        await env.PublishDeltaAsync(v1, v2);
+        env.Sandbox.Provision(v1);
+        var manifest = env.Publish(v2, "2.0.0");
+        await RunUntilKilledAsync(env, "installed", manifest);
+
+        // The delta goes only after "installed" is durable: had it gone first, a cut in between would
+        // leave "installing" with no delta to apply again, and the verified slot would be abandoned.
+        var deltaPath = Path.Combine(env.Sandbox.StateDirectory, "targets", "app", "download.delta");
+        var killed = env.Sandbox.ReadState().Target("app");
+        Assert.Equal(UpdateState.Installed, killed.Phase);
+        Assert.NotNull(killed.Pending!.DeltaBaseSha256);
+        Assert.True(File.Exists(deltaPath), "the delta was deleted before the installed state was persisted");
+
+        env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.State == UpdateState.Committed && s.Targets[0].ActiveSlot == "b", StepTimeout, "committed on slot b after the restart");
+
+        Assert.False(File.Exists(deltaPath), "the delta left by the cut was not deleted");
+        Assert.False(File.Exists(Path.Combine(env.Sandbox.StateDirectory, "targets", "app", "apply.checkpoint")));
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
+        Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        var target = env.Sandbox.ReadState().Target("app");
+        Assert.Equal(("b", SlotState.Good), (target.CommittedSlot, target.B.State));
+        Assert.Equal(manifest.ImageSha256, await Sha256Async(env.Sandbox.SlotPath("b")));
+        Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
+    }
+
     private static async Task RunUntilKilledAsync(DeviceEnvironment env, string checkpoint, SignedManifest manifest)
     {
         var agent = env.Sandbox.StartAgent(new Dictionary<string, string> { ["EDGEUPDATER_FAULT_KILL_AFTER"] = checkpoint });
