@@ -179,6 +179,14 @@ internal sealed partial class UpdateCoordinator
                 RetryOrAbandon(target, e.Message);
                 return;
             }
+            catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested && target.Phase is UpdateState.Verifying or UpdateState.Downloading or UpdateState.Installing)
+            {
+                // Not the agent stopping: HttpClient.Timeout ends a request that way (a server that accepts
+                // and never answers). A network failure like any other, so backoff and retry, not a target
+                // left in its phase with nothing scheduled.
+                RetryOrAbandon(target, e.Message);
+                return;
+            }
             catch (Exception e) when (e is InvalidDataException or NotSupportedException or Activation.ImageConfigException or UnauthorizedAccessException)
             {
                 Abandon(target, e.Message, reject: pending.Origin == UpdateOrigin.Server);

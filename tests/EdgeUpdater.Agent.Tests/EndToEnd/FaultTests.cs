@@ -156,6 +156,30 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Manifest_request_that_is_never_answered_times_out_and_is_retried_with_backoff()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync(s =>
+        {
+            s.Config = s.Config with { Server = s.Config.Server! with { RequestTimeoutSeconds = 2 } };
+            return s;
+        });
+        var (v1, v2) = await env.BuildPairAsync();
+        await StartOnV1Async(env, v1);
+
+        // The server accepts and reads the request and then says nothing: HttpClient.Timeout ends it
+        // with a cancellation that is not the agent's shutdown.
+        env.Server.StallManifests(2);
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, env.Publish(v2, "2.0.0"));
+
+        var retrying = await env.WaitForAsync(s => s.LastError?.StartsWith("attempt 2 failed, retrying in 2 s", StringComparison.Ordinal) == true, StepTimeout, "the second retry announced");
+        Assert.Contains("HttpClient.Timeout", retrying.LastError, StringComparison.Ordinal);
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed after the stalled manifest requests");
+        Assert.Equal("2.0.0", committed.Targets[0].Version);
+        Assert.Equal(3, env.Server.Requests.Count(r => r.Contains("/v1/manifests/", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Dropped_download_resumes_with_a_range_request()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");

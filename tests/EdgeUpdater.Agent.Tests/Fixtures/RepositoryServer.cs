@@ -3,6 +3,8 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 
@@ -36,6 +38,9 @@ internal sealed class RepositoryServer : IAsyncDisposable
     private int _unavailableLeft;
     private int _deltaDropsLeft;
     private long _deltaDropAfterBytes;
+    private int _manifestStallsLeft;
+    private int _deltaStallsLeft;
+    private long _deltaStallAfterBytes;
 
     private RepositoryServer(WebApplication app, int port)
     {
@@ -70,9 +75,19 @@ internal sealed class RepositoryServer : IAsyncDisposable
 
             await next(context);
         });
-        app.MapGet("/v1/manifests/{sha}", (string sha) => server!._manifests.TryGetValue(sha, out var bytes)
-            ? Results.Bytes(bytes, "application/json", entityTag: new EntityTagHeaderValue($"\"{sha}\""))
-            : Results.NotFound());
+        app.MapGet("/v1/manifests/{sha}", async (string sha, HttpContext context) =>
+        {
+            if (Interlocked.Decrement(ref server!._manifestStallsLeft) >= 0)
+            {
+                // Accepted and read, never answered: a half-open link or a hung proxy.
+                await StallAsync(context);
+                return Results.Empty;
+            }
+
+            return server._manifests.TryGetValue(sha, out var bytes)
+                ? Results.Bytes(bytes, "application/json", entityTag: new EntityTagHeaderValue($"\"{sha}\""))
+                : Results.NotFound();
+        });
         app.MapGet("/v1/images/{sha}", (string sha, HttpContext context) => server!.ServeImageAsync(sha, context));
         app.MapGet("/v1/deltas/{from}/{to}", (string from, string to, HttpContext context) => server!.ServeDeltaAsync(from, to, context));
         await app.StartAsync();
@@ -103,6 +118,16 @@ internal sealed class RepositoryServer : IAsyncDisposable
     {
         Interlocked.Exchange(ref _dropAfterBytes, bytes);
         Interlocked.Exchange(ref _dropsLeft, count);
+    }
+
+    /// <summary>The next <paramref name="count"/> manifest requests are read and never answered (until the client gives up).</summary>
+    public void StallManifests(int count) => Interlocked.Exchange(ref _manifestStallsLeft, count);
+
+    /// <summary>The next <paramref name="count"/> delta downloads send their headers and <paramref name="bytes"/> bytes, then nothing more, with the connection left open.</summary>
+    public void StallDeltaDownloads(int count, long bytes)
+    {
+        Interlocked.Exchange(ref _deltaStallAfterBytes, bytes);
+        Interlocked.Exchange(ref _deltaStallsLeft, count);
     }
 
     /// <summary>The next <paramref name="count"/> requests get 503.</summary>
@@ -148,6 +173,19 @@ internal sealed class RepositoryServer : IAsyncDisposable
         }
 
         var etag = $"\"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(delta.Path)))}\"";
+        if (Interlocked.Decrement(ref _deltaStallsLeft) >= 0)
+        {
+            var head = (await File.ReadAllBytesAsync(delta.Path)).AsMemory(0, (int)Interlocked.Read(ref _deltaStallAfterBytes));
+            context.Response.StatusCode = 200;
+            context.Response.ContentType = "application/vnd.edgeupdater.delta";
+            context.Response.ContentLength = new FileInfo(delta.Path).Length;
+            context.Response.Headers.ETag = etag;
+            await context.Response.Body.WriteAsync(head);
+            await context.Response.Body.FlushAsync();
+            await StallAsync(context);
+            return;
+        }
+
         var drop = Interlocked.Decrement(ref _deltaDropsLeft) >= 0;
         if (delta.Delivery == DeltaDelivery.Cached && !drop)
         {
@@ -179,6 +217,20 @@ internal sealed class RepositoryServer : IAsyncDisposable
         if (drop)
         {
             context.Abort();
+        }
+    }
+
+    /// <summary>Holds the request open, sending nothing, until the client goes away or the server stops.</summary>
+    private static async Task StallAsync(HttpContext context)
+    {
+        var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        using var gone = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, gone.Token);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
