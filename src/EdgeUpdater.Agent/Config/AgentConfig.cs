@@ -121,6 +121,9 @@ internal sealed record DownloadConfig
 
     /// <summary>New-image bytes a delta apply writes between two resume checkpoints (state directory).</summary>
     public long DeltaCheckpointBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Seconds a download's body may send nothing before the connection counts as lost (and the download resumes later).</summary>
+    public int IdleTimeoutSeconds { get; set; } = 60;
 }
 
 internal sealed record HealthConfig

@@ -140,6 +140,11 @@ internal static class AgentConfigValidator
             Error("download.maxBackoffSeconds", "needs 0 <= initialBackoffSeconds <= maxBackoffSeconds");
         }
 
+        if (config.Download.IdleTimeoutSeconds is < 1 or > 3600)
+        {
+            Error("download.idleTimeoutSeconds", $"{config.Download.IdleTimeoutSeconds} is outside 1..3600");
+        }
+
         if (config.Download.DeltaCheckpointBytes is < 1024 * 1024 or > 1024L * 1024 * 1024)
         {
             Error("download.deltaCheckpointBytes", $"{config.Download.DeltaCheckpointBytes} is outside 1 MiB..1 GiB");

@@ -56,7 +56,11 @@ internal sealed partial class UpdateCoordinator : BackgroundService
         _verifier = verifier;
         _deltaApplier = deltaApplier;
         _http = http;
-        _downloader = new ResumableDownloader(http, config.Download.MaxBytesPerSecond);
+        _downloader = new ResumableDownloader(http, new ResumableDownloaderOptions
+        {
+            MaxBytesPerSecond = config.Download.MaxBytesPerSecond,
+            IdleTimeout = TimeSpan.FromSeconds(config.Download.IdleTimeoutSeconds),
+        });
         _health = health;
         _hub = hub;
         _targets = targets.ToDictionary(t => t.Name);

@@ -71,21 +71,37 @@ internal sealed record DownloadRequest
 /// <param name="Total">The whole resource's length when the response says it; null for a streamed body.</param>
 internal readonly record struct DownloadProgress(long Offset, long Received, long? Total);
 
+/// <summary>Knobs of a <see cref="ResumableDownloader"/>.</summary>
+internal sealed record ResumableDownloaderOptions
+{
+    /// <summary>Bandwidth cap in bytes per second; 0 for none.</summary>
+    public long MaxBytesPerSecond { get; init; }
+
+    /// <summary>
+    /// How long one read of the body may wait for bytes before the connection counts as lost. The body
+    /// is read after <see cref="HttpClient.Timeout"/> stopped applying (headers read), so without this a
+    /// half-open connection would block the read forever.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
 /// <summary>
 /// HTTP download with Range resume. Progress is made durable in steps (fsync, then the checkpoint
-/// callback persists the offset), so a drop or a restart resumes from the last checkpoint.
+/// callback persists the offset), so a drop, a stall or a restart resumes from the last checkpoint.
 /// </summary>
 internal sealed class ResumableDownloader
 {
     private const int BufferSize = 64 * 1024;
     private const long CheckpointBytes = 4 * 1024 * 1024;
     private readonly HttpClient _http;
-    private readonly long _maxBytesPerSecond;
+    private readonly ResumableDownloaderOptions _options;
 
-    public ResumableDownloader(HttpClient http, long maxBytesPerSecond)
+    public ResumableDownloader(HttpClient http, ResumableDownloaderOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.IdleTimeout, TimeSpan.Zero);
         _http = http;
-        _maxBytesPerSecond = maxBytesPerSecond;
+        _options = options;
     }
 
     /// <summary>Downloads to the end; returns the length. <paramref name="checkpoint"/> receives durable (offset, etag) pairs.</summary>
@@ -174,6 +190,7 @@ internal sealed class ResumableDownloader
             var buffer = new byte[BufferSize];
             var clock = Stopwatch.StartNew();
             long sinceStart = 0;
+            using var stalled = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             try
             {
                 var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -181,7 +198,10 @@ internal sealed class ResumableDownloader
                 {
                     while (true)
                     {
-                        var read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                        // Armed for the read only: writing and throttling are not the server's silence.
+                        stalled.CancelAfter(_options.IdleTimeout);
+                        var read = await body.ReadAsync(buffer, stalled.Token).ConfigureAwait(false);
+                        stalled.CancelAfter(Timeout.InfiniteTimeSpan);
                         if (read == 0)
                         {
                             break;
@@ -206,6 +226,12 @@ internal sealed class ResumableDownloader
                         await ThrottleAsync(sinceStart, clock.Elapsed, cancellationToken).ConfigureAwait(false);
                     }
                 }
+            }
+            catch (Exception e) when ((e is OperationCanceledException or IOException or HttpRequestException) && stalled.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                output.Flush(flushToDisk: true);
+                await checkpoint(offset, etag).ConfigureAwait(false);
+                throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: no data for {_options.IdleTimeout.TotalSeconds:0} s after {offset} bytes; connection dropped", e);
             }
             catch (Exception e) when (e is IOException or HttpRequestException && e is not DownloadException)
             {
@@ -241,12 +267,12 @@ internal sealed class ResumableDownloader
 
     private async Task ThrottleAsync(long bytes, TimeSpan elapsed, CancellationToken cancellationToken)
     {
-        if (_maxBytesPerSecond <= 0)
+        if (_options.MaxBytesPerSecond <= 0)
         {
             return;
         }
 
-        var due = TimeSpan.FromSeconds((double)bytes / _maxBytesPerSecond);
+        var due = TimeSpan.FromSeconds((double)bytes / _options.MaxBytesPerSecond);
         if (due > elapsed)
         {
             await Task.Delay(due - elapsed, cancellationToken).ConfigureAwait(false);

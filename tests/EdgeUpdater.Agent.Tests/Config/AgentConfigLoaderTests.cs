@@ -32,6 +32,7 @@ public sealed class AgentConfigLoaderTests
         Assert.Equal(1024 * 1024, config.Log.FileSizeLimitBytes);
         Assert.Equal(5, config.Log.RetainedFiles);
         Assert.Equal(8, config.Download.MaxAttempts);
+        Assert.Equal(60, config.Download.IdleTimeoutSeconds);
         Assert.Equal(["systemctl", "reboot"], config.Targets[0].RebootCommand);
         Assert.Equal("/proc/cmdline", config.Targets[0].KernelCommandLine);
     }
@@ -45,6 +46,7 @@ public sealed class AgentConfigLoaderTests
     [InlineData("\"url\": \"https://updates.example.net\"", "\"url\": \"ftp://x\"", "server.url: 'ftp://x' is not an absolute http(s) URL")]
     [InlineData("\"rootKeys\": [\"/etc/edgeupdater/root.pub\"]", "\"rootKeys\": []", "trust.rootKeys: at least one pinned root key is required")]
     [InlineData("\"host\": \"mqtt.example.net\"", "\"host\": \"mqtt.example.net\", \"port\": 70000", "broker.port: 70000 is outside 1..65535")]
+    [InlineData("\"hardware\": \"rpi4\",", "\"hardware\": \"rpi4\", \"download\": { \"idleTimeoutSeconds\": 0 },", "download.idleTimeoutSeconds: 0 is outside 1..3600")]
     public void Invalid_values_are_reported_with_the_field_path(string original, string replacement, string expected)
     {
         var json = Minimal.Replace(original, replacement, StringComparison.Ordinal);

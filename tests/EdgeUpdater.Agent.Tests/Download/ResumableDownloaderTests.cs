@@ -75,6 +75,31 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         Assert.DoesNotContain("bytes=", Assert.Single(_server.Requests), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Body_that_stalls_fails_as_a_network_error_after_the_idle_timeout_and_resumes_byte_exact()
+    {
+        _server.AddDelta(From, To, Source, DeltaDelivery.Cached);
+        _server.StallDeltaDownloads(1, 100_000);
+        var options = new ResumableDownloaderOptions { IdleTimeout = TimeSpan.FromSeconds(1) };
+        (long Offset, string? ETag) durable = (0, null);
+
+        // Headers and 100000 bytes, then silence on an open connection. HttpClient.Timeout no longer
+        // applies (headers read); without the idle timeout the read waits until this guard ends it.
+        using var guard = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        guard.CancelAfter(TimeSpan.FromSeconds(20));
+        var stalled = await Assert.ThrowsAsync<DownloadException>(() => Download(options, offset: 0, etag: null, checkpoint: (offset, etag) => durable = (offset, etag), cancellationToken: guard.Token));
+
+        Assert.Equal(DownloadFailure.Network, stalled.Failure);
+        Assert.Contains("no data for 1 s after 100000 bytes", stalled.Message, StringComparison.Ordinal);
+        Assert.Equal((100_000L, ETag), durable);
+
+        var length = await Download(options, durable.Offset, durable.ETag);
+
+        Assert.Equal(_delta.Length, length);
+        Assert.Equal(_delta, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
+        Assert.EndsWith($"bytes=100000- if-range={ETag}", _server.Requests.Last(), StringComparison.Ordinal);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
@@ -83,9 +108,22 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
     }
 
     private Task<long> Download(long offset, string? etag, Action<DownloadProgress>? progress = null) =>
-        new ResumableDownloader(_http, 0).DownloadAsync(
+        Download(new ResumableDownloaderOptions(), offset, etag, progress);
+
+    private Task<long> Download(
+        ResumableDownloaderOptions options,
+        long offset,
+        string? etag,
+        Action<DownloadProgress>? progress = null,
+        Action<long, string?>? checkpoint = null,
+        CancellationToken? cancellationToken = null) =>
+        new ResumableDownloader(_http, options).DownloadAsync(
             new DownloadRequest { Url = Url, Destination = Destination, Offset = offset, ETag = etag, Truncate = true },
-            (_, _) => Task.CompletedTask,
+            (durable, tag) =>
+            {
+                checkpoint?.Invoke(durable, tag);
+                return Task.CompletedTask;
+            },
             progress,
-            TestContext.Current.CancellationToken);
+            cancellationToken ?? TestContext.Current.CancellationToken);
 }
