@@ -54,5 +54,56 @@ public sealed class BootloaderBackendTests : IDisposable
         Assert.Contains("exited with", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Grub_environment_survives_a_cut_in_the_middle_of_grub_editenv_rewriting_it()
+    {
+        var grubenv = await CreateGrubEnvironmentAsync();
+
+        // grub-editenv opens its file with O_TRUNC and rewrites it: this one is cut off right after the
+        // truncation, as a power cut would. Reads go to the real tool.
+        var tools = _directory.Combine("cut-tools");
+        Directory.CreateDirectory(tools);
+        var tool = Path.Combine(tools, "grub-editenv");
+        var script = $"#!/bin/sh\nif [ \"$2\" = set ]; then : > \"$1\"; kill -9 $$; fi\nexec {ToolRunner.Locate(null, "grub-editenv")} \"$@\"\n";
+        await File.WriteAllTextAsync(tool, script, TestContext.Current.CancellationToken);
+        File.SetUnixFileMode(tool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var cut = new GrubBootloader(grubenv, tools);
+
+        var e = await Assert.ThrowsAsync<BootloaderException>(() => cut.WriteAsync(BootEnvironment.Trial("b"), TestContext.Current.CancellationToken));
+        Assert.Contains("exited with 137", e.Message, StringComparison.Ordinal);
+
+        var after = await new GrubBootloader(grubenv).ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", false, "3"), (after.Slot, after.UpgradeAvailable, after.Values["bootlimit"]));
+        Assert.Equal(1024, new FileInfo(grubenv).Length);
+        Assert.False(File.Exists(cut.PendingFile));
+    }
+
+    [Fact]
+    public async Task Grub_write_ignores_and_replaces_a_torn_copy_left_by_an_earlier_cut()
+    {
+        var grubenv = await CreateGrubEnvironmentAsync();
+        var bootloader = new GrubBootloader(grubenv);
+        var header = (await File.ReadAllBytesAsync(grubenv, TestContext.Current.CancellationToken))[..100];
+        await File.WriteAllBytesAsync(bootloader.PendingFile, header, TestContext.Current.CancellationToken);
+
+        var before = await bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", "3"), (before.Slot, before.Values["bootlimit"]));
+
+        await bootloader.WriteAsync(BootEnvironment.Trial("b"), TestContext.Current.CancellationToken);
+
+        var written = await bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("b", true, 0, "3"), (written.Slot, written.UpgradeAvailable, written.BootCount, written.Values["bootlimit"]));
+        Assert.Equal(1024, new FileInfo(grubenv).Length);
+        Assert.False(File.Exists(bootloader.PendingFile));
+    }
+
     public void Dispose() => _directory.Dispose();
+
+    private async Task<string> CreateGrubEnvironmentAsync()
+    {
+        var grubenv = _directory.Combine("grubenv");
+        await ExternalTool.RunCheckedAsync("grub-editenv", [grubenv, "create"]);
+        await ExternalTool.RunCheckedAsync("grub-editenv", [grubenv, "set", "bootlimit=3", "eu_slot=a"]);
+        return grubenv;
+    }
 }
