@@ -316,9 +316,10 @@ public static class DeltaApplier
 
         /// <summary>
         /// Appends <paramref name="length"/> bytes made in place in the write buffer: base bytes from
-        /// <paramref name="baseOffset"/> (a copy is most of the new image), or zeros when it is null.
+        /// <paramref name="baseOffset"/> (a copy is most of the new image), XORed with <paramref name="xorMask"/>
+        /// when one is given (of <paramref name="length"/> bytes), or zeros when <paramref name="baseOffset"/> is null.
         /// </summary>
-        private void AppendInPlace(long length, long? baseOffset)
+        private void AppendInPlace(long length, long? baseOffset, ReadOnlySpan<byte> xorMask = default)
         {
             CheckFits(length);
             while (length > 0)
@@ -329,6 +330,15 @@ public static class DeltaApplier
                 {
                     _base.ReadAt(offset, target);
                     baseOffset = offset + n;
+                    if (!xorMask.IsEmpty)
+                    {
+                        for (var i = 0; i < n; i++)
+                        {
+                            target[i] ^= xorMask[i];
+                        }
+
+                        xorMask = xorMask[n..];
+                    }
                 }
                 else
                 {
@@ -633,15 +643,7 @@ public static class DeltaApplier
                         AppendInPlace(op.Length, null);
                         break;
                     case OpCode.XorBase:
-                        var xor = new byte[op.Length];
-                        _base.ReadAt(op.A, xor);
-                        var mask = span.Slice(op.PayloadStart, (int)op.Length);
-                        for (var i = 0; i < xor.Length; i++)
-                        {
-                            xor[i] ^= mask[i];
-                        }
-
-                        Write(xor);
+                        AppendInPlace(op.Length, op.A, span.Slice(op.PayloadStart, (int)op.Length));
                         break;
                     case OpCode.Block:
                         // Compressed blocks were compressed in place: their stored bytes start where their content did.

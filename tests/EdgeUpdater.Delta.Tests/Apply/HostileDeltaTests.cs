@@ -84,6 +84,35 @@ public sealed class HostileDeltaTests
         DeltaTestKit.AssertSameImage(Target, await DeltaTestKit.ApplyAsync(Base, ValidDelta()));
     }
 
+    /// <summary>An XOR op is built in the 1 MiB write buffer: one of 3 MiB, not aligned to it, spans four fills.</summary>
+    [Fact]
+    public async Task An_xor_op_longer_than_the_write_buffer_gives_the_target()
+    {
+        var baseImage = RandomBytes(4 << 20, 3);
+        var mask = RandomBytes(3 << 20, 4);
+        var target = (byte[])baseImage.Clone();
+        const int start = 100_001;
+        for (var i = 0; i < mask.Length; i++)
+        {
+            target[start + i] ^= mask[i];
+        }
+
+        var header = Header(target) with { BaseSize = baseImage.Length, BaseSha256 = SHA256.HashData(baseImage) };
+        var delta = Build(header, (SectionKind.Ops, Ops(w =>
+        {
+            w.U8((byte)OpCode.Copy);
+            w.VarS(0);
+            w.VarU(start);
+            w.U8((byte)OpCode.XorBase);
+            w.VarU(start);
+            w.Blob(mask);
+            w.U8((byte)OpCode.Copy);
+            w.VarS(mask.Length);
+            w.VarU((ulong)(baseImage.Length - start - mask.Length));
+        })), (SectionKind.End, End(target.Length)));
+        DeltaTestKit.AssertSameImage(target, await DeltaTestKit.ApplyAsync(baseImage, delta));
+    }
+
     [Fact]
     public async Task An_unknown_version_is_refused()
     {
