@@ -217,7 +217,9 @@ internal sealed partial class UpdateCoordinator
             var actual = Convert.ToHexStringLower(SHA256.HashData(envelope));
             if (actual != pending.ManifestSha256)
             {
-                throw new ReleaseRejectedException("malformed", $"the manifest served for {pending.ManifestSha256} hashes to {actual}");
+                // Not the signed manifest at all (a captive portal's HTML, a broken proxy, a truncated body):
+                // a transport failure, retried. Refusing it would blacklist a release that was never seen.
+                throw new RetryableUpdateException($"the body served for manifest {pending.ManifestSha256} hashes to {actual}; not the manifest");
             }
         }
 

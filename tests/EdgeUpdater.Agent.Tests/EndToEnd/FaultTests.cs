@@ -180,6 +180,27 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Manifest_body_that_does_not_hash_to_its_address_is_retried_not_refused()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync();
+        await StartOnV1Async(env, v1);
+
+        // A captive portal answers the first two manifest requests with 200 and its login page.
+        env.Server.ServeWrongManifests(2);
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+
+        var retrying = await env.WaitForAsync(s => s.LastError?.StartsWith("attempt 2 failed, retrying in 2 s", StringComparison.Ordinal) == true, StepTimeout, "the second retry announced");
+        Assert.Contains("not the manifest", retrying.LastError, StringComparison.Ordinal);
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed once the real manifest arrived");
+        Assert.Equal("2.0.0", committed.Targets[0].Version);
+        Assert.Equal(3, env.Server.Requests.Count(r => r.Contains("/v1/manifests/", StringComparison.Ordinal)));
+        Assert.DoesNotContain(manifest.Sha256, env.Sandbox.ReadState().Target("app").RejectedManifests);
+    }
+
+    [Fact]
     public async Task Dropped_download_resumes_with_a_range_request()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");

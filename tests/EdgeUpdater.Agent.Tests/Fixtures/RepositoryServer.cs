@@ -39,6 +39,7 @@ internal sealed class RepositoryServer : IAsyncDisposable
     private int _deltaDropsLeft;
     private long _deltaDropAfterBytes;
     private int _manifestStallsLeft;
+    private int _wrongManifestsLeft;
     private int _deltaStallsLeft;
     private long _deltaStallAfterBytes;
 
@@ -84,6 +85,12 @@ internal sealed class RepositoryServer : IAsyncDisposable
                 return Results.Empty;
             }
 
+            if (Interlocked.Decrement(ref server._wrongManifestsLeft) >= 0)
+            {
+                // 200 with someone else's body: a captive portal's login page or a misbehaving proxy.
+                return Results.Content("<html><body>Please log in to the guest network</body></html>", "text/html");
+            }
+
             return server._manifests.TryGetValue(sha, out var bytes)
                 ? Results.Bytes(bytes, "application/json", entityTag: new EntityTagHeaderValue($"\"{sha}\""))
                 : Results.NotFound();
@@ -122,6 +129,9 @@ internal sealed class RepositoryServer : IAsyncDisposable
 
     /// <summary>The next <paramref name="count"/> manifest requests are read and never answered (until the client gives up).</summary>
     public void StallManifests(int count) => Interlocked.Exchange(ref _manifestStallsLeft, count);
+
+    /// <summary>The next <paramref name="count"/> manifest requests get 200 with an HTML page instead of the manifest.</summary>
+    public void ServeWrongManifests(int count) => Interlocked.Exchange(ref _wrongManifestsLeft, count);
 
     /// <summary>The next <paramref name="count"/> delta downloads send their headers and <paramref name="bytes"/> bytes, then nothing more, with the connection left open.</summary>
     public void StallDeltaDownloads(int count, long bytes)
