@@ -265,6 +265,15 @@ internal sealed partial class UpdateCoordinator
 
         var runtime = _targets[name];
         var target = _state.Target(name);
+        if (request.CommandId is not null && target.HandledCommands.Contains(request.CommandId))
+        {
+            // A redelivery (QoS 1, or a session resumed after the rollback's reboot): acting again would
+            // roll back onto the version this command left.
+            LogTarget(name, $"rollback command {request.CommandId} was already handled; ignored");
+            request.Done?.TrySetResult(null);
+            return;
+        }
+
         if (target.Pending is not null && target.Phase is UpdateState.Trial)
         {
             request.Done?.TrySetResult("a trial is running; its verdict decides (use commit or wait)");
@@ -281,7 +290,21 @@ internal sealed partial class UpdateCoordinator
 
         var reason = $"rollback to slot {other} ({target.Slot(other).Version}) requested by {request.Origin}";
         LogTargetWarning(name, reason);
-        Persist(target with { Phase = UpdateState.RolledBack, CommittedSlot = other, Pending = null, CommandId = request.CommandId, LastError = reason }, "rolled-back", reason, UpdateState.RolledBack);
+        var rolledBack = target with { Phase = UpdateState.RolledBack, CommittedSlot = other, Pending = null, CommandId = request.CommandId, LastError = reason };
+
+        // Like an automatic rollback: the release left is refused from now on, or its retained group
+        // notice would install it again at the next reconnect.
+        if (target.Slot(target.CommittedSlot).ManifestSha256 is { } left)
+        {
+            rolledBack = rolledBack.Reject(left);
+        }
+
+        if (request.CommandId is not null)
+        {
+            rolledBack = rolledBack.WithHandledCommand(request.CommandId);
+        }
+
+        Persist(rolledBack, "rolled-back", reason, UpdateState.RolledBack);
         request.Done?.TrySetResult(null);
         if (runtime.IsApp)
         {

@@ -157,6 +157,12 @@ internal sealed record TargetState
     public TargetState Reject(string manifestSha256) =>
         RejectedManifests.Contains(manifestSha256) ? this : this with { RejectedManifests = [.. RejectedManifests.TakeLast(19), manifestSha256] };
 
+    /// <summary>Ids of the last MQTT commands acted on: QoS 1 may deliver one again, and a rollback must not run twice.</summary>
+    public IReadOnlyList<string> HandledCommands { get; set; } = [];
+
+    public TargetState WithHandledCommand(string commandId) =>
+        HandledCommands.Contains(commandId) ? this : this with { HandledCommands = [.. HandledCommands.TakeLast(19), commandId] };
+
     public SlotRecord Slot(string slot) => slot == "a" ? A : slot == "b" ? B : throw new ArgumentOutOfRangeException(nameof(slot), slot, "slot is 'a' or 'b'");
 
     public TargetState WithSlot(string slot, SlotRecord record) => slot == "a" ? this with { A = record } : this with { B = record };
