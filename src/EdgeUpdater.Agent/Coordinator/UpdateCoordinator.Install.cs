@@ -162,6 +162,12 @@ internal sealed partial class UpdateCoordinator
                 Abandon(target, $"not enough space: {e.Message}", reject: false);
                 return;
             }
+            catch (RunningSlotException e)
+            {
+                // Nothing wrong with the release: a later notice, once the device runs its committed slot again, may install it.
+                Abandon(target, e.Message, reject: false);
+                return;
+            }
             catch (DeltaApplyException e) when (pending.DeltaBaseSha256 is not null)
             {
                 var refused = $"delta refused ({e.Reason}): {e.Message}";
@@ -250,10 +256,7 @@ internal sealed partial class UpdateCoordinator
         }
 
         var slotName = TargetState.Other(target.CommittedSlot);
-        if (slotName == RunningSlot(target))
-        {
-            throw new InvalidOperationException($"refusing to write slot {slotName}: it is the running slot");
-        }
+        EnsureNotRunning(target, slotName);
 
         var slot = runtime.Slot(slotName);
         slot.EnsureRoomFor(release.ImageSize, slot.IsBlockDevice ? 0 : _config.Download.ReserveBytes);
@@ -315,10 +318,21 @@ internal sealed partial class UpdateCoordinator
         Persist(target.WithSlot(slotName, writing) with { Phase = UpdateState.Downloading, Pending = verified }, "downloading", $"manifest for {release.Version} verified; writing slot {slotName}", UpdateState.Downloading);
     }
 
+    /// <summary>The running slot is never written (a system target that fell back to the other slot at boot runs there).</summary>
+    private void EnsureNotRunning(TargetState target, string slot)
+    {
+        if (slot == RunningSlot(target))
+        {
+            throw new RunningSlotException($"refusing to write slot {slot}: it is the running slot (committed slot {target.CommittedSlot})");
+        }
+    }
+
     private Uri ServerBase => new(_config.Server?.Url?.TrimEnd('/') + "/" ?? throw new InvalidOperationException("server.url is not configured"));
 
     private async Task DownloadAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
     {
+        // Checked again on resume: a reboot since the verify may have fallen back to the slot being written.
+        EnsureNotRunning(target, pending.Slot);
         var slot = runtime.Slot(pending.Slot);
         if (pending.Origin == UpdateOrigin.Local)
         {
@@ -467,10 +481,12 @@ internal sealed partial class UpdateCoordinator
     private async Task<long> ApplyDeltaAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
     {
         var baseSlot = target.CommittedSlot;
-        if (pending.Slot == baseSlot || pending.Slot == RunningSlot(target))
+        if (pending.Slot == baseSlot)
         {
-            throw new InvalidOperationException($"refusing to write slot {pending.Slot}: it is the running slot");
+            throw new RunningSlotException($"refusing to write slot {pending.Slot}: it is the committed slot, the delta's base");
         }
+
+        EnsureNotRunning(target, pending.Slot);
 
         if (target.Slot(baseSlot).ImageSha256 != pending.DeltaBaseSha256)
         {
@@ -609,6 +625,24 @@ internal sealed class RetryableUpdateException : Exception
     }
 
     public RetryableUpdateException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>The slot an update would write is the one the device runs now (a boot fallback); the update is given up.</summary>
+internal sealed class RunningSlotException : Exception
+{
+    public RunningSlotException(string message)
+        : base(message)
+    {
+    }
+
+    public RunningSlotException()
+    {
+    }
+
+    public RunningSlotException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

@@ -126,6 +126,37 @@ public sealed class SystemTargetTests
         Assert.Equal(("a", SlotState.Bad), (state.CommittedSlot, state.B.State));
     }
 
+    [Fact]
+    public async Task Notice_while_running_the_fallback_slot_is_abandoned_with_the_reason()
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, "grub", "exit 0");
+        var agent = env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.Targets.Any(t => t.Version == "1.0.0"), StepTimeout, "with 1.0.0 running");
+        await agent.KillAsync();
+
+        // docs/bootloader.md step 6: slot a could not be loaded, the boot script booted b for this boot.
+        await File.WriteAllTextAsync(boot.CommandLinePath, "console=ttyS0 root=/dev/ram0 edgeupdater.slot=b quiet\n", TestContext.Current.CancellationToken);
+        env.Probe.Clear();
+        env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.LastError?.Contains("could not be loaded", StringComparison.Ordinal) == true, StepTimeout, "the boot fallback reported");
+
+        // The update would write slot b, the one running now.
+        var manifest = env.Sandbox.Publish!(env.Sandbox.NextImage!, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest, target: "rootfs");
+        var failed = await env.WaitForAsync(s => s.State == UpdateState.Failed, StepTimeout, "failed");
+
+        Assert.Contains("refusing to write slot b: it is the running slot", failed.LastError, StringComparison.Ordinal);
+        var state = env.Sandbox.ReadState().Target("rootfs");
+        Assert.Equal((UpdateState.Failed, "a"), (state.Phase, state.CommittedSlot));
+        Assert.Null(state.Pending);
+        Assert.DoesNotContain(manifest.Sha256, state.RejectedManifests);
+        Assert.False(File.Exists(boot.RebootMarker));
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", false), (environment.Slot, environment.UpgradeAvailable));
+    }
+
     private static Task<SimulatedBootloader> SetUpAsync(DeviceEnvironment env, string backend, string healthExit) =>
         SetUpAsync(env, backend, new System.Text.Json.Nodes.JsonArray("/bin/sh", "-c", healthExit));
 
