@@ -168,7 +168,11 @@ internal sealed class ResumableDownloader
                 throw new DownloadException(DownloadFailure.Server, $"GET {request.Url}: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
             }
 
-            var etag = response.Headers.ETag?.ToString() ?? request.ETag;
+            // A 206 continues the body If-Range named. A 200 is a new body: only its own ETag describes
+            // it; none means it cannot be resumed, and keeping the old one would splice two bodies.
+            var etag = response.StatusCode == HttpStatusCode.PartialContent
+                ? response.Headers.ETag?.ToString() ?? request.ETag
+                : response.Headers.ETag?.ToString();
             var total = offset + (response.Content.Headers.ContentLength ?? 0);
             if (request.ExpectedLength is { } expected && response.Content.Headers.ContentLength is not null && total != expected)
             {

@@ -100,6 +100,33 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         Assert.EndsWith($"bytes=100000- if-range={ETag}", _server.Requests.Last(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Full_body_without_an_etag_drops_the_old_etag_so_two_bodies_are_never_joined()
+    {
+        // 100000 bytes of the cached delta arrived under its ETag. Then the cache lost it: the server
+        // regenerates and streams a different body (200, no ETag), and that download breaks off too.
+        await File.WriteAllBytesAsync(Destination, _delta.AsMemory(0, 100_000), TestContext.Current.CancellationToken);
+        var regenerated = _directory.Combine("regenerated.eud");
+        var other = new byte[_delta.Length];
+        new Random(8).NextBytes(other);
+        await File.WriteAllBytesAsync(regenerated, other, TestContext.Current.CancellationToken);
+        _server.AddDelta(From, To, regenerated, DeltaDelivery.Streamed);
+        _server.DropDeltaDownloads(1, 150_000);
+        (long Offset, string? ETag) durable = (100_000, ETag);
+
+        await Assert.ThrowsAsync<DownloadException>(() => Download(new ResumableDownloaderOptions(), durable.Offset, durable.ETag, checkpoint: (offset, etag) => durable = (offset, etag)));
+
+        // The bytes on disk now belong to a body that had no ETag; the old one no longer describes them.
+        Assert.Null(durable.ETag);
+
+        // The cached delta is back; resuming under the old ETag would append its tail to the streamed head.
+        _server.AddDelta(From, To, Source, DeltaDelivery.Cached);
+        var length = await Download(durable.Offset, durable.ETag);
+
+        Assert.Equal(_delta.Length, length);
+        Assert.Equal(_delta, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
