@@ -355,6 +355,10 @@ internal sealed partial class UpdateCoordinator
             Offset = pending.DownloadOffset,
             ETag = pending.ETag,
             ExpectedLength = delta ? null : pending.ImageSize,
+
+            // A delta's length is unknown (streamed while generated), but one larger than the image it
+            // builds saves nothing; the cap stops a faulty or hostile server from filling the data partition.
+            MaxLength = delta ? pending.ImageSize : null,
             Truncate = delta || !slot.IsBlockDevice,
         };
         var lastPercent = -1;
@@ -392,6 +396,13 @@ internal sealed partial class UpdateCoordinator
         {
             LogTarget(runtime.Name, $"no delta from the running image ({e.Message}); downloading the full image");
             FallBackToFullImage(_state.Target(runtime.Name), null);
+            return;
+        }
+        catch (DownloadException e) when (delta && e.Failure == DownloadFailure.TooLarge)
+        {
+            var refused = $"delta refused (too-large): {e.Message}, the size of the image it builds; downloading the full image";
+            LogTargetWarning(runtime.Name, refused);
+            FallBackToFullImage(_state.Target(runtime.Name), refused);
             return;
         }
         catch (DownloadException e) when (e.Failure == DownloadFailure.LengthMismatch)

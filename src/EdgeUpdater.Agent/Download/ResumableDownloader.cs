@@ -18,6 +18,9 @@ internal enum DownloadFailure
 
     /// <summary>The body is longer or shorter than the manifest says: start over.</summary>
     LengthMismatch,
+
+    /// <summary>The body goes past <see cref="DownloadRequest.MaxLength"/>: not worth another try.</summary>
+    TooLarge,
 }
 
 /// <summary>A download failed; <see cref="Failure"/> says whether and how to retry.</summary>
@@ -60,6 +63,12 @@ internal sealed record DownloadRequest
     public string? ETag { get; init; }
 
     public long? ExpectedLength { get; init; }
+
+    /// <summary>
+    /// Most bytes the resource may have when its length is not known in advance (a delta); a body that
+    /// goes past it stops with <see cref="DownloadFailure.TooLarge"/> before the byte past it is written.
+    /// </summary>
+    public long? MaxLength { get; init; }
 
     /// <summary>Cut a regular file to the downloaded length at the end (not for block devices).</summary>
     public bool Truncate { get; init; } = true;
@@ -179,6 +188,11 @@ internal sealed class ResumableDownloader
                 throw new DownloadException(DownloadFailure.LengthMismatch, $"GET {request.Url}: the server offers {total} bytes, the manifest says {expected}");
             }
 
+            if (request.MaxLength is { } max && response.Content.Headers.ContentLength is not null && total > max)
+            {
+                throw new DownloadException(DownloadFailure.TooLarge, $"GET {request.Url}: the server offers {total} bytes, more than the limit of {max}");
+            }
+
             long? length = response.Content.Headers.ContentLength is { } contentLength ? offset + contentLength : null;
             return await CopyAsync(request, response, offset, etag, length, checkpoint, progress, cancellationToken).ConfigureAwait(false);
         }
@@ -214,6 +228,11 @@ internal sealed class ResumableDownloader
                         if (request.ExpectedLength is { } limit && offset + read > limit)
                         {
                             throw new DownloadException(DownloadFailure.LengthMismatch, $"GET {request.Url}: more than the {limit} bytes the manifest says");
+                        }
+
+                        if (request.MaxLength is { } max && offset + read > max)
+                        {
+                            throw new DownloadException(DownloadFailure.TooLarge, $"GET {request.Url}: more than the limit of {max} bytes");
                         }
 
                         await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);

@@ -140,6 +140,31 @@ public sealed class DeltaUpdateTests
         Assert.Contains("full image:", history.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Endless_delta_is_cut_off_at_the_image_size_and_the_full_image_is_installed()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 256 * 1024);
+        var running = await StartOnV1Async(env, v1);
+        env.Server.AddDelta(running, TestDeltas.Sha256(v2), string.Empty, DeltaDelivery.Endless);
+
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        var refused = await env.WaitForAsync(s => s.LastError?.StartsWith("delta refused", StringComparison.Ordinal) == true, StepTimeout, "delta refused");
+        // Stopped at the cap: without it the agent reads to the server's bound and only the apply refuses the bytes.
+        Assert.StartsWith("delta refused (too-large): ", refused.LastError, StringComparison.Ordinal);
+        Assert.Contains($"more than the limit of {manifest.ImageSize} bytes", refused.LastError, StringComparison.Ordinal);
+
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed from the full image");
+        Assert.Equal(("b", manifest.ImageSha256), (committed.Targets[0].ActiveSlot, committed.Targets[0].ImageSha256));
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        Assert.Contains("full image:", env.Sandbox.ReadState().History.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+
+        Assert.Empty(Directory.GetFiles(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), "*.delta"));
+    }
+
     /// <summary>Starts the agent on v1 and returns the running image's SHA-256.</summary>
     private static async Task<string> StartOnV1Async(DeviceEnvironment env, string v1)
     {

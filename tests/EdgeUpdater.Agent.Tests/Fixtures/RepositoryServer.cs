@@ -18,6 +18,9 @@ internal enum DeltaDelivery
 
     /// <summary>As while it is being generated: chunked, no Content-Length, no ETag, cannot be resumed.</summary>
     Streamed,
+
+    /// <summary>A faulty or hostile server: chunked, no length, bytes until the client hangs up (or <see cref="RepositoryServer.EndlessDeltaBound"/>).</summary>
+    Endless,
 }
 
 /// <summary>
@@ -53,6 +56,9 @@ internal sealed class RepositoryServer : IAsyncDisposable
     public int Port { get; }
 
     public string Url { get; }
+
+    /// <summary>Where an endless delta stops after all, so that a client without a limit cannot fill the test machine's disk.</summary>
+    public const long EndlessDeltaBound = 64L << 20;
 
     /// <summary>Request lines seen ("GET /v1/images/... bytes=100-", "GET /v1/deltas/A/B?codecs=... bytes=0- if-range=\"...\"").</summary>
     public IReadOnlyCollection<string> Requests => _requests;
@@ -182,6 +188,12 @@ internal sealed class RepositoryServer : IAsyncDisposable
             return;
         }
 
+        if (delta.Delivery == DeltaDelivery.Endless)
+        {
+            await ServeEndlessAsync(context);
+            return;
+        }
+
         var etag = $"\"{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(delta.Path)))}\"";
         if (Interlocked.Decrement(ref _deltaStallsLeft) >= 0)
         {
@@ -227,6 +239,25 @@ internal sealed class RepositoryServer : IAsyncDisposable
         if (drop)
         {
             context.Abort();
+        }
+    }
+
+    private static async Task ServeEndlessAsync(HttpContext context)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/vnd.edgeupdater.delta";
+        var chunk = new byte[64 * 1024];
+        Array.Fill(chunk, (byte)0x5a);
+        try
+        {
+            // Kestrel goes on accepting writes for a client that is gone; RequestAborted says it left.
+            for (long sent = 0; sent < EndlessDeltaBound && !context.RequestAborted.IsCancellationRequested; sent += chunk.Length)
+            {
+                await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
         }
     }
 
