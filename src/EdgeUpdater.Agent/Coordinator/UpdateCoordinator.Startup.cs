@@ -173,8 +173,12 @@ internal sealed partial class UpdateCoordinator
             case UpdateState.Installed when target.Pending is not null:
                 Post(new ResumeRequest(runtime.Name));
                 return;
-            case UpdateState.RolledBack when booted is not null && booted != target.CommittedSlot:
-                // Persisted the rollback, then lost power before (or while) rebooting: finish it.
+            case UpdateState.RolledBack when booted is not null && booted != target.CommittedSlot && target.RollbackFinishReboots < MaxRollbackFinishReboots:
+                // Persisted the rollback, then lost power or the agent before the reboot took: finish it. A few
+                // times at most: when the committed slot cannot be loaded at all, the boot script boots this one
+                // on every boot (docs/bootloader.md step 6), and rebooting again would only keep the device
+                // unreachable. After that the boot fallback is reported below and the device stays up.
+                Persist(target with { RollbackFinishReboots = target.RollbackFinishReboots + 1 }, "finishing-rollback");
                 await bootloader.WriteAsync(BootEnvironment.Committed(target.CommittedSlot), cancellationToken).ConfigureAwait(false);
                 await RebootAsync(runtime, "finishing a rollback", cancellationToken).ConfigureAwait(false);
                 return;

@@ -18,6 +18,9 @@ namespace EdgeUpdater.Agent.Coordinator;
 /// </summary>
 internal sealed partial class UpdateCoordinator : BackgroundService
 {
+    /// <summary>Reboots start-up makes to finish one rollback before it takes a boot elsewhere as the boot fallback.</summary>
+    private const int MaxRollbackFinishReboots = 2;
+
     private readonly AgentConfig _config;
     private readonly StateJournal _journal;
     private readonly IReleaseVerifier _verifier;

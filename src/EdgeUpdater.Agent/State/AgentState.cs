@@ -160,6 +160,13 @@ internal sealed record TargetState
     /// <summary>Ids of the last MQTT commands acted on: QoS 1 may deliver one again, and a rollback must not run twice.</summary>
     public IReadOnlyList<string> HandledCommands { get; set; } = [];
 
+    /// <summary>
+    /// System targets: reboots start-up made to finish the current rollback (another slot booted than the
+    /// committed one). Counted so that a committed slot that cannot be loaded at all does not make the
+    /// device reboot on every boot; zero when a rollback is persisted.
+    /// </summary>
+    public int RollbackFinishReboots { get; set; }
+
     public TargetState WithHandledCommand(string commandId) =>
         HandledCommands.Contains(commandId) ? this : this with { HandledCommands = [.. HandledCommands.TakeLast(19), commandId] };
 

@@ -82,6 +82,50 @@ public sealed class SystemTargetTests
         Assert.Equal(("a", SlotState.Good, SlotState.Bad), (state.CommittedSlot, state.A.State, state.B.State));
     }
 
+    /// <summary>
+    /// After a rollback to a, boots where a cannot be loaded and the boot script boots b instead
+    /// (docs/bootloader.md step 6) make start-up reboot a bounded number of times, then are reported with the
+    /// device kept up: rebooting on every boot would leave it unreachable.
+    /// </summary>
+    [Fact]
+    public async Task Boot_fallback_after_a_rollback_is_reported_not_rebooted_on_every_boot()
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, "grub", "exit 1");
+        await StartTrialAsync(env, boot);
+        Assert.Equal("b", await boot.PowerOnAsync());
+        var trialAgent = env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
+        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+        await trialAgent.KillAsync();
+
+        // Slot a does not load: every power-on boots b. Start-up reboots to finish the rollback twice (it cannot
+        // tell a fallback from a rollback whose reboot did not take), then reports and stays up.
+        for (var boots = 1; ; boots++)
+        {
+            Assert.Equal("a", await boot.PowerOnAsync());
+            await File.WriteAllTextAsync(boot.CommandLinePath, "console=ttyS0 root=/dev/ram0 edgeupdater.slot=b quiet\n", TestContext.Current.CancellationToken);
+            env.Probe.Clear();
+            var agent = env.Sandbox.StartAgent();
+            if (boots == 3)
+            {
+                break;
+            }
+
+            await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+            await agent.KillAsync();
+        }
+
+        var reported = await env.WaitForAsync(s => s.LastError?.Contains("could not be loaded", StringComparison.Ordinal) == true, StepTimeout, "the boot fallback reported");
+
+        Assert.Equal(UpdateState.RolledBack, reported.State);
+        Assert.False(File.Exists(boot.RebootMarker), "the agent rebooted a device whose committed slot does not load");
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("a", false), (environment.Slot, environment.UpgradeAvailable));
+        Assert.Equal("a", env.Sandbox.ReadState().Target("rootfs").CommittedSlot);
+    }
+
     [Fact]
     public async Task Trial_boot_whose_health_command_does_not_exist_is_rolled_back_and_rebooted()
     {
