@@ -201,6 +201,7 @@ public static class DeltaApplier
         private const int WriteBuffer = 1 << 20;
 
         private readonly DeltaHeader _header;
+        private readonly ulong _headerHash;
         private readonly IImageSource _base;
         private readonly IImageSink _output;
         private readonly DeltaApplyOptions _options;
@@ -226,6 +227,7 @@ public static class DeltaApplier
         {
             _baseCheck = baseCheck;
             _header = header;
+            _headerHash = Checkpoint.HashOf(header);
             _base = baseSource;
             _output = output;
             _options = options;
@@ -828,7 +830,7 @@ public static class DeltaApplier
 
             FlushBuffer();
             _output.Flush();
-            new Checkpoint(_header.BaseSha256, _header.TargetSha256, Checkpoint.HashOf(_header), deltaOffset, _position).Save(_options.CheckpointPath);
+            new Checkpoint(_header.BaseSha256, _header.TargetSha256, _headerHash, deltaOffset, _position).Save(_options.CheckpointPath);
             _lastCheckpoint = _position;
         }
 

@@ -663,7 +663,7 @@ internal static class MetadataSection
             recordsPatch = reader.BlobRange(DeltaFormat.MaxSectionLength, "decision records patch");
         }
 
-        return new EncodedTable(table, length, encoding, bytes, blockSize, fragmentCount, encodings, literals, replayCount, recordsLength, recordsPatch);
+        return new EncodedTable(table, length, encoding, bytes, blockSize, fragmentCount, encodings, literals, recordsLength, recordsPatch);
     }
 
     /// <summary>

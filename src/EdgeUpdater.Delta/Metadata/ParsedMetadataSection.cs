@@ -28,7 +28,6 @@ internal sealed record MetadataPiece(MetadataPieceKind Kind, MetadataTableKind T
 /// <param name="DerivedFragmentCount">For <see cref="TableEncoding.Derived"/>: the new image's fragment count.</param>
 /// <param name="BlockEncodings">How each metadata block is stored.</param>
 /// <param name="LiteralBlocks">The stored bytes of each <see cref="MetadataBlockEncoding.Literal"/> block.</param>
-/// <param name="ReplayCount">How many blocks are <see cref="MetadataBlockEncoding.Replayed"/>.</param>
 /// <param name="RecordsLength">For replayed blocks: the length of their decision records together.</param>
 /// <param name="RecordsPatch">For replayed blocks: the records' patch against the old table's.</param>
 internal sealed record EncodedTable(
@@ -40,6 +39,9 @@ internal sealed record EncodedTable(
     uint DerivedFragmentCount,
     MetadataBlockEncoding[] BlockEncodings,
     Range[] LiteralBlocks,
-    int ReplayCount,
     int RecordsLength,
-    Range RecordsPatch);
+    Range RecordsPatch)
+{
+    /// <summary>How many blocks are <see cref="MetadataBlockEncoding.Replayed"/>.</summary>
+    public int ReplayCount => BlockEncodings.Count(e => e == MetadataBlockEncoding.Replayed);
+}
