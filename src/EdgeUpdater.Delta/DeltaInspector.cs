@@ -124,7 +124,7 @@ public static class DeltaInspector
                     metadataBlocks = metadataBlocks with
                     {
                         Recompressed = metadataBlocks.Recompressed + Count(MetadataBlockEncoding.Compressed),
-                        Replayed = metadataBlocks.Replayed + table.ReplayCount,
+                        Replayed = metadataBlocks.Replayed + Count(MetadataBlockEncoding.Replayed),
                         Uncompressed = metadataBlocks.Uncompressed + Count(MetadataBlockEncoding.Uncompressed),
                         Literal = metadataBlocks.Literal + Count(MetadataBlockEncoding.Literal),
                     };
