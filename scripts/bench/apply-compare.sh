@@ -7,12 +7,13 @@
 #   scripts/bench/apply-compare.sh PAIR COMPRESSOR LEVEL RUNS CLI_DIR...
 #   scripts/bench/apply-compare.sh BC xz fast 21 /var/tmp/edgeupdater-delta-bench/cli /tmp/other-build
 #
-# PAIR is AB or BC; CLI_DIR holds an `edgeupdater` binary (dotnet publish output).
+# PAIR is AB or BC; CLI_DIR holds an `edgeupdater` binary (dotnet publish output). CLI_DIR=DELTA applies
+# the delta file DELTA with that build instead of the work dir's (a build whose generator changed).
 # EDGEUPDATER_BENCH_WORK: the work dir of delta.sh (default /var/tmp/edgeupdater-delta-bench).
 set -euo pipefail
 
 if [ $# -lt 5 ]; then
-    sed -n '2,10p' "$0" >&2
+    sed -n '2,12p' "$0" >&2
     exit 2
 fi
 
@@ -27,8 +28,13 @@ output=$work/apply-compare.out
 for f in "$base" "$target" "$delta" "$xdelta"; do
     [ -f "$f" ] || { echo "missing $f: run scripts/bench/delta.sh first" >&2; exit 1; }
 done
-for d in "$@"; do
+declare -A deltas
+for arg in "$@"; do
+    d=${arg%%=*}
+    deltas[$arg]=$delta
+    [ "$d" = "$arg" ] || deltas[$arg]=${arg#*=}
     [ -x "$d/edgeupdater" ] || { echo "no edgeupdater binary in $d" >&2; exit 1; }
+    [ -f "${deltas[$arg]}" ] || { echo "missing ${deltas[$arg]}" >&2; exit 1; }
 done
 
 milliseconds() {
@@ -43,9 +49,10 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 
 declare -A times
 for _ in $(seq "$runs"); do
-    for d in "$@"; do
+    for arg in "$@"; do
+        d=${arg%%=*}
         rm -f "$output" "$output.checkpoint"; sync
-        times[$d]+=" $(milliseconds "$d/edgeupdater" delta apply "$base" "$delta" -o "$output")"
+        times[$arg]+=" $(milliseconds "$d/edgeupdater" delta apply "$base" "${deltas[$arg]}" -o "$output")"
         cmp -s "$output" "$target" || { echo "$d/edgeupdater wrote something other than $target" >&2; exit 1; }
     done
     rm -f "$output"; sync

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using EdgeUpdater.Delta.Format;
 using EdgeUpdater.Delta.Generation;
 using EdgeUpdater.Delta.IO;
+using EdgeUpdater.Delta.Metadata;
 using EdgeUpdater.SquashFs;
 using EdgeUpdater.SquashFs.Compression;
 using EdgeUpdater.SquashFs.Format;
@@ -90,9 +91,10 @@ public static class DeltaGenerator
                     newSquash = SquashFsImage.Open(newSource, leaveOpen: true);
                     var identity = RecompressionIdentity(newSquash);
                     recompress = identity is not null && (options.DeviceCodecs is null || options.DeviceCodecs.Contains(identity));
-                    // zstd level of the metadata tables' patches. Fast's: on the Debian pair's A to B, 12 saves 2.9 KB
-                    // over 6 for 2 to 7 ms more of 175 to 200 (the patches are made beside the content's groups).
-                    var level = options.Level == DeltaLevel.Best ? 19 : 12;
+                    // zstd levels of the metadata patches. Fast's tables: on the Debian pair's A to B, 12 saves 2.9 KB
+                    // over 6 for 2 to 7 ms more of 175 to 200 (the patches are made beside the content's groups). Fast's
+                    // decision records: 9 costs 1.7 KB more than 12 there and saves about 10 ms of the generation.
+                    var level = options.Level == DeltaLevel.Best ? new MetadataPatchLevels(19, 19) : new MetadataPatchLevels(12, 9);
                     var freshFrames = recompress && filters.Count > 0;
                     if (recompress && options.Reproduction is { } given)
                     {

@@ -54,7 +54,7 @@ public static class ReproductionProver
             var sha = imageSha256 is { } known ? known.ToArray() : DeltaGenerator.Sha256Of(source, cancellationToken);
             record.Bind(identity, sha);
             var before = record.Count;
-            MetadataSection.ReproducibleBlocks(image, parallelism, record, cancellationToken);
+            MetadataProof.Run(image, parallelism, record, withCodec: true, recordDecisions: false, cancellationToken);
             var blocks = image.EnumerateStoredBlocks().Where(b => b.IsCompressed && !record.TryGet(b.Offset, out _)).ToList();
             ParallelWork.Run(() =>
                 Parallel.ForEach(

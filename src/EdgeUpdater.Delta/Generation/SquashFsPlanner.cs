@@ -135,9 +135,9 @@ internal sealed partial class SquashFsPlanner
     /// <summary>
     /// The plan in new-image order. Returns or throws only when the planner's own worker tasks have ended,
     /// except the returned metadata unit's encoding, which the caller awaits. The check that B's metadata
-    /// blocks recompress uses up to <paramref name="parallelism"/> threads.
+    /// blocks recompress or replay uses up to <paramref name="parallelism"/> threads.
     /// </summary>
-    public List<Unit> Plan(int metadataPatchLevel, int parallelism, CancellationToken cancellationToken = default)
+    public List<Unit> Plan(MetadataPatchLevels metadataPatchLevels, int parallelism, CancellationToken cancellationToken = default)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         void Phase(string name)
@@ -146,11 +146,12 @@ internal sealed partial class SquashFsPlanner
             watch.Restart();
         }
 
-        // The two images are independent: index and walk them on two threads; verify which metadata
-        // blocks of the new image recompress to their stored bytes on a third.
-        var reproducibleMetadata = _recompress
-            ? Task.Run(() => MetadataSection.ReproducibleBlocks(_new, parallelism, _reproduction, cancellationToken), cancellationToken)
-            : Task.FromResult((Offsets: new HashSet<long>(), Recalled: 0));
+        // The two images are independent: index and walk them on two threads; verify how the device can
+        // rebuild the new image's metadata blocks (recompress, replay) on a third.
+        var replaysDecisions = MetadataSection.ReplaysDecisions(_new, _formatVersion);
+        var metadataProof = _recompress || replaysDecisions
+            ? Task.Run(() => MetadataProof.Run(_new, parallelism, _reproduction, _recompress, replaysDecisions, cancellationToken), cancellationToken)
+            : Task.FromResult(MetadataProof.None(_new));
         var oldSide = Task.Run(() =>
         {
             var catalog = ImageCatalog.Build(_old);
@@ -173,7 +174,7 @@ internal sealed partial class SquashFsPlanner
         var handedOver = false;
         try
         {
-            var units = Plan(metadataPatchLevel, reproducibleMetadata, oldSide, newSide, Phase, cancellationToken);
+            var units = Plan(metadataPatchLevels, parallelism, metadataProof, oldSide, newSide, Phase, cancellationToken);
             handedOver = true;
             return units;
         }
@@ -183,7 +184,7 @@ internal sealed partial class SquashFsPlanner
             // plan's metadata unit owns the recompression check; the caller awaits that unit's encoding.
             try
             {
-                Task.WaitAll(handedOver ? [oldSide, newSide] : [reproducibleMetadata, oldSide, newSide], CancellationToken.None);
+                Task.WaitAll(handedOver ? [oldSide, newSide] : [metadataProof, oldSide, newSide], CancellationToken.None);
             }
             catch (AggregateException)
             {
@@ -193,8 +194,9 @@ internal sealed partial class SquashFsPlanner
     }
 
     private List<Unit> Plan(
-        int metadataPatchLevel,
-        Task<(HashSet<long> Offsets, int Recalled)> reproducibleMetadata,
+        MetadataPatchLevels metadataPatchLevels,
+        int parallelism,
+        Task<MetadataProof> metadataProof,
         Task<(Dictionary<(UInt128, uint), long> Index, Ownership.OldFileSet Files)> oldSide,
         Task<(List<StoredBlock> Blocks, Ownership.NewFileSet Files)> newSide,
         Action<string> phase,
@@ -292,19 +294,19 @@ internal sealed partial class SquashFsPlanner
 
         // Not given the token: a task cancelled before it starts would never run EncodeMetadata, whose end is
         // what tells the caller that the proof, still reading B, has ended too. Cancelled, it returns at once.
-        var encoding = Task.Run(() => EncodeMetadata(maps.Data, maps.Fragments, metadataPatchLevel, reproducibleMetadata, cancellationToken), CancellationToken.None);
+        var encoding = Task.Run(() => EncodeMetadata(maps.Data, maps.Fragments, metadataPatchLevels, parallelism, metadataProof, cancellationToken), CancellationToken.None);
         units.Insert(metadataIndex, new MetadataUnit(encoding, dataEnd, metaLength));
         return units;
     }
 
-    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, int patchLevel, Task<(HashSet<long> Offsets, int Recalled)> reproducible, CancellationToken cancellationToken)
+    private MetadataEncoding EncodeMetadata(RelocationMap dataMap, RelocationMap fragmentMap, MetadataPatchLevels patchLevels, int parallelism, Task<MetadataProof> proof, CancellationToken cancellationToken)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, _recompress ? () => reproducible.GetAwaiter().GetResult().Offsets : null, patchLevel, _formatVersion, out var stats);
-            var recalled = reproducible.GetAwaiter().GetResult().Recalled;
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, () => proof.GetAwaiter().GetResult(), patchLevels, _formatVersion, parallelism, out var stats);
+            var recalled = proof.GetAwaiter().GetResult().Recalled;
             cancellationToken.ThrowIfCancellationRequested();
             return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, recalled, watch.Elapsed.TotalMilliseconds, stats.BlocksReplayed);
         }
@@ -320,7 +322,7 @@ internal sealed partial class SquashFsPlanner
             // generator, which awaits the encoding before it closes the images, leaves no reader behind.
             try
             {
-                reproducible.Wait(CancellationToken.None);
+                proof.Wait(CancellationToken.None);
             }
             catch (AggregateException)
             {

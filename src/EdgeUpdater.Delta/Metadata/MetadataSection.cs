@@ -86,6 +86,9 @@ internal sealed class CodecRenter : IDisposable
     }
 }
 
+/// <summary>zstd levels of the metadata section's patches: of the tables' bytes, and of the LZMA decision records.</summary>
+internal readonly record struct MetadataPatchLevels(int Tables, int Decisions);
+
 /// <summary>Sink for the bytes of the new image the metadata section produces, in order.</summary>
 internal interface IImageWriter
 {
@@ -106,6 +109,9 @@ internal static class MetadataSection
 {
     private const int MaxBlocks = DeltaFormat.MaxTableLength / SquashFsCodec.MetadataBlockSize + 1;
 
+    /// <summary>zstd level of the first, cheap check whether a table's decisions are worth sending (<see cref="PlanReplay"/>).</summary>
+    private const int DecisionCheckLevel = 3;
+
     /// <summary>Statistics of one encoded section.</summary>
     public sealed record Stats(long TableBytes, long PatchBytes, long LiteralBytes, int Blocks, int BlocksRecompressed, int BlocksLiteral, int TablesDerived, int BlocksReplayed = 0);
 
@@ -113,18 +119,25 @@ internal static class MetadataSection
     private sealed record ReplayPlan(bool[] Blocks, int RecordsLength, byte[] Patch);
 
     /// <summary>
+    /// Whether a delta of <paramref name="formatVersion"/> to <paramref name="newImage"/> may replay metadata
+    /// blocks from their LZMA decisions: then <see cref="MetadataProof.Run"/> records them.
+    /// </summary>
+    public static bool ReplaysDecisions(SquashFsImage newImage, int formatVersion) =>
+        formatVersion >= DeltaFormat.LzmaDecisionsVersion && newImage.Superblock.Compressor == SquashFs.Format.CompressorId.Xz;
+
+    /// <summary>
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
     /// <paramref name="formatVersion"/>; null when its layout is not one this format describes (the caller then
-    /// sends the region literally). <paramref name="reproducible"/> gives the offsets of the compressed blocks
-    /// the device's metadata codec reproduces (<see cref="ReproducibleBlocks"/>); null when nothing is
-    /// recompressed. It is asked once, after the tables are encoded, so that its proof may still be running
-    /// until then.
+    /// sends the region literally). <paramref name="proof"/> says which compressed blocks the device's metadata
+    /// codec reproduces and which replay (<see cref="MetadataProof"/>). It is asked once, after the tables are
+    /// encoded, so that it may still be running until then. Old decisions are recorded on up to
+    /// <paramref name="parallelism"/> threads.
     /// </summary>
-    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, Func<HashSet<long>>? reproducible, int patchLevel, int formatVersion, out Stats stats)
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, Func<MetadataProof> proof, MetadataPatchLevels levels, int formatVersion, int parallelism, out Stats stats)
     {
         stats = new Stats(0, 0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
-        var decisions = formatVersion >= DeltaFormat.LzmaDecisionsVersion && sb.Compressor == SquashFs.Format.CompressorId.Xz ? new LzmaDecisions() : null;
+        var replays = ReplaysDecisions(newImage, formatVersion);
         var tables = newImage.ReadAllMetadataTables().Where(t => t.Kind != MetadataTableKind.CompressorOptions).ToDictionary(t => t.Kind);
         var regions = new List<(long Start, long End, MetadataPieceKind Kind, MetadataTableKind Table)>();
         foreach (var table in tables.Values)
@@ -176,12 +189,11 @@ internal static class MetadataSection
 
         // Two passes. The first encodes every piece but the tables' block encodings: predictions and patches
         // need only the old image and B's layout. The second decides each block, which needs the proof that the
-        // codec reproduces it; that proof (liblzma: about 1.3 ms a block) runs meanwhile on another thread, so
-        // the patches no longer wait for it and then run alone at the end of a fast generation.
+        // codec reproduces it or that it replays; that proof (liblzma: about 1.3 ms a block; recording and
+        // replaying its decisions: about a third of that) runs meanwhile on another thread, so the patches no
+        // longer wait for it and then run alone at the end of a fast generation.
         var heads = new ByteWriter(1 << 16);
-        // Small: the table is predicted, derived or patched in under a 32nd of its size; only then are its blocks'
-        // decisions worth recording (a table that changed throughout has decisions that changed throughout).
-        var drafts = new List<(int HeadEnd, MetadataTable? Blocks, bool SmallChange)>();
+        var drafts = new List<(int HeadEnd, MetadataTable? Blocks)>();
         var position = regionStart;
         using var zstd = new ZstdPatcher();
         long tableBytes = 0, patchBytes = 0, literalBytes = 0;
@@ -193,7 +205,7 @@ internal static class MetadataSection
             heads.U8((byte)MetadataPieceKind.Literal);
             heads.Blob(bytes);
             literalBytes += bytes.Length;
-            drafts.Add((heads.Length, null, false));
+            drafts.Add((heads.Length, null));
         }
 
         foreach (var region in regions)
@@ -223,7 +235,6 @@ internal static class MetadataSection
                     heads.VarU((ulong)table.Data.Length);
                     var predicted = predictor.Predict(table.Kind);
                     tableBytes += table.Data.Length;
-                    var smallChange = true;
                     if (predicted.AsSpan().SequenceEqual(table.Data))
                     {
                         heads.U8((byte)TableEncoding.Predicted);
@@ -240,24 +251,22 @@ internal static class MetadataSection
                     }
                     else
                     {
-                        var patch = zstd.Compress(predicted, table.Data, patchLevel).Span;
+                        var patch = zstd.Compress(predicted, table.Data, levels.Tables).Span;
                         if (patch.Length < table.Data.Length)
                         {
                             heads.U8((byte)TableEncoding.Patch);
                             heads.Blob(patch);
                             patchBytes += patch.Length;
-                            smallChange = patch.Length * 32L < table.Data.Length;
                         }
                         else
                         {
                             heads.U8((byte)TableEncoding.Literal);
                             heads.Bytes(table.Data);
                             literalBytes += table.Data.Length;
-                            smallChange = false;
                         }
                     }
 
-                    drafts.Add((heads.Length, table, smallChange));
+                    drafts.Add((heads.Length, table));
                     predictor.RecordNewLayout(table.Kind, new TableLayout([.. table.Blocks.Select(b => b.Offset - region.Start)], region.End - region.Start, region.Start));
                     break;
                 case MetadataPieceKind.TableIndex:
@@ -273,7 +282,7 @@ internal static class MetadataSection
                     {
                         heads.U8((byte)MetadataPieceKind.TableIndex);
                         heads.U8((byte)table.Kind);
-                        drafts.Add((heads.Length, null, false));
+                        drafts.Add((heads.Length, null));
                     }
                     else
                     {
@@ -291,7 +300,7 @@ internal static class MetadataSection
                     if (kv.Blocks.Count > 0 && header.AsSpan().SequenceEqual(actualHeader))
                     {
                         heads.U8((byte)MetadataPieceKind.XattrHeader);
-                        drafts.Add((heads.Length, null, false));
+                        drafts.Add((heads.Length, null));
                     }
                     else
                     {
@@ -310,12 +319,12 @@ internal static class MetadataSection
         }
 
         // Second pass: the pieces in order, each table's head followed by its blocks' encodings.
-        var proven = reproducible?.Invoke();
+        var proven = proof();
         var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
         int blocks = 0, recompressed = 0, literalBlocks = 0, replayed = 0;
         writer.VarU((ulong)drafts.Count);
         var headStart = 0;
-        foreach (var (headEnd, blockTable, smallChange) in drafts)
+        foreach (var (headEnd, blockTable) in drafts)
         {
             writer.Bytes(heads.WrittenSpan[headStart..headEnd]);
             headStart = headEnd;
@@ -324,7 +333,8 @@ internal static class MetadataSection
                 continue;
             }
 
-            var replay = decisions is not null && smallChange ? PlanReplay(decisions, oldImage, predictor.OldTable(blockTable.Kind), newImage, blockTable, zstd, patchLevel) : null;
+            var replay = replays ? PlanReplay(proven, oldImage, predictor.OldTable(blockTable.Kind), blockTable, zstd, levels.Decisions, parallelism) : null;
+            proven.EnsureProven(blockTable.Blocks.Where((block, i) => block.IsCompressed && (replay is null || !replay.Blocks[i])).Select(block => block.Offset));
             long offset = 0;
             for (var i = 0; i < blockTable.Blocks.Count; i++)
             {
@@ -332,8 +342,6 @@ internal static class MetadataSection
                 blocks++;
                 var content = blockTable.Data.AsSpan((int)offset, block.UncompressedSize);
                 offset += block.UncompressedSize;
-                var storedSpan = stored.AsSpan(0, block.TotalSize);
-                newImage.ReadStoredBytes(block.Offset, storedSpan);
                 if (!block.IsCompressed && block.StoredSize == content.Length)
                 {
                     writer.U8((byte)MetadataBlockEncoding.Uncompressed);
@@ -347,13 +355,15 @@ internal static class MetadataSection
                     continue;
                 }
 
-                if (block.IsCompressed && proven is not null && proven.Contains(block.Offset))
+                if (block.IsCompressed && proven.Reproduces(block.Offset))
                 {
                     writer.U8((byte)MetadataBlockEncoding.Compressed);
                     recompressed++;
                     continue;
                 }
 
+                var storedSpan = stored.AsSpan(0, block.TotalSize);
+                newImage.ReadStoredBytes(block.Offset, storedSpan);
                 writer.U8((byte)MetadataBlockEncoding.Literal);
                 writer.Blob(storedSpan);
                 literalBytes += storedSpan.Length;
@@ -372,160 +382,75 @@ internal static class MetadataSection
     }
 
     /// <summary>
-    /// Offsets of the new image's compressed metadata blocks that its metadata codec reproduces, checked on up
-    /// to <paramref name="parallelism"/> threads; outcomes in <paramref name="record"/> are taken from it (counted
-    /// in Recalled), the others tried and added to it.
+    /// Which of <paramref name="table"/>'s compressed blocks replay from their LZMA decisions to their stored bytes
+    /// (<paramref name="proof"/>), and those decisions as a zstd patch against <paramref name="oldTable"/>'s
+    /// (<see cref="DecisionReference"/>); null when no block replays or the patch costs an eighth or more of the
+    /// content it rebuilds. Replaying saves the device time, not bytes (liblzma would rebuild the same blocks
+    /// from nothing): a replayed block of 8 KiB skips about 1.5 ms of liblzma on the reference machine, several
+    /// on a device's ARM core, for at most 1 KiB of download.
     /// </summary>
-    public static (HashSet<long> Offsets, int Recalled) ReproducibleBlocks(SquashFsImage image, int parallelism, ReproductionRecord? record, CancellationToken cancellationToken = default)
-    {
-        var result = new System.Collections.Concurrent.ConcurrentBag<long>();
-        var recalled = 0;
-        var work = new List<(MetadataBlockInfo Block, byte[] Data, int Start)>();
-        foreach (var table in image.ReadAllMetadataTables())
-        {
-            if (table.Kind == MetadataTableKind.CompressorOptions)
-            {
-                continue;
-            }
-
-            var position = 0;
-            foreach (var block in table.Blocks)
-            {
-                if (block.IsCompressed && position + block.UncompressedSize <= table.Data.Length)
-                {
-                    if (record is not null && record.TryGet(block.Offset, out var known))
-                    {
-                        recalled++;
-                        if (known)
-                        {
-                            result.Add(block.Offset);
-                        }
-                    }
-                    else
-                    {
-                        work.Add((block, table.Data, position));
-                    }
-                }
-
-                position += block.UncompressedSize;
-            }
-        }
-
-        ParallelWork.Run(() => Parallel.ForEach(
-            work,
-            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Math.Max(1, parallelism) },
-            () => (Codec: image.CreateCodec(CodecRole.Metadata), Scratch: new byte[SquashFsCodec.MetadataBlockSize * 2], Stored: new byte[SquashFsCodec.MetadataBlockSize + 2]),
-            (item, _, local) =>
-            {
-                var stored = local.Stored.AsSpan(0, item.Block.TotalSize);
-                image.ReadStoredBytes(item.Block.Offset, stored);
-                var reproduces = local.Codec.TryCompress(item.Data.AsSpan(item.Start, item.Block.UncompressedSize), local.Scratch, out var written)
-                    && stored[2..].SequenceEqual(local.Scratch.AsSpan(0, written));
-                if (reproduces)
-                {
-                    result.Add(item.Block.Offset);
-                }
-
-                record?.Set(item.Block.Offset, reproduces);
-
-                return local;
-            },
-            local => local.Codec.Dispose()));
-        return ([.. result], recalled);
-    }
-
-    /// <summary>
-    /// Which of <paramref name="table"/>'s compressed blocks replay from their LZMA decisions to their stored bytes,
-    /// and those decisions as a zstd patch against <paramref name="oldTable"/>'s (<see cref="DecisionReference"/>);
-    /// null when no block replays or the patch costs a 16th or more of the stored bytes it stands for (replaying
-    /// saves the device time, not bytes: liblzma would rebuild the same blocks from nothing).
-    /// </summary>
-    private static ReplayPlan? PlanReplay(LzmaDecisions decisions, SquashFsImage oldImage, MetadataTable oldTable, SquashFsImage newImage, MetadataTable table, ZstdPatcher zstd, int level)
+    private static ReplayPlan? PlanReplay(MetadataProof proof, SquashFsImage oldImage, MetadataTable oldTable, MetadataTable table, ZstdPatcher zstd, int level, int parallelism)
     {
         var replayed = new bool[table.Blocks.Count];
         var records = new ByteWriter(1 << 16);
-        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
-        var decoded = new byte[SquashFsCodec.MetadataBlockSize];
-        var replay = new byte[SquashFsCodec.MetadataBlockSize * 2];
-        long storedBytes = 0;
-        var offset = 0;
+        long contentBytes = 0;
         for (var i = 0; i < table.Blocks.Count; i++)
         {
             var block = table.Blocks[i];
-            var content = table.Data.AsSpan(offset, block.UncompressedSize);
-            offset += block.UncompressedSize;
-            if (!block.IsCompressed)
+            if (block.IsCompressed && proof.TryGetRecord(block.Offset, out var record))
             {
-                continue;
+                records.VarU((ulong)record.Length);
+                records.Bytes(record);
+                replayed[i] = true;
+                contentBytes += block.UncompressedSize;
             }
-
-            var storedSpan = stored.AsSpan(0, block.TotalSize);
-            newImage.ReadStoredBytes(block.Offset, storedSpan);
-            if (!decisions.TryRecord(storedSpan[2..], decoded, out var length) || length != content.Length
-                || !Replays(decisions, content, storedSpan[2..], replay))
-            {
-                continue;
-            }
-
-            records.VarU((ulong)decisions.LastRecord.Length);
-            records.Bytes(decisions.LastRecord);
-            replayed[i] = true;
-            storedBytes += block.TotalSize;
         }
 
-        if (storedBytes == 0)
+        if (contentBytes == 0 || records.Length > DeltaFormat.MaxDecisionRecordsLength)
         {
             return null;
         }
 
-        if (records.Length > DeltaFormat.MaxDecisionRecordsLength)
+        // A check at a cheap level first: a table whose decisions changed throughout (a large update's directory
+        // table) is refused for 2 to 3 ms instead of the 20 ms of level 12 or more.
+        var reference = DecisionReference(oldImage, oldTable, parallelism);
+        if (level > DecisionCheckLevel && zstd.Compress(reference, records.WrittenSpan, DecisionCheckLevel).Length * 8L >= contentBytes)
         {
             return null;
         }
 
-        var patch = zstd.Compress(DecisionReference(decisions, oldImage, oldTable), records.WrittenSpan, level).ToArray();
-        return patch.Length * 16L < storedBytes ? new ReplayPlan(replayed, records.Length, patch) : null;
-    }
-
-    /// <summary>
-    /// True when <see cref="LzmaDecisions.LastRecord"/> replayed over <paramref name="content"/> gives
-    /// <paramref name="stored"/>. A record the replay refuses (its matches do not hold in the content liblzma
-    /// decoded, which only a fault in the recording decoder could cause) costs the block its replay, not the delta.
-    /// </summary>
-    private static bool Replays(LzmaDecisions decisions, ReadOnlySpan<byte> content, ReadOnlySpan<byte> stored, byte[] scratch)
-    {
-        try
-        {
-            return stored.SequenceEqual(scratch.AsSpan(0, decisions.Replay(decisions.LastRecord, content, scratch, "new metadata block")));
-        }
-        catch (DeltaException)
-        {
-            return false;
-        }
+        var patch = zstd.Compress(reference, records.WrittenSpan, level).ToArray();
+        return patch.Length * 8L < contentBytes ? new ReplayPlan(replayed, records.Length, patch) : null;
     }
 
     /// <summary>
     /// What a table's decision records are patched against: the records of the old table's compressed blocks that
     /// record, each length-prefixed, in order (generator and device compute the same from the same old image).
     /// </summary>
-    private static byte[] DecisionReference(LzmaDecisions decisions, SquashFsImage oldImage, MetadataTable oldTable)
+    private static byte[] DecisionReference(SquashFsImage oldImage, MetadataTable oldTable, int parallelism)
     {
+        var blocks = oldTable.Blocks.Where(block => block.IsCompressed && block.TotalSize <= SquashFsCodec.MetadataBlockSize + 2).ToArray();
+        var records = new byte[]?[blocks.Length];
+        ParallelWork.Run(() => Parallel.For(
+            0,
+            blocks.Length,
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) },
+            () => (Decisions: new LzmaDecisions(), Stored: new byte[SquashFsCodec.MetadataBlockSize + 2], Decoded: new byte[SquashFsCodec.MetadataBlockSize]),
+            (i, _, local) =>
+            {
+                var stored = local.Stored.AsSpan(0, blocks[i].TotalSize);
+                oldImage.ReadStoredBytes(blocks[i].Offset, stored);
+                records[i] = local.Decisions.TryRecord(stored[2..], local.Decoded, out int _) ? local.Decisions.LastRecord.ToArray() : null;
+                return local;
+            },
+            _ => { }));
         var reference = new ByteWriter(1 << 16);
-        var stored = new byte[SquashFsCodec.MetadataBlockSize + 2];
-        var decoded = new byte[SquashFsCodec.MetadataBlockSize];
-        foreach (var block in oldTable.Blocks)
+        foreach (var record in records)
         {
-            if (!block.IsCompressed || block.TotalSize > stored.Length)
+            if (record is not null)
             {
-                continue;
-            }
-
-            var storedSpan = stored.AsSpan(0, block.TotalSize);
-            oldImage.ReadStoredBytes(block.Offset, storedSpan);
-            if (decisions.TryRecord(storedSpan[2..], decoded, out _))
-            {
-                reference.VarU((ulong)decisions.LastRecord.Length);
-                reference.Bytes(decisions.LastRecord);
+                reference.VarU((ulong)record.Length);
+                reference.Bytes(record);
             }
         }
 
@@ -726,11 +651,11 @@ internal static class MetadataSection
                         throw new DeltaException(DeltaErrorCategory.CodecMismatch, $"{where}: a metadata block needs recompression but the delta's header names no codec.");
                     }
 
-                    var records = encoded.ReplayCount > 0 ? DecisionRecords(payload, encoded, where, oldImage, predictor.OldTable(table), zstd) : [];
+                    var records = encoded.ReplayCount > 0 ? DecisionRecords(payload, encoded, where, oldImage, predictor.OldTable(table), zstd, parallelism) : [];
                     var compressed = new byte[blockCount][];
 
                     // Compress or replay on every core, write in order.
-                    ParallelWork.Run(() => Parallel.For(0, blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, () => (LzmaDecisions?)null, (i, _, decisions) =>
+                    ParallelWork.For(blockCount, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, () => (LzmaDecisions?)null, (i, decisions) =>
                     {
                         if (encodings[i] is not (MetadataBlockEncoding.Compressed or MetadataBlockEncoding.Replayed))
                         {
@@ -770,7 +695,7 @@ internal static class MetadataSection
 
                         return decisions;
                     },
-                    _ => { }));
+                    _ => { });
                     var start = output.Position;
                     var starts = new long[blockCount];
                     for (var i = 0; i < blockCount; i++)
@@ -835,11 +760,11 @@ internal static class MetadataSection
     /// A table's decision records, patched against the old table's: indexed by block, empty for blocks not
     /// replayed.
     /// </summary>
-    private static ReadOnlyMemory<byte>[] DecisionRecords(ReadOnlySpan<byte> payload, EncodedTable encoded, string where, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd)
+    private static ReadOnlyMemory<byte>[] DecisionRecords(ReadOnlySpan<byte> payload, EncodedTable encoded, string where, SquashFsImage oldImage, MetadataTable oldTable, ZstdPatcher zstd, int parallelism)
     {
         var table = encoded.Kind;
         var all = new byte[encoded.RecordsLength];
-        zstd.Decode(DecisionReference(new LzmaDecisions(), oldImage, oldTable), payload[encoded.RecordsPatch], all, $"{where}, {table} table decision records");
+        zstd.Decode(DecisionReference(oldImage, oldTable, parallelism), payload[encoded.RecordsPatch], all, $"{where}, {table} table decision records");
         var records = new ReadOnlyMemory<byte>[encoded.BlockEncodings.Length];
         var split = new ByteReader(all, $"{where}, {table} table decision records");
         var maxRecord = LzmaDecisions.MaxRecordLength(SquashFsCodec.MetadataBlockSize);

@@ -121,6 +121,34 @@ public sealed class FormatVersionTests
         Assert.Contains("metadata block encoding 3 is unknown in format version 3", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A to B adds, removes and rewrites files, so B's tables change throughout and so do their blocks'
+    /// decisions. Format 4 replays the blocks of each table whose decisions patch to under an eighth of the content
+    /// they rebuild, and recompresses the others: every block format 3 recompresses is one or the other (a table
+    /// whose blocks replay but whose decisions cost too much still has them proved with liblzma, not sent
+    /// literally), and the decisions add at most 1 KiB per replayed block of 8 KiB to the delta.
+    /// </summary>
+    [Theory]
+    [InlineData("xz", DeltaLevel.Fast)]
+    [InlineData("xz", DeltaLevel.Best)]
+    [InlineData("xz-64k-always-fragments", DeltaLevel.Fast)]
+    public async Task Format_4_replays_a_large_updates_xz_metadata_where_the_decisions_cost_under_an_eighth(string variantName, DeltaLevel level)
+    {
+        var variant = DeltaImages.Variants.Single(v => v.Name == variantName);
+        var a = await _images.ReadImageAsync("A", variant);
+        var b = await _images.ReadImageAsync("B", variant);
+        var (v4, r4) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2 });
+        var (v3, r3) = await DeltaTestKit.GenerateAsync(a, b, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, FormatVersion = 3 });
+        _output.WriteLine($"{variantName} {level}: format 4 {v4.Length} bytes ({r4.Statistics.MetadataBlocksReplayed} blocks replayed, {r4.Statistics.MetadataBlocksRecompressed} recompressed), format 3 {v3.Length} bytes ({r3.Statistics.MetadataBlocksRecompressed} recompressed)");
+
+        Assert.True(r4.Statistics.MetadataBlocksReplayed > 0, "no metadata block replayed");
+        Assert.Equal(r3.Statistics.MetadataBlocksRecompressed, r4.Statistics.MetadataBlocksRecompressed + r4.Statistics.MetadataBlocksReplayed);
+        Assert.Equal(r3.Statistics.MetadataBlocksLiteral, r4.Statistics.MetadataBlocksLiteral);
+        Assert.True(v4.Length - v3.Length < r4.Statistics.MetadataBlocksReplayed * 1024L, $"{v4.Length - v3.Length} bytes of decisions for {r4.Statistics.MetadataBlocksReplayed} blocks");
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, v4));
+        DeltaTestKit.AssertSameImage(b, await DeltaTestKit.ApplyAsync(a, v3));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
