@@ -10,13 +10,30 @@ internal sealed partial class UpdateCoordinator
 {
     private async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        var loaded = _journal.Load();
-        var state = loaded ?? new AgentState();
+        AgentState? loaded;
+        string? unreadable = null;
+        long keptKeySetVersion = 0;
+        try
+        {
+            loaded = _journal.Load();
+        }
+        catch (InvalidDataException e)
+        {
+            // A damaged file, or the state of a newer agent that this one cannot read (its trial failed and the
+            // device rolled back to this agent's slot). Refusing to start would leave the device unmanaged on
+            // every restart; starting afresh adopts the booted image as committed, and the file is kept.
+            (var kept, keptKeySetVersion) = _journal.SetAside();
+            unreadable = $"start-up: the state file was unreadable ({e.Message}); kept as {kept}, started afresh";
+            LogStateUnreadable(unreadable, e);
+            loaded = null;
+        }
+
+        var state = loaded ?? new AgentState { KeySetVersion = keptKeySetVersion };
         foreach (var target in _targets.Values)
         {
             if (state.Targets.All(t => t.Name != target.Name))
             {
-                state = state with { Targets = [.. state.Targets, new TargetState { Name = target.Name, Kind = target.Config.Kind! }] };
+                state = state with { Targets = [.. state.Targets, new TargetState { Name = target.Name, Kind = target.Config.Kind!, LastError = unreadable }] };
             }
         }
 

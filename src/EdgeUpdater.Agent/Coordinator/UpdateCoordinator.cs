@@ -328,6 +328,9 @@ internal sealed partial class UpdateCoordinator : BackgroundService
     [LoggerMessage(Level = LogLevel.Information, Message = "{Target}: {Message}")]
     private partial void LogTarget(string target, string message);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Message}")]
+    private partial void LogStateUnreadable(string message, Exception exception);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Target}: {Message}")]
     private partial void LogTargetWarning(string target, string message);
 

@@ -200,9 +200,18 @@ internal sealed record AgentState
 {
     public const int CurrentSchema = 1;
 
+    /// <summary>The oldest schema whose agent reads this agent's state correctly, ignoring what it does not know.</summary>
+    public const int OldestReaderSchema = 1;
+
     public const int HistoryLimit = 100;
 
     public int Schema { get; set; } = CurrentSchema;
+
+    /// <summary>
+    /// What <see cref="OldestReaderSchema"/> was for the agent that wrote the state. A newer agent that only adds
+    /// fields keeps it low, so that the older agent of the slot a failed trial rolls back to keeps its state.
+    /// </summary>
+    public int MinReaderSchema { get; set; } = OldestReaderSchema;
 
     /// <summary>Incremented on every write; helps reading logs against the journal.</summary>
     public long Sequence { get; set; }

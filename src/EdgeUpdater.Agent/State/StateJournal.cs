@@ -25,7 +25,11 @@ internal sealed class StateJournal
 
     public string FilePath => _path;
 
-    /// <summary>Loads the state, or null when none was ever written.</summary>
+    /// <summary>
+    /// Loads the state, or null when none was ever written. A newer agent's state that says this agent reads it
+    /// (<see cref="AgentState.MinReaderSchema"/>) is read for what this agent knows, and saved again in this
+    /// agent's schema. Throws <see cref="InvalidDataException"/> for anything else.
+    /// </summary>
     public AgentState? Load()
     {
         if (!File.Exists(_path))
@@ -38,17 +42,46 @@ internal sealed class StateJournal
         {
             var state = JsonSerializer.Deserialize(bytes, AgentStateJsonContext.Default.AgentState)
                 ?? throw new InvalidDataException($"{_path} holds null");
-            if (state.Schema != AgentState.CurrentSchema)
+            if (state.Schema < AgentState.CurrentSchema || state.MinReaderSchema > AgentState.CurrentSchema)
             {
-                throw new InvalidDataException($"{_path} has schema {state.Schema}; this agent reads {AgentState.CurrentSchema}");
+                throw new InvalidDataException($"{_path} has schema {state.Schema}, read by schema {state.MinReaderSchema} and later; this agent reads {AgentState.CurrentSchema}");
             }
 
-            return state;
+            return state with { Schema = AgentState.CurrentSchema, MinReaderSchema = AgentState.OldestReaderSchema };
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{_path} is not a valid state file: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Renames a state file that <see cref="Load"/> refused to <c>state.json.unreadable</c> (replacing an older
+    /// one), so that the agent can start afresh and the file is still there to look at; returns the new path
+    /// and the key set version the file names (0 when it names none), which a fresh start must not lower:
+    /// it is what refuses an older, perhaps compromised, key set.
+    /// </summary>
+    public (string KeptAs, long KeySetVersion) SetAside()
+    {
+        long keySetVersion = 0;
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(_path));
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("keySetVersion", out var version) && version.TryGetInt64(out var number) && number > 0)
+            {
+                keySetVersion = number;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON at all: nothing to keep.
+        }
+
+        var kept = _path + ".unreadable";
+        File.Move(_path, kept, overwrite: true);
+        Libc.FsyncDirectory(_directory);
+        return (kept, keySetVersion);
     }
 
     /// <summary>Persists <paramref name="state"/> durably. <paramref name="checkpoint"/> names the transition for the fault hook.</summary>

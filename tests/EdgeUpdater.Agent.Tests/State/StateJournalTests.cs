@@ -54,5 +54,60 @@ public sealed class StateJournalTests : IDisposable
         Assert.Contains(_directory.Combine("state.json"), e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_newer_agents_state_that_says_this_agent_reads_it_loads_and_saves_in_this_schema()
+    {
+        // What a later agent that added a field writes; the device then rolled back to this agent's slot.
+        File.WriteAllText(_directory.Combine("state.json"), """
+            { "schema": 2, "minReaderSchema": 1, "sequence": 7, "keySetVersion": 5, "futureField": { "x": [1, 2] },
+              "targets": [ { "name": "app", "kind": "app", "committedSlot": "b", "futureTargetField": true } ] }
+            """);
+        var journal = new StateJournal(_directory.Path);
+
+        var loaded = journal.Load()!;
+
+        Assert.Equal((AgentState.CurrentSchema, AgentState.OldestReaderSchema, 7L, 5L), (loaded.Schema, loaded.MinReaderSchema, loaded.Sequence, loaded.KeySetVersion));
+        Assert.Equal("b", loaded.Target("app").CommittedSlot);
+        journal.Save(loaded, "test");
+        var saved = File.ReadAllText(journal.FilePath);
+        Assert.Contains($"\"schema\": {AgentState.CurrentSchema}", saved, StringComparison.Ordinal);
+        Assert.DoesNotContain("future", saved, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Theory]
+    [InlineData(3, 2)]
+    [InlineData(0, 0)]
+    public void A_state_of_a_schema_this_agent_cannot_read_is_refused(int schema, int minReaderSchema)
+    {
+        File.WriteAllText(_directory.Combine("state.json"), $$"""{ "schema": {{schema}}, "minReaderSchema": {{minReaderSchema}}, "targets": [] }""");
+        var e = Assert.Throws<InvalidDataException>(() => new StateJournal(_directory.Path).Load());
+        Assert.Contains($"has schema {schema}", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_refused_file_is_set_aside_whole_and_the_next_load_starts_afresh()
+    {
+        var bytes = "{ \"schema\": 1, \"targets\": ["u8.ToArray();
+        File.WriteAllBytes(_directory.Combine("state.json"), bytes);
+        var journal = new StateJournal(_directory.Path);
+        Assert.Throws<InvalidDataException>(() => journal.Load());
+
+        var (kept, keySetVersion) = journal.SetAside();
+
+        Assert.Equal(bytes, File.ReadAllBytes(kept));
+        Assert.Equal(0, keySetVersion);
+        Assert.Null(journal.Load());
+    }
+
+    [Fact]
+    public void Setting_aside_a_newer_agents_state_keeps_the_key_set_version_it_names()
+    {
+        File.WriteAllText(_directory.Combine("state.json"), """{ "schema": 3, "minReaderSchema": 3, "keySetVersion": 7, "targets": [] }""");
+        var journal = new StateJournal(_directory.Path);
+        Assert.Throws<InvalidDataException>(() => journal.Load());
+
+        Assert.Equal(7, journal.SetAside().KeySetVersion);
+    }
+
     public void Dispose() => _directory.Dispose();
 }
