@@ -177,6 +177,9 @@ internal sealed record TargetConfig
 
     /// <summary>System targets: where the booted slot is read (<c>edgeupdater.slot=</c>); tests point it at a file.</summary>
     public string KernelCommandLine { get; set; } = "/proc/cmdline";
+
+    /// <summary>System targets: where the identity of this boot is read (new on every boot); tests point it at a file.</summary>
+    public string BootId { get; set; } = "/proc/sys/kernel/random/boot_id";
 }
 
 internal sealed record SlotPathsConfig

@@ -80,4 +80,18 @@ internal sealed class TargetRuntime
 
         return null;
     }
+
+    /// <summary>System targets: the identity of this boot (the kernel's boot_id), or null when it cannot be read.</summary>
+    public string? ReadBootId()
+    {
+        try
+        {
+            var id = File.ReadAllText(Config.BootId).Trim();
+            return id.Length > 0 ? id : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 }

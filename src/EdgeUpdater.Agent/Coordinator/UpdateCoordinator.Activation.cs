@@ -246,7 +246,7 @@ internal sealed partial class UpdateCoordinator
 
         // Same order as the commit: the environment the bootloader acts on, then the journal and the report.
         await runtime.Bootloader!.WriteAsync(BootEnvironment.Committed(previous), cancellationToken).ConfigureAwait(false);
-        Persist(rolledBack with { Phase = UpdateState.RolledBack, CommittedSlot = previous, LastError = reason, Pending = null, RollbackFinishReboots = 0 }, "rolled-back", reason, UpdateState.RolledBack, pending);
+        Persist(rolledBack with { Phase = UpdateState.RolledBack, CommittedSlot = previous, LastError = reason, Pending = null, RollbackFinishReboots = 0, RollbackBootId = runtime.ReadBootId() }, "rolled-back", reason, UpdateState.RolledBack, pending);
         if (reboot)
         {
             await RebootAsync(runtime, $"rollback to slot {previous}", cancellationToken).ConfigureAwait(false);
@@ -290,7 +290,7 @@ internal sealed partial class UpdateCoordinator
 
         var reason = $"rollback to slot {other} ({target.Slot(other).Version}) requested by {request.Origin}";
         LogTargetWarning(name, reason);
-        var rolledBack = target with { Phase = UpdateState.RolledBack, CommittedSlot = other, Pending = null, CommandId = request.CommandId, LastError = reason, RollbackFinishReboots = 0 };
+        var rolledBack = target with { Phase = UpdateState.RolledBack, CommittedSlot = other, Pending = null, CommandId = request.CommandId, LastError = reason, RollbackFinishReboots = 0, RollbackBootId = runtime.IsApp ? null : runtime.ReadBootId() };
 
         // Like an automatic rollback: the release left is refused from now on, or its retained group
         // notice would install it again at the next reconnect.

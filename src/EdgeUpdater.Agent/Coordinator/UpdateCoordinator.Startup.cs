@@ -191,14 +191,22 @@ internal sealed partial class UpdateCoordinator
                 Post(new ResumeRequest(runtime.Name));
                 return;
             case UpdateState.RolledBack when booted is not null && booted != target.CommittedSlot && target.RollbackFinishReboots < MaxRollbackFinishReboots:
-                // Persisted the rollback, then lost power or the agent before the reboot took: finish it. A few
-                // times at most: when the committed slot cannot be loaded at all, the boot script boots this one
-                // on every boot (docs/bootloader.md step 6), and rebooting again would only keep the device
-                // unreachable. After that the boot fallback is reported below and the device stays up.
-                Persist(target with { RollbackFinishReboots = target.RollbackFinishReboots + 1 }, "finishing-rollback");
-                await bootloader.WriteAsync(BootEnvironment.Committed(target.CommittedSlot), cancellationToken).ConfigureAwait(false);
-                await RebootAsync(runtime, "finishing a rollback", cancellationToken).ConfigureAwait(false);
-                return;
+                // Persisted the rollback, then lost power or the agent before the reboot took: finish it. Unless
+                // the device has rebooted since with the environment already naming the committed slot: then the
+                // boot script fell back because that slot does not load (docs/bootloader.md step 6), which is
+                // reported below with the device kept up. Without a boot id to tell, a few reboots at most.
+                var bootId = runtime.ReadBootId();
+                var rolledBackEnvironment = await bootloader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var rebootedSince = bootId is not null && target.RollbackBootId is not null && bootId != target.RollbackBootId;
+                if (!(rebootedSince && rolledBackEnvironment.Slot == target.CommittedSlot && !rolledBackEnvironment.UpgradeAvailable))
+                {
+                    Persist(target with { RollbackFinishReboots = target.RollbackFinishReboots + 1, RollbackBootId = bootId }, "finishing-rollback");
+                    await bootloader.WriteAsync(BootEnvironment.Committed(target.CommittedSlot), cancellationToken).ConfigureAwait(false);
+                    await RebootAsync(runtime, "finishing a rollback", cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                break;
         }
 
         // Committed with the environment still showing the trial: the power went between persisting the

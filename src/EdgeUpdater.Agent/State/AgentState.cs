@@ -167,6 +167,14 @@ internal sealed record TargetState
     /// </summary>
     public int RollbackFinishReboots { get; set; }
 
+    /// <summary>
+    /// System targets: the boot (kernel boot_id) in which the current rollback, or the last reboot to finish it,
+    /// was persisted. Booted on the other slot in a later boot, with the bootloader's environment already
+    /// naming the committed slot, the device has rebooted and the boot script fell back: the committed slot
+    /// does not load, and rebooting again would not help. In the same boot, the reboot did not happen.
+    /// </summary>
+    public string? RollbackBootId { get; set; }
+
     public TargetState WithHandledCommand(string commandId) =>
         HandledCommands.Contains(commandId) ? this : this with { HandledCommands = [.. HandledCommands.TakeLast(19), commandId] };
 

@@ -27,6 +27,9 @@ internal sealed class SimulatedBootloader
 
     public string CommandLinePath => Path.Combine(Directory, "cmdline");
 
+    /// <summary>The boot's identity (<c>/proc/sys/kernel/random/boot_id</c>): new at every power-on.</summary>
+    public string BootIdPath => Path.Combine(Directory, "boot_id");
+
     /// <summary>The agent's reboot command creates this file.</summary>
     public string RebootMarker => Path.Combine(Directory, "reboot-requested");
 
@@ -75,6 +78,7 @@ internal sealed class SimulatedBootloader
         Bootloader = Config,
         RebootCommand = ["/bin/sh", "-c", $"touch '{RebootMarker}'"],
         KernelCommandLine = CommandLinePath,
+        BootId = BootIdPath,
         OverlayDirectory = Path.Combine(Directory, "rootfs-overlay"),
     };
 
@@ -101,6 +105,7 @@ internal sealed class SimulatedBootloader
         }
 
         await File.WriteAllTextAsync(CommandLinePath, $"console=ttyS0 root=/dev/ram0 edgeupdater.slot={slot} quiet\n");
+        await File.WriteAllTextAsync(BootIdPath, Guid.NewGuid().ToString() + "\n");
         return slot;
     }
 
