@@ -97,7 +97,9 @@ manifest_sha=$(sha256sum "$m2" | cut -d' ' -f1)
 fleet_wait "[ -e '$device/boot/reboot-requested' ]" 600 "the agent to write slot b and ask for a reboot"
 cmp -s -n "$(stat -c %s "$v2")" "$v2" "$device/slots/b.img" || fleet_fail "slot b does not hold the 2.0.0 image"
 env=$(fw_printenv -c "$device/boot/fw_env.config")
-if ! printf '%s\n' "$env" | grep -qx 'eu_slot=b' || ! printf '%s\n' "$env" | grep -qx 'upgrade_available=1'; then
+# Here-strings, not `printf | grep -q`: bash's printf writes line by line, and a grep that has already
+# matched and exited makes a later line's write fail with SIGPIPE, which pipefail turns into a failure.
+if ! grep -qx 'eu_slot=b' <<<"$env" || ! grep -qx 'upgrade_available=1' <<<"$env"; then
     fleet_fail "trial not armed in the U-Boot environment: $env"
 fi
 deltas=$(find "$FLEET_DIR/server/deltas" -name '*.delta' 2>/dev/null | wc -l)
@@ -118,7 +120,7 @@ run_agent
 fleet_wait "[ \"\$(device_field '.state')\" = committed ] && [ \"\$(device_field '.targets[0].version')\" = 2.0.0 ]" 300 \
     "the agent to commit 2.0.0 after the trial boot"
 env=$(fw_printenv -c "$device/boot/fw_env.config")
-printf '%s\n' "$env" | grep -qx 'upgrade_available=0' || fleet_fail "trial not committed in the U-Boot environment: $env"
+grep -qx 'upgrade_available=0' <<<"$env" || fleet_fail "trial not committed in the U-Boot environment: $env"
 fleet_log "3. trial boot of slot b healthy, committed and reported in $((SECONDS - step)) s"
 
 # 4. A corrupted image is refused after download.
@@ -135,7 +137,7 @@ printf 'corrupt' | dd of="$stored" bs=1 seek=4096 conv=notrunc status=none
 fleet_wait "[ \"\$(device_field '.state')\" = failed ]" 300 "the agent to refuse the corrupted 3.0.0 image"
 error=$(device_field '.lastError')
 env=$(fw_printenv -c "$device/boot/fw_env.config")
-if ! printf '%s\n' "$env" | grep -qx 'eu_slot=b' || ! printf '%s\n' "$env" | grep -qx 'upgrade_available=0' || [ -e "$device/boot/reboot-requested" ]; then
+if ! grep -qx 'eu_slot=b' <<<"$env" || ! grep -qx 'upgrade_available=0' <<<"$env" || [ -e "$device/boot/reboot-requested" ]; then
     fleet_fail "a refused update changed the boot environment or asked for a reboot: $env"
 fi
 [ "$(device_field '.targets[0].version')" = 2.0.0 ] || fleet_fail "the running version changed after a refused update"

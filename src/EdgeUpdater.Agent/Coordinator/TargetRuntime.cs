@@ -25,6 +25,19 @@ internal sealed class TargetRuntime
 
     public bool IsApp => Config.Kind == "app";
 
+    /// <summary>A reboot asked for longer ago than this did not take; the state may be judged again.</summary>
+    private const long RebootGraceMilliseconds = 5 * 60 * 1000;
+
+    /// <summary>
+    /// System targets: when (<see cref="Environment.TickCount64"/>) this process last ran the reboot command
+    /// successfully. Not persisted: the reboot ends the process, and a process started without one judges the
+    /// state afresh.
+    /// </summary>
+    public long? RebootRequestedAt { get; set; }
+
+    /// <summary>The reboot this process asked for, within the last few minutes, is under way.</summary>
+    public bool RebootUnderWay => RebootRequestedAt is { } at && Environment.TickCount64 - at < RebootGraceMilliseconds;
+
     /// <summary>The target's directory under the state directory.</summary>
     public string Directory { get; }
 

@@ -335,6 +335,14 @@ internal sealed partial class UpdateCoordinator
             if (process is not null)
             {
                 await process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+                if (process.ExitCode == 0)
+                {
+                    runtime.RebootRequestedAt = Environment.TickCount64;
+                }
+                else
+                {
+                    LogTargetError(runtime.Name, $"reboot command exited with {process.ExitCode}", null);
+                }
             }
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or TimeoutException)

@@ -36,6 +36,15 @@ internal sealed partial class UpdateCoordinator
         {
             if (pending.ManifestSha256 == notice.ManifestSha256)
             {
+                if (_targets[target.Name].RebootUnderWay)
+                {
+                    // The same release again (its device and group notices arrive together, or QoS 1 redelivers)
+                    // while the reboot into its trial is under way: judging the trial now would find the old slot
+                    // booted, count a reboot that did not fail and ask for another.
+                    LogTarget(target.Name, $"notice for {notice.Version} ignored: the reboot to activate it is under way");
+                    return;
+                }
+
                 await RunPipelineAsync(target.Name, cancellationToken).ConfigureAwait(false);
                 return;
             }

@@ -163,6 +163,35 @@ public sealed class SystemTargetTests
         Assert.Equal(("a", 1), (target.CommittedSlot, target.RollbackFinishReboots));
     }
 
+    /// <summary>
+    /// A rollout's device notice and its retained group notice arrive together: the second one, handled while
+    /// the reboot into the trial is under way, must neither ask for another reboot nor count one as failed
+    /// (three such counts roll the update back).
+    /// </summary>
+    [Fact]
+    public async Task The_same_notice_while_the_trial_reboot_is_under_way_is_ignored()
+    {
+        Privileges.RequireRoot("loop mounts to read config.json of the slot images");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var boot = await SetUpAsync(env, "grub", "exit 0");
+        env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.Targets.Any(t => t.Version == "1.0.0"), StepTimeout, "with 1.0.0 running");
+        var manifest = env.Sandbox.Publish!(env.Sandbox.NextImage!, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest, target: "rootfs");
+        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+        File.Delete(boot.RebootMarker);
+
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest, target: "rootfs");
+        // Handled either way: ignored, or judged as a trial whose reboot did not happen.
+        await WaitForLogAsync(env, "ignored: the reboot to activate it is under way", "(again)");
+
+        Assert.False(File.Exists(boot.RebootMarker), "the agent asked for a second reboot");
+        var target = env.Sandbox.ReadState().Target("rootfs");
+        Assert.Equal((UpdateState.Trial, 0), (target.Phase, target.Pending!.TrialReboots));
+        var environment = await boot.Bootloader.ReadAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(("b", true, 0), (environment.Slot, environment.UpgradeAvailable, environment.BootCount));
+    }
+
     [Fact]
     public async Task Trial_boot_whose_health_command_does_not_exist_is_rolled_back_and_rebooted()
     {
@@ -267,6 +296,20 @@ public sealed class SystemTargetTests
     }
 
     /// <summary>Agent on slot a receives the notice, writes slot b, arms the trial and asks for a reboot; the reboot kills it.</summary>
+    private static async Task WaitForLogAsync(DeviceEnvironment env, params string[] texts)
+    {
+        var deadline = DateTime.UtcNow + StepTimeout;
+        while (!texts.Any(text => env.Sandbox.Output.Contains(text, StringComparison.Ordinal)))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the agent never logged any of '{string.Join("', '", texts)}':\n{env.Sandbox.Output}");
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+    }
+
     private static async Task StartTrialAsync(DeviceEnvironment env, SimulatedBootloader boot)
     {
         var agent = env.Sandbox.StartAgent();
