@@ -80,16 +80,7 @@ public sealed class ManualRollbackTests
 
     private static async Task WaitUntilAsync(Func<bool> condition, string what, DeviceEnvironment env)
     {
-        var deadline = DateTime.UtcNow + StepTimeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"not {what} within {StepTimeout.TotalSeconds} s\nagent output:\n{env.Sandbox.Output}");
-            }
-
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
+        await env.WaitUntilAsync(condition, StepTimeout, what);
 
         // Let a rollback that the condition saw start finish its persist and restart.
         await Task.Delay(500, TestContext.Current.CancellationToken);

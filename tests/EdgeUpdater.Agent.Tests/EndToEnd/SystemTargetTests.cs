@@ -183,7 +183,11 @@ public sealed class SystemTargetTests
 
         await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest, target: "rootfs");
         // Handled either way: ignored, or judged as a trial whose reboot did not happen.
-        await WaitForLogAsync(env, "ignored: the reboot to activate it is under way", "(again)");
+        await env.WaitUntilAsync(
+            () => env.Sandbox.Output.Contains("ignored: the reboot to activate it is under way", StringComparison.Ordinal)
+                || env.Sandbox.Output.Contains("(again)", StringComparison.Ordinal),
+            StepTimeout,
+            "the second notice handled");
 
         Assert.False(File.Exists(boot.RebootMarker), "the agent asked for a second reboot");
         var target = env.Sandbox.ReadState().Target("rootfs");
@@ -296,20 +300,6 @@ public sealed class SystemTargetTests
     }
 
     /// <summary>Agent on slot a receives the notice, writes slot b, arms the trial and asks for a reboot; the reboot kills it.</summary>
-    private static async Task WaitForLogAsync(DeviceEnvironment env, params string[] texts)
-    {
-        var deadline = DateTime.UtcNow + StepTimeout;
-        while (!texts.Any(text => env.Sandbox.Output.Contains(text, StringComparison.Ordinal)))
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"the agent never logged any of '{string.Join("', '", texts)}':\n{env.Sandbox.Output}");
-            }
-
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-    }
-
     private static async Task StartTrialAsync(DeviceEnvironment env, SimulatedBootloader boot)
     {
         var agent = env.Sandbox.StartAgent();

@@ -1,5 +1,6 @@
 using EdgeUpdater.Protocol;
 using EdgeUpdater.Testing;
+using Xunit;
 
 namespace EdgeUpdater.Agent.Tests.Fixtures;
 
@@ -82,6 +83,21 @@ internal sealed class DeviceEnvironment : IAsyncDisposable
         catch (TimeoutException e)
         {
             throw new TimeoutException($"{e.Message}\nagent output:\n{Sandbox.Output}", e);
+        }
+    }
+
+    /// <summary>Polls <paramref name="condition"/> (the agent's log, its state file) until it holds.</summary>
+    public async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"not {what} within {timeout.TotalSeconds} s\nagent output:\n{Sandbox.Output}");
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
         }
     }
 
