@@ -102,12 +102,7 @@ public sealed class SystemTargetTests
             env.Sandbox.Config = env.Sandbox.Config with { Targets = [env.Sandbox.Config.Targets[0] with { BootId = Path.Combine(boot.Directory, "no-boot-id") }] };
         }
 
-        await StartTrialAsync(env, boot);
-        Assert.Equal("b", await boot.PowerOnAsync());
-        var trialAgent = env.Sandbox.StartAgent();
-        await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
-        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
-        await trialAgent.KillAsync();
+        await FailTrialAsync(env, boot);
 
         // Slot a does not load: every power-on boots b.
         for (var boots = 0; ; boots++)
@@ -144,12 +139,7 @@ public sealed class SystemTargetTests
         Privileges.RequireRoot("loop mounts to read config.json of the slot images");
         await using var env = await DeviceEnvironment.CreateAsync();
         var boot = await SetUpAsync(env, "grub", "exit 1");
-        await StartTrialAsync(env, boot);
-        Assert.Equal("b", await boot.PowerOnAsync());
-        var trialAgent = env.Sandbox.StartAgent();
-        await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
-        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
-        await trialAgent.KillAsync();
+        await FailTrialAsync(env, boot);
 
         // No power-on: the reboot never happened, the kernel command line and boot id are this boot's.
         File.Delete(boot.RebootMarker);
@@ -300,6 +290,17 @@ public sealed class SystemTargetTests
     }
 
     /// <summary>Agent on slot a receives the notice, writes slot b, arms the trial and asks for a reboot; the reboot kills it.</summary>
+    /// <summary>A trial of 2.0.0 that fails its health check on slot b: rolled back, the reboot asked for, the agent gone.</summary>
+    private static async Task FailTrialAsync(DeviceEnvironment env, SimulatedBootloader boot)
+    {
+        await StartTrialAsync(env, boot);
+        Assert.Equal("b", await boot.PowerOnAsync());
+        var trialAgent = env.Sandbox.StartAgent();
+        await env.WaitForAsync(s => s.State == UpdateState.RolledBack, StepTimeout, "rolled-back");
+        await boot.WaitForRebootRequestAsync(StepTimeout, () => env.Sandbox.Output);
+        await trialAgent.KillAsync();
+    }
+
     private static async Task StartTrialAsync(DeviceEnvironment env, SimulatedBootloader boot)
     {
         var agent = env.Sandbox.StartAgent();
