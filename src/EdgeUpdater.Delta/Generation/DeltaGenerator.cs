@@ -25,6 +25,12 @@ public static class DeltaGenerator
     private const int MaxLiteralPerSection = 2 << 20;
 
     /// <summary>
+    /// zstd level of a metadata region patched as stored bytes, at both levels. On a pair of 400,000 files (regions
+    /// of 6 MB), 3 gives 5.24 MB, 9 4.85 MB, 12 4.63 MB in 0.7 s of one core, 19 4.52 MB in 4.7 s.
+    /// </summary>
+    private const int MetadataRegionLevel = 12;
+
+    /// <summary>
     /// Groups taken ahead of the output per worker: sections are written in order, so with one group per
     /// worker a slow group at the head (an LZMA2 frame of new files) left the other workers idle.
     /// </summary>
@@ -180,14 +186,17 @@ public static class DeltaGenerator
                                 return (new List<(SectionKind, byte[])> { (SectionKind.Metadata, section) }, local);
                             }
 
-                            // A layout the metadata section cannot describe: the region goes literally.
-                            var literal = new List<(SectionKind, byte[])>();
-                            foreach (var part in Group([new LiteralUnit(metadata.Offset, metadata.Length)], blockSize))
+                            // A layout the metadata section cannot describe (a table over 16 MiB: 400,000 files):
+                            // the region's stored bytes are patched against A's, which finds the blocks that did not
+                            // change. Sent literally, such a pair's fast delta was 2 % larger than xdelta3's.
+                            var patched = new List<(SectionKind, byte[])>();
+                            foreach (var part in Group(MetadataRegionChunks(oldSquash!, metadata), blockSize))
                             {
-                                literal.AddRange(await EncodeAsync(part, local).ConfigureAwait(false));
+                                part.ZstdLevel = MetadataRegionLevel;
+                                patched.AddRange(await EncodeAsync(part, local).ConfigureAwait(false));
                             }
 
-                            return (literal, local);
+                            return (patched, local);
                         }
 
                         return (await EncodeAsync(g, local).ConfigureAwait(false), local);
@@ -363,6 +372,21 @@ public static class DeltaGenerator
         }
 
         return hash.GetHashAndReset();
+    }
+
+    /// <summary>
+    /// The new image's metadata region as raw chunks patched against the old image's region, each against the
+    /// window at the same relative position (tables grow or shrink along the region; a region of up to 8 MiB
+    /// is one window, shared).
+    /// </summary>
+    private static List<Unit> MetadataRegionChunks(SquashFsImage oldImage, MetadataUnit region)
+    {
+        var length = oldImage.Source.Length;
+        var baseStart = (long)Math.Min(oldImage.Superblock.InodeTableStart, (ulong)length);
+        var baseEnd = (long)Math.Clamp(oldImage.Superblock.BytesUsed, (ulong)baseStart, (ulong)length);
+        var units = new List<Unit>();
+        GenericPlanner.AddPatchedRun(units, region.Offset, region.Offset + region.Length, baseStart, baseEnd, s => baseStart + (long)((s - region.Offset) * ((double)(baseEnd - baseStart) / Math.Max(1, region.Length))));
+        return units;
     }
 
     private static List<UnitGroup> Group(List<Unit> units, int blockSize)

@@ -41,21 +41,8 @@ internal static class GenericPlanner
                 return;
             }
 
-            for (var s = pendingStart; s < end; s += 1 << 20)
-            {
-                var length = Math.Min(1 << 20, end - s);
-                // Small runs get small windows; window starts are aligned so neighbouring runs share one reference.
-                var window = (int)Math.Clamp(length * 8, 1 << 20, ReferenceWindow);
-                var center = Math.Clamp(s + shift, 0, Math.Max(0, oldSource.Length - 1));
-                var wantedStart = Math.Max(0, Math.Min(center - (window / 4), oldSource.Length - window));
-                var refStart = wantedStart & ~((1L << 20) - 1);
-                // Aligning moved the window back: it is widened by the alignment (within the format's limit) so that
-                // it still reaches past the run, where content shifted by an insertion is found.
-                var widened = wantedStart > refStart ? Math.Min(window + (1 << 20), Format.DeltaFormat.MaxReferenceLength) : window;
-                var refLength = (int)Math.Min(widened, oldSource.Length - refStart);
-                units.Add(new ChunkUnit(s, length, refStart, refLength));
-            }
-
+            var runShift = shift;
+            AddPatchedRun(units, pendingStart, end, 0, oldSource.Length, s => s + runShift);
             pendingStart = -1;
         }
 
@@ -108,5 +95,28 @@ internal static class GenericPlanner
 
         Flush(newSource.Length);
         return units;
+    }
+
+    /// <summary>
+    /// Adds new-image bytes [<paramref name="start"/>, <paramref name="end"/>) as chunks of 1 MiB, each patched
+    /// against a window of the old image's [<paramref name="baseStart"/>, <paramref name="baseEnd"/>) around
+    /// <paramref name="centerOf"/>(chunk start).
+    /// </summary>
+    internal static void AddPatchedRun(List<Unit> units, long start, long end, long baseStart, long baseEnd, Func<long, long> centerOf)
+    {
+        for (var s = start; s < end; s += 1 << 20)
+        {
+            var length = Math.Min(1 << 20, end - s);
+            // Small runs get small windows; window starts are aligned so neighbouring runs share one reference.
+            var window = (int)Math.Clamp(length * 8, 1 << 20, ReferenceWindow);
+            var center = Math.Clamp(centerOf(s), baseStart, Math.Max(baseStart, baseEnd - 1));
+            var wantedStart = Math.Max(baseStart, Math.Min(center - (window / 4), baseEnd - window));
+            var refStart = Math.Max(baseStart, wantedStart & ~((1L << 20) - 1));
+            // Aligning moved the window back: it is widened by the alignment (within the format's limit) so that
+            // it still reaches past the run, where content shifted by an insertion is found.
+            var widened = wantedStart > refStart ? Math.Min(window + (1 << 20), Format.DeltaFormat.MaxReferenceLength) : window;
+            var refLength = (int)Math.Min(widened, baseEnd - refStart);
+            units.Add(new ChunkUnit(s, length, refStart, refLength));
+        }
     }
 }

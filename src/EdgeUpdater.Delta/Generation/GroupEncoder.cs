@@ -32,6 +32,9 @@ internal sealed class UnitGroup
     public HashSet<ReferenceItem> ReferenceSet { get; } = [];
 
     public long ReferenceLength { get; set; }
+
+    /// <summary>zstd level of the group's patch frame, when not the level's (<see cref="FrameSettings.ZstdLevel"/>).</summary>
+    public int? ZstdLevel { get; set; }
 }
 
 /// <summary>Everything a worker needs to turn groups into sections; one per worker thread.</summary>
@@ -109,7 +112,7 @@ internal sealed class GroupEncoder : IDisposable
                 var recompressing = patch.Slices.Any(s => s.Unit is BlockUnit { Raw: false, Block.IsCompressed: true });
                 var frame = Finish(patch, stats, "zstd", (content, cost, count) =>
                 {
-                    var encoded = _zstd.Compress(_reference.AsSpan(0, referenceLength), content, _settings.ZstdLevel);
+                    var encoded = _zstd.Compress(_reference.AsSpan(0, referenceLength), content, group.ZstdLevel ?? _settings.ZstdLevel);
                     var overhead = encoded.Length + (8L * count);
                     // Generic chunks are kept whatever; recompressed blocks must save a fifth of their stored
                     // bytes (recompression costs time here to verify and on the device to rebuild).
