@@ -900,18 +900,59 @@ public sealed partial class SquashFsImage : IDisposable
 
     private MetadataTable ReadSequentialTable(MetadataTableKind kind, long start, long end, string table)
     {
-        var blocks = new List<MetadataBlockInfo>();
-        using var data = new MemoryStream();
-        var offset = start;
-        while (offset < end)
+        // Where the blocks start, from their 2-byte headers alone; then the last block is decoded first, which
+        // gives the table's exact length when every other block is full (as the format requires), and the
+        // blocks are decoded into one array of that length. A growing stream copied at the end took up to 3
+        // times the table (a directory table of 300,000 entries: 13 MB).
+        var starts = new List<long>();
+        Span<byte> header = stackalloc byte[2];
+        for (var offset = start; offset <= end - 2; offset += 2 + (BinaryPrimitives.ReadUInt16LittleEndian(header) & 0x7FFF))
         {
-            var block = _metadata.ReadBlock(offset, end, table);
-            blocks.Add(block.Info);
-            data.Write(block.Data, 0, block.Length);
-            offset = block.Next;
+            starts.Add(offset);
+            _source.ReadAt(offset, header);
         }
 
-        return new MetadataTable(kind, blocks, data.ToArray(), -1, []);
+        if (starts.Count > 0 && starts[^1] + 2 + (BinaryPrimitives.ReadUInt16LittleEndian(header) & 0x7FFF) == end)
+        {
+            var last = _metadata.ReadBlock(starts[^1], end, table);
+            var length = ((long)(starts.Count - 1) * SquashFsCodec.MetadataBlockSize) + last.Length;
+            if (length <= Array.MaxLength)
+            {
+                var data = GC.AllocateUninitializedArray<byte>((int)length);
+                var infos = new List<MetadataBlockInfo>(starts.Count);
+                for (var i = 0; i < starts.Count; i++)
+                {
+                    var block = i == starts.Count - 1 ? last : _metadata.ReadBlock(starts[i], end, table);
+                    if (i < starts.Count - 1 && block.Length != SquashFsCodec.MetadataBlockSize)
+                    {
+                        // A short block before the last: the stream below lays the table out (or refuses it).
+                        infos = null;
+                        break;
+                    }
+
+                    block.Data.AsSpan(0, block.Length).CopyTo(data.AsSpan(i * SquashFsCodec.MetadataBlockSize));
+                    infos.Add(block.Info);
+                }
+
+                if (infos is not null)
+                {
+                    return new MetadataTable(kind, infos, data, -1, []);
+                }
+            }
+        }
+
+        var blocks = new List<MetadataBlockInfo>();
+        using var stream = new MemoryStream();
+        var position = start;
+        while (position < end)
+        {
+            var block = _metadata.ReadBlock(position, end, table);
+            blocks.Add(block.Info);
+            stream.Write(block.Data, 0, block.Length);
+            position = block.Next;
+        }
+
+        return new MetadataTable(kind, blocks, stream.ToArray(), -1, []);
     }
 
     /// <inheritdoc />
