@@ -39,7 +39,19 @@ internal static class DeltaCommands
         {
             Description = "File that keeps which of <new>'s blocks recompress exactly (read when present, written after): deltas from further bases to the same <new> skip those proofs. A record of another image or codec is started afresh.",
         };
-        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic, format, record };
+        var tables = new Option<long>("--max-metadata-tables")
+        {
+            Description = "Most bytes of an image's decompressed metadata tables for which the delta patches them (the device holds about 3 times that); larger ones go as patched stored bytes.",
+            DefaultValueFactory = _ => new DeltaGeneratorOptions().MaxMetadataTableBytes,
+        };
+        tables.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<long>() < 0)
+            {
+                r.AddError("--max-metadata-tables must not be negative.");
+            }
+        });
+        var command = new Command("create", "Create a delta that rebuilds <new> from <old> byte for byte.") { old, @new, output, level, codecs, generic, format, record, tables };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var recordPath = parse.GetValue(record);
@@ -53,6 +65,7 @@ internal static class DeltaCommands
                     ForceGeneric = parse.GetValue(generic),
                     FormatVersion = parse.GetValue(format),
                     Reproduction = reproduction,
+                    MaxMetadataTableBytes = parse.GetValue(tables),
                 };
                 var target = parse.GetRequiredValue(output);
                 var temp = target + ".part";

@@ -110,7 +110,7 @@ public static class DeltaGenerator
                     }
 
                     var record = reproduction;
-                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, options.FormatVersion, recompress, freshFrames, record, stats).Plan(metadataLevels, parallelism, token), token).ConfigureAwait(false);
+                    units = await Task.Run(() => new SquashFsPlanner(oldSquash, newSquash, options.Level, options.FormatVersion, recompress, freshFrames, record, options.MaxMetadataTableBytes, stats).Plan(metadataLevels, parallelism, token), token).ConfigureAwait(false);
                     header = header with
                     {
                         Mode = DeltaMode.SquashFs,

@@ -42,6 +42,17 @@ public sealed record DeltaGeneratorOptions
     /// </summary>
     public int FormatVersion { get; init; } = Format.DeltaFormat.Version;
 
+    /// <summary>
+    /// Most bytes of decompressed metadata tables, all of one image's together, for which the delta carries a
+    /// metadata section (tables patched against their prediction from the old image's). The device holds the old
+    /// tables, their prediction and the new tables while it decodes one, about 3 times their size; larger tables
+    /// are sent as their stored bytes patched against the old image's instead, which the device streams. The
+    /// default, 4 MiB, keeps the apply under 64 MiB (a Debian root file system's tables take about 0.5 MiB;
+    /// 40,000 files about 3.4 MiB). Raise it for devices with memory to spare: the section is far smaller when
+    /// files are added or edited ahead of many others.
+    /// </summary>
+    public long MaxMetadataTableBytes { get; init; } = 4 << 20;
+
     /// <summary>Force the generic mode even for two SquashFS images (tests, comparisons).</summary>
     public bool ForceGeneric { get; init; }
 }

@@ -48,10 +48,12 @@ internal sealed partial class SquashFsPlanner
     private readonly bool _freshFrames;
     private readonly bool _packStoredBytes;
     private readonly DeltaStatistics _stats;
+    private readonly long _metadataTableBudget;
 
     // freshFrames: blocks of new files (nothing to patch against) may go into LZMA2 content frames.
-    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, int formatVersion, bool recompress, bool freshFrames, ReproductionRecord? reproduction, DeltaStatistics stats)
+    public SquashFsPlanner(SquashFsImage oldImage, SquashFsImage newImage, DeltaLevel level, int formatVersion, bool recompress, bool freshFrames, ReproductionRecord? reproduction, long metadataTableBudget, DeltaStatistics stats)
     {
+        _metadataTableBudget = metadataTableBudget;
         // LZMA's output (xz, lzma) has nothing left for zstd to find; deflate's, LZO's, LZ4's and zstd's have.
         _packStoredBytes = newImage.Superblock.Compressor is not (CompressorId.Xz or CompressorId.Lzma);
         _reproduction = reproduction;
@@ -305,7 +307,7 @@ internal sealed partial class SquashFsPlanner
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, () => proof.GetAwaiter().GetResult(), patchLevels, _formatVersion, parallelism, out var stats);
+            var payload = MetadataSection.Encode(_old, _new, dataMap, fragmentMap, () => proof.GetAwaiter().GetResult(), patchLevels, _metadataTableBudget, _formatVersion, parallelism, out var stats);
             var recalled = proof.GetAwaiter().GetResult().Recalled;
             cancellationToken.ThrowIfCancellationRequested();
             return new MetadataEncoding(payload, stats.BlocksRecompressed, stats.BlocksLiteral, stats.TablesDerived, recalled, watch.Elapsed.TotalMilliseconds, stats.BlocksReplayed);

@@ -128,12 +128,14 @@ internal static class MetadataSection
     /// <summary>
     /// Encodes the metadata region [inode table start, bytes used) of <paramref name="newImage"/> in format
     /// <paramref name="formatVersion"/>; null when its layout is not one this format describes (the caller then
-    /// sends the region literally). <paramref name="proof"/> says which compressed blocks the device's metadata
+    /// patches the region as stored bytes), and when either image's tables hold more than <paramref name="tableBudget"/>
+    /// bytes together: the device holds the old tables, their prediction and the new ones while it decodes the
+    /// section. <paramref name="proof"/> says which compressed blocks the device's metadata
     /// codec reproduces and which replay (<see cref="MetadataProof"/>). It is asked once, after the tables are
     /// encoded, so that it may still be running until then. Old decisions are recorded on up to
     /// <paramref name="parallelism"/> threads.
     /// </summary>
-    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, Func<MetadataProof> proof, MetadataPatchLevels levels, int formatVersion, int parallelism, out Stats stats)
+    public static byte[]? Encode(SquashFsImage oldImage, SquashFsImage newImage, RelocationMap dataMap, RelocationMap fragmentMap, Func<MetadataProof> proof, MetadataPatchLevels levels, long tableBudget, int formatVersion, int parallelism, out Stats stats)
     {
         stats = new Stats(0, 0, 0, 0, 0, 0, 0);
         var sb = newImage.Superblock;
@@ -171,7 +173,7 @@ internal static class MetadataSection
         var regionEnd = (long)sb.BytesUsed;
         var dirTable = tables[MetadataTableKind.Directories];
         var dirLayout = TableLayout.FromBlockSizes([.. dirTable.Blocks.Select(b => b.TotalSize)], dirTable.Start);
-        if (tables.Values.Any(t => t.Data.Length > DeltaFormat.MaxTableLength) || dirTable.Blocks.Count > MaxBlocks
+        if (tables.Values.Any(t => t.Data.Length > DeltaFormat.MaxTableLength) || tables.Values.Sum(t => (long)t.Data.Length) > tableBudget || dirTable.Blocks.Count > MaxBlocks
             || dataMap.Count + fragmentMap.Count > DeltaFormat.MaxRelocationRuns)
         {
             return null;
@@ -378,7 +380,7 @@ internal static class MetadataSection
         }
 
         stats = new Stats(tableBytes, patchBytes, literalBytes, blocks, recompressed, literalBlocks, derivedTables, replayed);
-        return writer.Length > DeltaFormat.MaxSectionLength ? null : writer.ToArray();
+        return writer.Length > DeltaFormat.MaxSectionLength || predictor.OldTableBytes > tableBudget ? null : writer.ToArray();
     }
 
     /// <summary>
@@ -722,6 +724,7 @@ internal static class MetadataSection
 
                     var layout = new TableLayout(starts, output.Position - start, start);
                     predictor.RecordNewLayout(table, layout);
+                    predictor.Release(table);
                     newTables[table] = (layout, length);
                     if (table == MetadataTableKind.Inodes)
                     {

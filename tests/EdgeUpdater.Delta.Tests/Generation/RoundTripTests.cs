@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using EdgeUpdater.SquashFs.Metadata;
+using EdgeUpdater.SquashFs.Reader;
 using EdgeUpdater.Testing;
 using Xunit;
 
@@ -305,6 +307,42 @@ public sealed class RoundTripTests
         Assert.True(region > 30_000, $"a metadata region of only {region} bytes");
         Assert.True(result.Statistics.RebuiltBytes >= region, $"rebuilt {result.Statistics.RebuiltBytes} < metadata region {region}");
         Assert.True(delta.Length < described.Length + (region / 8), $"{delta.Length} bytes against {described.Length} with the tables intact (region {region})");
+    }
+
+    [Theory]
+    [InlineData(DeltaLevel.Fast)]
+    [InlineData(DeltaLevel.Best)]
+    public async Task Tables_over_the_budget_go_as_stored_bytes_patched_against_the_old_images(DeltaLevel level)
+    {
+        // A device holds about 3 times an image's decompressed tables while it decodes a metadata section. When
+        // either image's tables exceed the budget, the region's stored bytes are patched against the old image's
+        // instead, which the device streams. From A to B and back: the larger tables are once new, once old.
+        var variant = DeltaImages.Variants.Single(v => v.Name == "gzip");
+        var tables = new Dictionary<string, long>();
+        foreach (var name in new[] { "A", "B" })
+        {
+            using var image = SquashFsImage.Open(await _images.GetImageAsync(name, variant));
+            tables[name] = image.ReadAllMetadataTables().Where(t => t.Kind != MetadataTableKind.CompressorOptions).Sum(t => (long)t.Data.Length);
+        }
+
+        Assert.NotEqual(tables["A"], tables["B"]);
+        foreach (var (from, to) in new[] { ("A", "B"), ("B", "A") })
+        {
+            var old = await _images.ReadImageAsync(from, variant);
+            var @new = await _images.ReadImageAsync(to, variant);
+            var largest = Math.Max(tables[from], tables[to]);
+            var (within, withinResult) = await DeltaTestKit.GenerateAsync(old, @new, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, MaxMetadataTableBytes = largest });
+            Assert.True(withinResult.Statistics.MetadataBytes > 0, $"{from} to {to}: tables at the budget lost their metadata section");
+            DeltaTestKit.AssertSameImage(@new, await DeltaTestKit.ApplyAsync(old, within));
+
+            var (over, result) = await DeltaTestKit.GenerateAsync(old, @new, new DeltaGeneratorOptions { Level = level, MaxParallelism = 2, MaxMetadataTableBytes = largest - 1 });
+            _output.WriteLine($"{level}, {from} to {to}: tables {tables[from]} and {tables[to]}; {within.Length} bytes with the section, {over.Length} without");
+            var region = (long)BinaryPrimitives.ReadUInt64LittleEndian(@new.AsSpan(40)) - (long)BinaryPrimitives.ReadUInt64LittleEndian(@new.AsSpan(64));
+            Assert.Equal(DeltaMode.SquashFs, result.Header.Mode);
+            Assert.Equal(0, result.Statistics.MetadataBytes);
+            Assert.True(result.Statistics.RebuiltBytes >= region, $"{from} to {to}: rebuilt {result.Statistics.RebuiltBytes} < metadata region {region}");
+            DeltaTestKit.AssertSameImage(@new, await DeltaTestKit.ApplyAsync(old, over));
+        }
     }
 
     [Fact]
