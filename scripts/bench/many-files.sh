@@ -75,11 +75,12 @@ for count in "${counts[@]}"; do
         [ "$budget" = default ] || args=(--max-metadata-tables "$budget")
         for level in fast best; do
             read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.$level.eud" --level "$level" "${args[@]}")
-            sections=$(grep -o 'metadata [0-9]*' "$work/out" | head -n1)
+            section="metadata section"
+            grep -q 'metadata 0 (' "$work/out" && section="region as patched stored bytes"
             rm -f "$d.$level.out"; sync
             read -r as am < <(measure "$eu" delta apply "$old" "$d.$level.eud" -o "$d.$level.out")
             cmp -s "$d.$level.out" "$new" || { echo "edgeupdater $level did not rebuild $new" >&2; exit 1; }
-            row "$count" "edgeupdater $level, table budget $budget (${sections/metadata/metadata section over})" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
+            row "$count" "edgeupdater $level, table budget $budget ($section)" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
         done
     done
     read -r gs gm < <(measure xdelta3 -e -9 -f -s "$old" "$new" "$d.xd3")

@@ -92,6 +92,27 @@ public sealed class DeltaCommandsTests : IDisposable
     }
 
     [Fact]
+    public async Task Max_metadata_tables_sends_larger_tables_as_patched_stored_bytes()
+    {
+        var (a, b) = await MakePairAsync();
+        var within = _temp.Combine("ab-within.eud");
+        var over = _temp.Combine("ab-over.eud");
+        var (exit, said, _) = await RunCapturedAsync("delta", "create", a, b, "-o", within, "--level", "fast");
+        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.DoesNotContain("metadata 0 (", said, StringComparison.Ordinal);
+        (exit, said, _) = await RunCapturedAsync("delta", "create", a, b, "-o", over, "--level", "fast", "--max-metadata-tables", "100");
+        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.Contains("metadata 0 (", said, StringComparison.Ordinal);
+        var (_, info, _) = await RunCapturedAsync("delta", "info", over);
+        Assert.DoesNotContain("metadata blocks:", info, StringComparison.Ordinal);
+        var output = _temp.Combine("b-over.out");
+        Assert.Equal(ExitCodes.Ok, await RunAsync("delta", "apply", a, over, "-o", output));
+        Assert.Equal(await File.ReadAllBytesAsync(b, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken));
+        Assert.NotEqual(ExitCodes.Ok, await RunAsync("delta", "create", a, b, "-o", _temp.Combine("refused.eud"), "--max-metadata-tables", "-1"));
+        Assert.False(File.Exists(_temp.Combine("refused.eud")));
+    }
+
+    [Fact]
     public async Task Refusals_map_to_exit_codes()
     {
         var (a, b) = await MakePairAsync();
