@@ -910,6 +910,11 @@ public sealed partial class SquashFsImage : IDisposable
         {
             starts.Add(offset);
             _source.ReadAt(offset, header);
+            if ((BinaryPrimitives.ReadUInt16LittleEndian(header) & 0x7FFF) is 0 or > SquashFsCodec.MetadataBlockSize)
+            {
+                // Not a block: the stream below reads up to it and says so.
+                break;
+            }
         }
 
         if (starts.Count > 0 && starts[^1] + 2 + (BinaryPrimitives.ReadUInt16LittleEndian(header) & 0x7FFF) == end)

@@ -140,6 +140,38 @@ public sealed class MutationTests
         Assert.Contains("/loop", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(0x7FFF)]
+    public async Task A_bad_block_header_inside_a_table_is_reported_at_that_block(int storedSize)
+    {
+        // An uncompressed inode table of several 8 KiB blocks: its second block's header says 0 bytes, or more than
+        // a block holds. The table's headers are walked before its blocks are read; the walk stops there and the
+        // block-by-block read reports that block.
+        var dir = _fixture.NewDirectory("headers-src");
+        for (var i = 0; i < 1500; i++)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, $"file-{i:D4}"), "x");
+        }
+
+        var path = Path.Combine(_fixture.NewDirectory("headers-img"), "headers.sqfs");
+        await EdgeUpdater.Testing.ExternalTool.RunCheckedAsync("mksquashfs", [dir, path, "-noI", "-noD", "-noF", "-noX", "-quiet", "-no-progress", "-all-time", "1700000000"]);
+        var bytes = await File.ReadAllBytesAsync(path);
+        var inodeTable = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(64));
+        using (var intact = SquashFs.Reader.SquashFsImage.Open(new MemoryImageSource(bytes)))
+        {
+            Assert.True(intact.ReadMetadataTable(SquashFs.Metadata.MetadataTableKind.Inodes).Blocks.Count >= 3);
+        }
+
+        var second = inodeTable + 2 + SquashFsCodec.MetadataBlockSize;
+        Assert.Equal(0x8000 | SquashFsCodec.MetadataBlockSize, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan((int)second)));
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan((int)second), (ushort)(0x8000 | storedSize));
+        using var image = SquashFs.Reader.SquashFsImage.Open(new MemoryImageSource(bytes));
+        var e = Assert.Throws<SquashFsException>(() => image.ReadMetadataTable(SquashFs.Metadata.MetadataTableKind.Inodes));
+        Assert.Equal(SquashFsErrorCategory.Corrupted, e.Category);
+        Assert.Contains($"metadata block at offset {second} has stored size {storedSize}", e.Message, StringComparison.Ordinal);
+    }
+
     private static byte[] BuildTiny()
     {
         var root = SourceNode.Directory(string.Empty).Add(SourceNode.File("a", new byte[5000])).Add(SourceNode.Directory("d").Add(SourceNode.Symlink("s", "../a")));
