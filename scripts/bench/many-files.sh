@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Apply memory and delta size on images with many small files, whose metadata tables are large: A holds
 # FILES config-like files (10 to 60 words each) in directories of 100; B edits every 97th file and adds
-# 3,000 files. Squashed with mksquashfs (gzip), compared in the same run with xdelta3 -e -9: delta size,
+# 3,000 files; C is B with one word of one file edited. Squashed with mksquashfs (gzip), A to B and B to C
+# compared in the same run with xdelta3 -e -9: delta size,
 # generation time and peak RSS, apply time and peak RSS, for edgeupdater fast and best at the default
 # metadata table budget and, with EDGEUPDATER_BENCH_TABLES=BYTES, at that budget as well.
 #   scripts/bench/many-files.sh [FILES...]          (default: 40000 300000)
@@ -53,38 +54,44 @@ measure() { # command... -> "seconds rss_kib"
 
 row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 
-echo "| files | tool | delta bytes | create s | create RSS KiB | apply s | apply RSS KiB |"
+echo "| files, pair | tool | delta bytes | create s | create RSS KiB | apply s | apply RSS KiB |"
 echo "|---:|---|---:|---:|---:|---:|---:|"
 for count in "${counts[@]}"; do
-    for side in A B; do
+    for side in A B C; do
         image=$work/$side-$count.sqfs
         [ -f "$image" ] && continue
         rm -rf "$work/$side-$count"
-        tree "$work/$side-$count" "$count" "$([ $side = B ] && echo 1 || echo 0)"
+        tree "$work/$side-$count" "$count" "$([ $side = A ] && echo 0 || echo 1)"
+        if [ $side = C ]; then
+            edited=$((count / 3))
+            sed -i 's/^w/W/' "$work/C-$count/$(printf 'pkg%03d/sub%02d/file-with-a-longish-name-%07d.conf' $((edited / 2000)) $(((edited / 100) % 20)) $edited)"
+        fi
         mksquashfs "$work/$side-$count" "$image.part" -comp gzip -noappend -no-progress -quiet -processors 2 \
             -all-time 1700000000 -mkfs-time 1700000000 >/dev/null
         mv "$image.part" "$image"
         rm -rf "$work/$side-$count"
     done
-    old=$work/A-$count.sqfs new=$work/B-$count.sqfs d=$work/AB-$count
-    cat "$old" "$new" >/dev/null
-    budgets=(default)
-    [ -z "${EDGEUPDATER_BENCH_TABLES:-}" ] || budgets+=("$EDGEUPDATER_BENCH_TABLES")
-    for budget in "${budgets[@]}"; do
-        args=()
-        [ "$budget" = default ] || args=(--max-metadata-tables "$budget")
-        for level in fast best; do
-            read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.$level.eud" --level "$level" "${args[@]}")
-            section="metadata section"
-            grep -q 'metadata 0 (' "$work/out" && section="region as patched stored bytes"
-            rm -f "$d.$level.out"; sync
-            read -r as am < <(measure "$eu" delta apply "$old" "$d.$level.eud" -o "$d.$level.out")
-            cmp -s "$d.$level.out" "$new" || { echo "edgeupdater $level did not rebuild $new" >&2; exit 1; }
-            row "$count" "edgeupdater $level, table budget $budget ($section)" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
+    for pair in AB BC; do
+        old=$work/${pair:0:1}-$count.sqfs new=$work/${pair:1:1}-$count.sqfs d=$work/$pair-$count
+        cat "$old" "$new" >/dev/null
+        budgets=(default)
+        [ -z "${EDGEUPDATER_BENCH_TABLES:-}" ] || budgets+=("$EDGEUPDATER_BENCH_TABLES")
+        for budget in "${budgets[@]}"; do
+            args=()
+            [ "$budget" = default ] || args=(--max-metadata-tables "$budget")
+            for level in fast best; do
+                read -r gs gm < <(measure "$eu" delta create "$old" "$new" -o "$d.$level.eud" --level "$level" "${args[@]}")
+                section="metadata section"
+                grep -q 'metadata 0 (' "$work/out" && section="region as patched stored bytes"
+                rm -f "$d.$level.out"; sync
+                read -r as am < <(measure "$eu" delta apply "$old" "$d.$level.eud" -o "$d.$level.out")
+                cmp -s "$d.$level.out" "$new" || { echo "edgeupdater $level did not rebuild $new" >&2; exit 1; }
+                row "$count $pair" "edgeupdater $level, table budget $budget ($section)" "$(stat -c %s "$d.$level.eud")" "$gs" "$gm" "$as" "$am"
+            done
         done
+        read -r gs gm < <(measure xdelta3 -e -9 -f -s "$old" "$new" "$d.xd3")
+        rm -f "$d.xd3.out"; sync
+        read -r as am < <(measure xdelta3 -d -f -s "$old" "$d.xd3" "$d.xd3.out")
+        row "$count $pair" "xdelta3 -9" "$(stat -c %s "$d.xd3")" "$gs" "$gm" "$as" "$am"
     done
-    read -r gs gm < <(measure xdelta3 -e -9 -f -s "$old" "$new" "$d.xd3")
-    rm -f "$d.xd3.out"; sync
-    read -r as am < <(measure xdelta3 -d -f -s "$old" "$d.xd3" "$d.xd3.out")
-    row "$count" "xdelta3 -9" "$(stat -c %s "$d.xd3")" "$gs" "$gm" "$as" "$am"
 done
