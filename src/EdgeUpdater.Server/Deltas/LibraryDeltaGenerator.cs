@@ -35,6 +35,7 @@ internal sealed class LibraryDeltaGenerator : IDeltaGenerator
             // room for the requests (and fast generations) being served meanwhile.
             MaxParallelism = job.Level == DeltaLevel.Fast ? Environment.ProcessorCount : _settings.BestThreads,
             Reproduction = _records.For(job.ToSha256),
+            MaxMetadataTableBytes = _settings.MaxMetadataTableBytes,
         };
         try
         {

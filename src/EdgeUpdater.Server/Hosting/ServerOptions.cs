@@ -304,11 +304,22 @@ public sealed class DeltaSettings
     /// </summary>
     public double MaxSizeRatio { get; set; } = 0.9;
 
+    /// <summary>
+    /// Most bytes of an image's decompressed metadata tables for which a delta patches the tables themselves
+    /// (default 4MiB, which keeps the device's apply under 64 MiB: it holds about three times that). Larger
+    /// tables, some 50,000 files and more, go as their stored bytes patched against the old image's. Raise it
+    /// for a fleet whose devices have memory to spare; deltas already cached keep the budget they were made with.
+    /// </summary>
+    public string MaxMetadataTables { get; set; } = "4MiB";
+
     internal long CacheBudgetBytes { get; private set; }
+
+    internal long MaxMetadataTableBytes { get; private set; } = new Delta.DeltaGeneratorOptions().MaxMetadataTableBytes;
 
     internal void Validate()
     {
         CacheBudgetBytes = ByteSize.Parse(CacheBudget, "Deltas:CacheBudget");
+        MaxMetadataTableBytes = ByteSize.Parse(MaxMetadataTables, "Deltas:MaxMetadataTables");
         if (FastConcurrency < 1)
         {
             throw new ServerConfigurationException("Deltas:FastConcurrency", "must be at least 1");

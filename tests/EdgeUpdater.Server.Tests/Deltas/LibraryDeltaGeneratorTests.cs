@@ -161,6 +161,27 @@ public sealed class LibraryDeltaGeneratorTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task The_metadata_table_budget_reaches_the_generator()
+    {
+        // Deltas:MaxMetadataTables: at the default the demo images' tables go in a metadata section; at 0 their
+        // region goes as patched stored bytes (no section), and the device still rebuilds v2.
+        var (v1, v2) = await TestImages.BuildReleasePairAsync(_work, "demo");
+        foreach (var (budget, section) in new[] { ("4MiB", true), ("0", false) })
+        {
+            var options = new ServerOptions { DataDirectory = _work.Path };
+            options.Deltas.MaxMetadataTables = budget;
+            options.Validate();
+            var generator = new LibraryDeltaGenerator(options, new ReproductionRecords(_work.Combine($"reproduction-{budget}"), Microsoft.Extensions.Logging.Abstractions.NullLogger<ReproductionRecords>.Instance));
+            using var output = new MemoryStream();
+            await generator.GenerateAsync(new DeltaJob(v1.Path, v2.Path, v1.Sha256, v2.Sha256, Server.Deltas.DeltaLevel.Fast, null, DeltaFormatVersions.Newest), output);
+            var delta = output.ToArray();
+            var info = await InspectAsync(delta);
+            Assert.Equal(section, info.MetadataBytes > 0);
+            await TestImages.AssertDeltaRebuildsAsync(_work, v1, v2, delta);
+        }
+    }
+
+    [Fact]
     public async Task A_cancelled_generation_stops_without_writing()
     {
         var (v1, v2) = await TestImages.BuildReleasePairAsync(_work, "demo");

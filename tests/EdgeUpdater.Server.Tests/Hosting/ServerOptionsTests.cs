@@ -24,6 +24,7 @@ public sealed class ServerOptionsTests
         [
             "--data-dir", "/d", "--mqtt-mode", "external", "--mqtt-host", "broker", "--mqtt-port=1884",
             "--trusted-root", "a.pub", "--trusted-root", "b.pub", "--cache-budget", "500MB", "--Deltas:BestConcurrency", "2",
+            "--Deltas:MaxMetadataTables", "16MiB",
         ]);
         options.Validate();
         Assert.Equal(BrokerMode.External, options.Mqtt.Mode);
@@ -32,6 +33,7 @@ public sealed class ServerOptionsTests
         Assert.Equal(["a.pub", "b.pub"], options.Trust.RootKeyFiles);
         Assert.Equal(500_000_000, options.Deltas.CacheBudgetBytes);
         Assert.Equal(2, options.Deltas.BestConcurrency);
+        Assert.Equal(16 << 20, options.Deltas.MaxMetadataTableBytes);
     }
 
     [Theory]
@@ -41,6 +43,7 @@ public sealed class ServerOptionsTests
     [InlineData(new[] { "--data-dir", "/d", "--cache-budget", "lots" }, "Deltas:CacheBudget")]
     [InlineData(new[] { "--data-dir", "/d", "--Deltas:MaxSizeRatio", "1.5" }, "Deltas:MaxSizeRatio")]
     [InlineData(new[] { "--data-dir", "/d", "--Deltas:BestThreads", "0" }, "Deltas:BestThreads")]
+    [InlineData(new[] { "--data-dir", "/d", "--Deltas:MaxMetadataTables", "much" }, "Deltas:MaxMetadataTables")]
     [InlineData(new[] { "--data-dir", "/d", "--urls", "ftp://x" }, "Http:Urls")]
     [InlineData(new[] { "--data-dir", "/d", "--operator-token", "short" }, "Operator:Tokens")]
     [InlineData(new[] { "--data-dir", "/d", "--Rollouts:LeaseDuration", "00:00:03" }, "Rollouts:LeaseDuration")]
