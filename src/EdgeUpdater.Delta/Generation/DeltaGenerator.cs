@@ -60,6 +60,11 @@ public static class DeltaGenerator
             throw new ArgumentOutOfRangeException(nameof(options), options.FormatVersion, $"Format version {options.FormatVersion} is not written; versions {DeltaFormat.OldestWrittenVersion} to {DeltaFormat.Version} are.");
         }
 
+        if (options.MaxMetadataTableBytes < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxMetadataTableBytes, "The metadata table budget is a number of bytes, 0 or more.");
+        }
+
         // Every worker observes this token; an aborted generation cancels it and waits for them all before it
         // returns, so nothing reads the images or uses an encoder after the caller regains control.
         using var work = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -346,6 +346,13 @@ public sealed class RoundTripTests
     }
 
     [Fact]
+    public async Task A_negative_table_budget_is_refused()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => DeltaTestKit.GenerateAsync(Apply.HostileDeltaTests.Base, Apply.HostileDeltaTests.Target, new DeltaGeneratorOptions { MaxMetadataTableBytes = -1 }));
+        Assert.Contains("metadata table budget", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Generic_mode_round_trips_any_bytes()
     {
         var random = new Random(7);
