@@ -306,11 +306,11 @@ public sealed class DeltaSettings
 
     /// <summary>
     /// Most bytes of an image's decompressed metadata tables for which a delta patches the tables themselves
-    /// (default 4MiB, which keeps the device's apply under 64 MiB: it holds about three times that). Larger
+    /// (unset: the delta library's 4 MiB, which keeps the device's apply under 64 MiB: it holds about three times that). Larger
     /// tables, some 50,000 files and more, go as their stored bytes patched against the old image's. Raise it
     /// for a fleet whose devices have memory to spare; deltas already cached keep the budget they were made with.
     /// </summary>
-    public string MaxMetadataTables { get; set; } = "4MiB";
+    public string? MaxMetadataTables { get; set; }
 
     internal long CacheBudgetBytes { get; private set; }
 
@@ -319,7 +319,11 @@ public sealed class DeltaSettings
     internal void Validate()
     {
         CacheBudgetBytes = ByteSize.Parse(CacheBudget, "Deltas:CacheBudget");
-        MaxMetadataTableBytes = ByteSize.Parse(MaxMetadataTables, "Deltas:MaxMetadataTables");
+        if (MaxMetadataTables is not null)
+        {
+            MaxMetadataTableBytes = ByteSize.Parse(MaxMetadataTables, "Deltas:MaxMetadataTables");
+        }
+
         if (FastConcurrency < 1)
         {
             throw new ServerConfigurationException("Deltas:FastConcurrency", "must be at least 1");

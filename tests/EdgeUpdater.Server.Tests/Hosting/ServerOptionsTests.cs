@@ -15,6 +15,7 @@ public sealed class ServerOptionsTests
         Assert.Equal(DatabaseProvider.Sqlite, options.Database.Provider);
         Assert.Equal("Data Source=/var/lib/edgeupdater/fleet.db", options.Database.ConnectionString);
         Assert.Equal("http://0.0.0.0:8080", options.Http.Urls);
+        Assert.Equal(new Delta.DeltaGeneratorOptions().MaxMetadataTableBytes, options.Deltas.MaxMetadataTableBytes);
     }
 
     [Fact]
