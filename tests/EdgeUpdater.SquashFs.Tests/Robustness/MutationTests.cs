@@ -146,8 +146,8 @@ public sealed class MutationTests
     public async Task A_bad_block_header_inside_a_table_is_reported_at_that_block(int storedSize)
     {
         // An uncompressed inode table of several 8 KiB blocks: its second block's header says 0 bytes, or more than
-        // a block holds. The table's headers are walked before its blocks are read; the walk stops there and the
-        // block-by-block read reports that block.
+        // a block holds. The table reader walks the headers before it reads the blocks; whichever way it then reads
+        // them, that block is refused with its precise error (this pins the error, not the walk).
         var dir = _fixture.NewDirectory("headers-src");
         for (var i = 0; i < 1500; i++)
         {
