@@ -414,6 +414,20 @@ internal sealed partial class UpdateCoordinator
             FallBackToFullImage(_state.Target(runtime.Name), refused);
             return;
         }
+        catch (DownloadException e) when (e.Failure == DownloadFailure.NoRoom)
+        {
+            if (!delta)
+            {
+                // The slot's room was checked before the download: something else filled it since.
+                throw new InsufficientSpaceException(e.Message, e);
+            }
+
+            // The delta is staged in the state directory; the full image goes straight to the slot.
+            var refused = $"delta refused (no-room): {e.Message}; downloading the full image";
+            LogTargetWarning(runtime.Name, refused);
+            FallBackToFullImage(_state.Target(runtime.Name), refused);
+            return;
+        }
         catch (DownloadException e) when (e.Failure == DownloadFailure.LengthMismatch)
         {
             var current = _state.Target(runtime.Name);

@@ -21,6 +21,12 @@ internal enum DownloadFailure
 
     /// <summary>The body goes past <see cref="DownloadRequest.MaxLength"/>: not worth another try.</summary>
     TooLarge,
+
+    /// <summary>
+    /// The destination's file system is full (ENOSPC, EDQUOT): another try would fail the same way. Nothing is
+    /// checkpointed; what was written stays for the caller to delete.
+    /// </summary>
+    NoRoom,
 }
 
 /// <summary>A download failed; <see cref="Failure"/> says whether and how to retry.</summary>
@@ -250,30 +256,30 @@ internal sealed class ResumableDownloader
                     }
                 }
             }
+            catch (IOException e) when (Interop.Linux.Libc.IsNoRoom(e))
+            {
+                // Before the catches below: a checkpoint would want room too, and resuming cannot help.
+                throw new DownloadException(DownloadFailure.NoRoom, $"GET {request.Url}: no room in {request.Destination} after {offset} bytes: {e.Message}", e);
+            }
             catch (Exception e) when ((e is OperationCanceledException or IOException or HttpRequestException) && stalled.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
-                output.Flush(flushToDisk: true);
-                await checkpoint(offset, etag).ConfigureAwait(false);
+                await KeepWhatArrivedAsync().ConfigureAwait(false);
                 throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: no data for {_options.IdleTimeout.TotalSeconds:0} s after {offset} bytes; connection dropped", e);
             }
             catch (Exception e) when (e is IOException or HttpRequestException && e is not DownloadException)
             {
-                // Keep what arrived: make it durable so the next attempt resumes there.
-                output.Flush(flushToDisk: true);
-                await checkpoint(offset, etag).ConfigureAwait(false);
+                await KeepWhatArrivedAsync().ConfigureAwait(false);
                 throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: connection lost after {offset} bytes: {e.Message}", e);
             }
             catch (OperationCanceledException)
             {
-                output.Flush(flushToDisk: true);
-                await checkpoint(offset, etag).ConfigureAwait(false);
+                await KeepWhatArrivedAsync().ConfigureAwait(false);
                 throw;
             }
 
             if (request.ExpectedLength is { } expected && offset != expected)
             {
-                output.Flush(flushToDisk: true);
-                await checkpoint(offset, etag).ConfigureAwait(false);
+                await KeepWhatArrivedAsync().ConfigureAwait(false);
                 throw new DownloadException(DownloadFailure.Network, $"GET {request.Url}: body ended after {offset} of {expected} bytes");
             }
 
@@ -282,9 +288,15 @@ internal sealed class ResumableDownloader
                 output.SetLength(offset);
             }
 
-            output.Flush(flushToDisk: true);
-            await checkpoint(offset, etag).ConfigureAwait(false);
+            await KeepWhatArrivedAsync().ConfigureAwait(false);
             return offset;
+
+            // Durable first, then recorded: the next attempt resumes at the checkpoint.
+            async Task KeepWhatArrivedAsync()
+            {
+                output.Flush(flushToDisk: true);
+                await checkpoint(offset, etag).ConfigureAwait(false);
+            }
         }
     }
 

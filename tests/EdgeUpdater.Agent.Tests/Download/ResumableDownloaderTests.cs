@@ -127,6 +127,25 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         Assert.Equal(_delta, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
     }
 
+    [Fact]
+    [Trait("requirement", "root")]
+    public async Task Full_file_system_fails_as_no_room_without_a_checkpoint()
+    {
+        Privileges.RequireRoot("a tmpfs of a fixed size");
+        _server.AddDelta(From, To, Source, DeltaDelivery.Cached);
+        await using var small = await ScratchMount.TmpfsAsync(_directory.Combine("small"), 64 * 1024);
+        var checkpoints = new List<long>();
+
+        var full = await Assert.ThrowsAsync<DownloadException>(() => Download(new ResumableDownloaderOptions(), 0, null, checkpoint: (offset, _) => checkpoints.Add(offset), destination: small.Combine("download.delta")));
+
+        // Not a network failure to retry and resume: the caller drops the file (a delta) or reports the lack of room.
+        Assert.Equal(DownloadFailure.NoRoom, full.Failure);
+        Assert.Matches(@"no room in .*/small/download\.delta after [1-9]\d* bytes: ", full.Message);
+        Assert.True(full.InnerException is IOException { HResult: 28 }, full.InnerException?.ToString());
+        Assert.Empty(checkpoints);
+        Assert.Single(_server.Requests);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
@@ -143,9 +162,10 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         string? etag,
         Action<DownloadProgress>? progress = null,
         Action<long, string?>? checkpoint = null,
-        CancellationToken? cancellationToken = null) =>
+        CancellationToken? cancellationToken = null,
+        string? destination = null) =>
         new ResumableDownloader(_http, options).DownloadAsync(
-            new DownloadRequest { Url = Url, Destination = Destination, Offset = offset, ETag = etag, Truncate = true },
+            new DownloadRequest { Url = Url, Destination = destination ?? Destination, Offset = offset, ETag = etag, Truncate = true },
             (durable, tag) =>
             {
                 checkpoint?.Invoke(durable, tag);

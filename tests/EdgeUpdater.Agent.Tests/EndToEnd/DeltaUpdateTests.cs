@@ -165,6 +165,41 @@ public sealed class DeltaUpdateTests
         Assert.Empty(Directory.GetFiles(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), "*.delta"));
     }
 
+    [Fact]
+    public async Task Delta_that_does_not_fit_the_state_directory_is_dropped_and_the_full_image_is_installed()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, a tmpfs of a fixed size");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 2 * 1024 * 1024);
+        var delta = await env.PublishDeltaAsync(v1, v2);
+
+        // The target's directory (where the delta is staged) on a file system with room for less than the delta;
+        // the journal and the slots are elsewhere.
+        await using var small = await ScratchMount.TmpfsAsync(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), 1024 * 1024);
+        Assert.True(new FileInfo(delta).Length > 1024 * 1024, $"the delta ({new FileInfo(delta).Length} bytes) must not fit");
+        await StartOnV1Async(env, v1);
+
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        var refused = await env.WaitForAsync(s => s.LastError?.StartsWith("delta refused", StringComparison.Ordinal) == true, StepTimeout, "delta refused");
+        Assert.StartsWith("delta refused (no-room): GET ", refused.LastError, StringComparison.Ordinal);
+        Assert.Contains("download.delta after ", refused.LastError, StringComparison.Ordinal);
+        Assert.EndsWith("; downloading the full image", refused.LastError, StringComparison.Ordinal);
+
+        // At once, not after retries of a download that cannot fit: one delta request, then the image.
+        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed from the full image");
+        Assert.Equal(("b", manifest.ImageSha256), (committed.Targets[0].ActiveSlot, committed.Targets[0].ImageSha256));
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        var history = env.Sandbox.ReadState().History;
+        Assert.DoesNotContain(history, h => h.Message?.Contains("retrying", StringComparison.Ordinal) == true);
+        Assert.Contains("full image:", history.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+
+        // The partial delta was deleted: the room is back.
+        Assert.Empty(Directory.GetFiles(small.MountPoint, "*.delta"));
+    }
+
     /// <summary>Starts the agent on v1 and returns the running image's SHA-256.</summary>
     private static async Task<string> StartOnV1Async(DeviceEnvironment env, string v1)
     {
