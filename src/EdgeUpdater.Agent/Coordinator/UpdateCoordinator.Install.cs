@@ -373,33 +373,70 @@ internal sealed partial class UpdateCoordinator
         var lastPercent = -1;
         var downloadedBefore = pending.BytesDownloaded;
         long received = 0;
-        try
-        {
-            await _downloader.DownloadAsync(
-                request,
-                (offset, etag) =>
+        GrowingFileStream? followed = null;
+        async Task<long> DownloadOnceAsync(CancellationToken token) => await _downloader.DownloadAsync(
+            request,
+            (offset, etag) =>
+            {
+                lock (_transferGate)
                 {
                     var current = _state.Target(runtime.Name);
                     if (current.Pending is not null)
                     {
                         Persist(current with { Pending = current.Pending with { DownloadOffset = offset, ETag = etag, BytesDownloaded = downloadedBefore + received } }, "download-progress");
                     }
+                }
 
-                    return Task.CompletedTask;
-                },
-                progress =>
+                return Task.CompletedTask;
+            },
+            progress =>
+            {
+                received = progress.Received;
+                if (followed is not null)
                 {
-                    received = progress.Received;
-                    var total = delta ? progress.Total : pending.ImageSize;
-                    var percent = total > 0 ? (int)(progress.Offset * 100 / total.Value) : 0;
-                    if (percent != lastPercent && percent % 10 == 0)
+                    if (progress.Offset - progress.Received != request.Offset)
                     {
-                        lastPercent = percent;
+                        // A 200 to the range request: a new body from byte 0, not the one the apply has been reading.
+                        followed.Stop(new IOException("the server sent the delta again from its start"));
+                    }
+
+                    followed.Advance(progress.Offset);
+                }
+
+                var total = delta ? progress.Total : pending.ImageSize;
+                var percent = total > 0 ? (int)(progress.Offset * 100 / total.Value) : 0;
+                if (percent != lastPercent && percent % 10 == 0)
+                {
+                    lastPercent = percent;
+                    lock (_transferGate)
+                    {
                         _progress[runtime.Name] = percent;
                         PublishStatus();
                     }
-                },
-                cancellationToken).ConfigureAwait(false);
+                }
+            },
+            token).ConfigureAwait(false);
+
+        var applied = false;
+        try
+        {
+            if (!delta)
+            {
+                await DownloadOnceAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // The delta is applied as it arrives, so that on a slow link its recompression is done when the last
+                // byte is: the apply reads the file up to what has arrived and waits for more.
+                using var growing = new GrowingFileStream(runtime.DeltaPath, pending.DownloadOffset);
+                followed = growing;
+                applied = await DownloadWhileApplyingAsync(
+                    growing,
+                    DownloadOnceAsync,
+                    token => ApplyDeltaAsync(runtime, target, pending, growing, token),
+                    runtime,
+                    cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (DownloadException e) when (delta && e.Failure == DownloadFailure.NotFound)
         {
@@ -437,16 +474,80 @@ internal sealed partial class UpdateCoordinator
 
         _progress[runtime.Name] = 100;
         var done = _state.Target(runtime.Name);
-        Persist(done with { Phase = UpdateState.Installing }, "installing");
+        Persist(done with { Phase = UpdateState.Installing, Pending = done.Pending! with { DeltaApplied = applied } }, "installing");
+    }
+
+    /// <summary>
+    /// Runs <paramref name="download"/> and <paramref name="apply"/> (which reads <paramref name="growing"/>) together.
+    /// True when both ended well; false when the download started the delta over from its start, so that the apply
+    /// read another body (its checkpoint is deleted, and the install applies the whole file). A failure of either
+    /// stops the other: the apply's checkpoint stays for the next attempt, and the failure that came first is thrown.
+    /// </summary>
+    private async Task<bool> DownloadWhileApplyingAsync(GrowingFileStream growing, Func<CancellationToken, Task<long>> download, Func<CancellationToken, Task<long>> apply, TargetRuntime runtime, CancellationToken cancellationToken)
+    {
+        using var downloadCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var applying = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    return await apply(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not (DownloadStoppedException or OperationCanceledException))
+                {
+                    // A refused delta (or a full slot): no use downloading the rest.
+                    await downloadCancel.CancelAsync().ConfigureAwait(false);
+                    throw;
+                }
+            },
+            CancellationToken.None);
+        long length;
+        try
+        {
+            length = await download(downloadCancel.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            growing.Stop(e);
+            try
+            {
+                await applying.ConfigureAwait(false);
+            }
+            catch (Exception) when (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !applying.IsCanceled
+                && applying.Exception?.InnerException is not DownloadStoppedException)
+            {
+                // The apply failed first and stopped the download: its failure is the one to act on.
+                throw;
+            }
+            catch (Exception) when (applying.IsCanceled || applying.IsFaulted)
+            {
+                // Observed; the download's failure is the one to act on (the apply resumes from its checkpoint).
+            }
+
+            throw;
+        }
+
+        growing.Complete(length);
+        try
+        {
+            await applying.ConfigureAwait(false);
+            return true;
+        }
+        catch (DownloadStoppedException e)
+        {
+            LogTarget(runtime.Name, $"the delta is applied once downloaded: {e.Message}");
+            File.Delete(runtime.ApplyCheckpointPath);
+            return false;
+        }
     }
 
     private async Task InstallAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
     {
         var slot = runtime.Slot(pending.Slot);
         long resumedFrom = 0;
-        if (pending.DeltaBaseSha256 is not null)
+        if (pending.DeltaBaseSha256 is not null && !pending.DeltaApplied)
         {
-            resumedFrom = await ApplyDeltaAsync(runtime, target, pending, cancellationToken).ConfigureAwait(false);
+            resumedFrom = await ApplyDeltaAsync(runtime, target, pending, null, cancellationToken).ConfigureAwait(false);
         }
 
         string actual;
@@ -512,7 +613,12 @@ internal sealed partial class UpdateCoordinator
     /// library checkpoints into the state directory; each checkpoint is also persisted as
     /// <c>apply-progress</c>, so a power cut resumes the apply there. Returns where it resumed from.
     /// </summary>
-    private async Task<long> ApplyDeltaAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, CancellationToken cancellationToken)
+    /// <param name="runtime">The target.</param>
+    /// <param name="target">Its state when the apply starts.</param>
+    /// <param name="pending">The update.</param>
+    /// <param name="downloading">The delta while it still downloads (the status then shows the download's progress); null: the file.</param>
+    /// <param name="cancellationToken">Stops the apply at its next read or section.</param>
+    private async Task<long> ApplyDeltaAsync(TargetRuntime runtime, TargetState target, PendingUpdate pending, GrowingFileStream? downloading, CancellationToken cancellationToken)
     {
         var baseSlot = target.CommittedSlot;
         if (pending.Slot == baseSlot)
@@ -535,6 +641,7 @@ internal sealed partial class UpdateCoordinator
             {
                 BaseImagePath = runtime.Slot(baseSlot).Path,
                 DeltaPath = pending.Origin == UpdateOrigin.Local ? pending.LocalPayloadPath! : runtime.DeltaPath,
+                Delta = downloading,
                 OutputPath = runtime.Slot(pending.Slot).Path,
                 CheckpointPath = runtime.ApplyCheckpointPath,
                 ExpectedImage = (pending.ImageSha256, pending.ImageSize),
@@ -542,7 +649,7 @@ internal sealed partial class UpdateCoordinator
                 Progress = (written, total) =>
                 {
                     var percent = total > 0 ? (int)(written * 100 / total) : 0;
-                    if (percent / 10 != lastPercent / 10)
+                    if (downloading is null && percent / 10 != lastPercent / 10)
                     {
                         lastPercent = percent;
                         _progress[runtime.Name] = percent;
@@ -554,10 +661,13 @@ internal sealed partial class UpdateCoordinator
                     if (written - persistedAt >= interval && File.Exists(runtime.ApplyCheckpointPath))
                     {
                         persistedAt = written;
-                        var current = _state.Target(runtime.Name);
-                        if (current.Pending is not null)
+                        lock (_transferGate)
                         {
-                            Persist(current with { Pending = current.Pending with { ApplyOffset = written } }, "apply-progress");
+                            var current = _state.Target(runtime.Name);
+                            if (current.Pending is not null)
+                            {
+                                Persist(current with { Pending = current.Pending with { ApplyOffset = written } }, "apply-progress");
+                            }
                         }
                     }
                 },
@@ -602,7 +712,7 @@ internal sealed partial class UpdateCoordinator
             {
                 Phase = UpdateState.Downloading,
                 LastError = reason,
-                Pending = pending with { DeltaBaseSha256 = null, DownloadOffset = 0, ETag = null, ApplyOffset = 0 },
+                Pending = pending with { DeltaBaseSha256 = null, DownloadOffset = 0, ETag = null, ApplyOffset = 0, DeltaApplied = false },
             },
             "downloading-full",
             reason);

@@ -35,6 +35,9 @@ internal sealed partial class UpdateCoordinator : BackgroundService
     private readonly Channel<AgentRequest> _requests = Channel.CreateUnbounded<AgentRequest>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, int> _progress = [];
     private readonly Lock _verdictGate = new();
+
+    // A delta downloads and applies at once: their progress callbacks update the state and the status from two threads.
+    private readonly Lock _transferGate = new();
     private AgentState _state = new();
     private string? _lastChangedTarget;
     private TaskCompletionSource<(bool Commit, string Reason)>? _trialVerdict;

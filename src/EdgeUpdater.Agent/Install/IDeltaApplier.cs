@@ -39,6 +39,12 @@ internal sealed record DeltaApplyRequest
 
     public required string DeltaPath { get; init; }
 
+    /// <summary>
+    /// When set, the delta is read from this stream instead of <see cref="DeltaPath"/> (the file while it is still
+    /// downloading); the caller disposes it.
+    /// </summary>
+    public Stream? Delta { get; init; }
+
     /// <summary>The inactive slot (file or block device), written from its start.</summary>
     public required string OutputPath { get; init; }
 

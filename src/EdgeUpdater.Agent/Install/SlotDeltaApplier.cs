@@ -35,8 +35,8 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
         try
         {
             using var baseImage = new FileImageSource(request.BaseImagePath);
-            var delta = new FileStream(request.DeltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
-            await using (delta.ConfigureAwait(false))
+            var delta = request.Delta ?? new FileStream(request.DeltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan | FileOptions.Asynchronous);
+            try
             {
                 using var output = new FileDeltaTarget(request.OutputPath);
                 var result = await DeltaApplier.ApplyAsync(baseImage, delta, output, new DeltaApplyOptions
@@ -48,6 +48,13 @@ internal sealed class SlotDeltaApplier : IDeltaApplier
                     Progress = request.Progress is null ? null : new InlineProgress(request.Progress),
                 }, cancellationToken).ConfigureAwait(false);
                 return new DeltaApplyOutcome(Convert.ToHexStringLower(result.Header.TargetSha256), result.Header.TargetSize, result.ResumedFrom);
+            }
+            finally
+            {
+                if (request.Delta is null)
+                {
+                    await delta.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
         catch (DeltaException e)

@@ -112,6 +112,13 @@ internal sealed record PendingUpdate
     /// </summary>
     public long ApplyOffset { get; set; }
 
+    /// <summary>
+    /// Delta installs: the delta was applied while it downloaded, and the slot holds the image it builds (its
+    /// SHA-256 checked as it was written); the install then only verifies the slot. An older agent that does not
+    /// know the field applies the delta again, which gives the same image.
+    /// </summary>
+    public bool DeltaApplied { get; set; }
+
     /// <summary>Failed attempts so far (retryable failures only).</summary>
     public int Attempt { get; set; }
 

@@ -141,13 +141,65 @@ public sealed class DeltaUpdateTests
     }
 
     [Fact]
+    public async Task Delta_is_applied_while_it_downloads_and_both_resume_where_they_were_after_a_stall()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync(s =>
+        {
+            s.Config = s.Config with { Download = s.Config.Download with { DeltaCheckpointBytes = 1024 * 1024, IdleTimeoutSeconds = 3 } };
+            return s;
+        });
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 5 * 1024 * 1024, sharedFiller: 2 * 1024 * 1024);
+        var delta = await env.PublishDeltaAsync(v1, v2);
+        var deltaLength = new FileInfo(delta).Length;
+        await StartOnV1Async(env, v1);
+
+        // The first download sends all but the last 16 KiB (the metadata section and a little more), then nothing on an
+        // open connection. The apply reads a section once it has all of it (content sections hold up to 4 MiB).
+        var stallAt = deltaLength - (16 * 1024);
+        env.Server.StallDeltaDownloads(1, stallAt);
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+
+        // Meanwhile what arrived is applied: slot b written and checkpointed while the download still waits.
+        var deadline = DateTime.UtcNow + StepTimeout;
+        TargetState during;
+        while ((during = env.Sandbox.ReadState().Target("app")).Pending is not { ApplyOffset: > 0 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no apply progress while the download stalled\n{env.Sandbox.Output}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(UpdateState.Downloading, during.Phase);
+        Assert.InRange(during.Pending!.ApplyOffset, 1024 * 1024, manifest.ImageSize - 1);
+        Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
+
+        // The idle timeout drops the connection; the download resumes where it stopped and the apply at its checkpoint.
+        await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed");
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
+        var requests = env.Server.Requests.Where(r => r.Contains("/v1/deltas/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.Matches($@"bytes={stallAt}- if-range=", requests[1]);
+        var resumed = System.Text.RegularExpressions.Regex.Match(env.Sandbox.Output, @"delta apply resumed from its checkpoint at byte (\d+) of (\d+)");
+        Assert.True(resumed.Success, env.Sandbox.Output);
+        Assert.True(long.Parse(resumed.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= during.Pending.ApplyOffset);
+        Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        Assert.Contains("from a delta", env.Sandbox.ReadState().History.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), "*.delta"));
+    }
+
+    [Fact]
     public async Task Endless_delta_is_cut_off_at_the_image_size_and_the_full_image_is_installed()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
         await using var env = await DeviceEnvironment.CreateAsync();
         var (v1, v2) = await env.BuildPairAsync(v2Filler: 256 * 1024);
+        var delta = await env.PublishDeltaAsync(v1, v2);
         var running = await StartOnV1Async(env, v1);
-        env.Server.AddDelta(running, TestDeltas.Sha256(v2), string.Empty, DeltaDelivery.Endless);
+
+        // A good header, then a section that never ends: the apply, reading as the bytes arrive, waits for the
+        // section; only the cap on the download stops the server.
+        env.Server.AddDelta(running, TestDeltas.Sha256(v2), delta, DeltaDelivery.Endless);
 
         var manifest = env.Publish(v2, "2.0.0");
         await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using EdgeUpdater.Delta;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -19,7 +20,12 @@ internal enum DeltaDelivery
     /// <summary>As while it is being generated: chunked, no Content-Length, no ETag, cannot be resumed.</summary>
     Streamed,
 
-    /// <summary>A faulty or hostile server: chunked, no length, bytes until the client hangs up (or <see cref="RepositoryServer.EndlessDeltaBound"/>).</summary>
+    /// <summary>
+    /// A faulty or hostile server: chunked, no length, bytes until the client hangs up (or
+    /// <see cref="RepositoryServer.EndlessDeltaBound"/>). With a delta file: that delta's header, then a content
+    /// section that says 8 MiB and never ends, which an apply waits for (only a cap on the download stops it);
+    /// without one: filler bytes from the start.
+    /// </summary>
     Endless,
 }
 
@@ -190,7 +196,7 @@ internal sealed class RepositoryServer : IAsyncDisposable
 
         if (delta.Delivery == DeltaDelivery.Endless)
         {
-            await ServeEndlessAsync(context);
+            await ServeEndlessAsync(context, delta.Path);
             return;
         }
 
@@ -242,7 +248,7 @@ internal sealed class RepositoryServer : IAsyncDisposable
         }
     }
 
-    private static async Task ServeEndlessAsync(HttpContext context)
+    private static async Task ServeEndlessAsync(HttpContext context, string deltaPath)
     {
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/vnd.edgeupdater.delta";
@@ -250,6 +256,20 @@ internal sealed class RepositoryServer : IAsyncDisposable
         Array.Fill(chunk, (byte)0x5a);
         try
         {
+            if (deltaPath.Length > 0)
+            {
+                // docs/delta-format.md: kind, encoding, stored and payload lengths, checksum (read after the payload).
+                var bytes = await File.ReadAllBytesAsync(deltaPath);
+                await using var stream = new MemoryStream(bytes);
+                var headerLength = (int)(await DeltaInspector.InspectAsync(stream)).DeltaBytesBySection["header"];
+                var section = new byte[18];
+                section[0] = 2;
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(section.AsSpan(2), 8 << 20);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(section.AsSpan(6), 8 << 20);
+                await context.Response.Body.WriteAsync(bytes.AsMemory(0, headerLength), context.RequestAborted);
+                await context.Response.Body.WriteAsync(section, context.RequestAborted);
+            }
+
             // Kestrel goes on accepting writes for a client that is gone; RequestAborted says it left.
             for (long sent = 0; sent < EndlessDeltaBound && !context.RequestAborted.IsCancellationRequested; sent += chunk.Length)
             {
