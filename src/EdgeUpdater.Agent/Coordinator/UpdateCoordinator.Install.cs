@@ -355,6 +355,7 @@ internal sealed partial class UpdateCoordinator
         }
 
         var delta = pending.DeltaBaseSha256 is not null;
+        GrowingFileStream? followed = null;
         var request = new DownloadRequest
         {
             Url = delta
@@ -369,11 +370,13 @@ internal sealed partial class UpdateCoordinator
             // builds saves nothing; the cap stops a faulty or hostile server from filling the data partition.
             MaxLength = delta ? pending.ImageSize : null,
             Truncate = delta || !slot.IsBlockDevice,
+
+            // A 200 to the range request: a body from byte 0 again, perhaps not the one the apply has been reading.
+            Restarted = () => followed?.Stop(new IOException("the server sent the delta again from its start")),
         };
         var lastPercent = -1;
         var downloadedBefore = pending.BytesDownloaded;
         long received = 0;
-        GrowingFileStream? followed = null;
         async Task<long> DownloadOnceAsync(CancellationToken token) => await _downloader.DownloadAsync(
             request,
             (offset, etag) =>
@@ -392,16 +395,7 @@ internal sealed partial class UpdateCoordinator
             progress =>
             {
                 received = progress.Received;
-                if (followed is not null)
-                {
-                    if (progress.Offset - progress.Received != request.Offset)
-                    {
-                        // A 200 to the range request: a new body from byte 0, not the one the apply has been reading.
-                        followed.Stop(new IOException("the server sent the delta again from its start"));
-                    }
-
-                    followed.Advance(progress.Offset);
-                }
+                followed?.Advance(progress.Offset);
 
                 var total = delta ? progress.Total : pending.ImageSize;
                 var percent = total > 0 ? (int)(progress.Offset * 100 / total.Value) : 0;
@@ -428,7 +422,14 @@ internal sealed partial class UpdateCoordinator
             {
                 // The delta is applied as it arrives, so that on a slow link its recompression is done when the last
                 // byte is: the apply reads the file up to what has arrived and waits for more.
-                using var growing = new GrowingFileStream(runtime.DeltaPath, pending.DownloadOffset);
+                var resumeAt = ResumableDownloader.ResumeOffset(request);
+                if (resumeAt < pending.DownloadOffset)
+                {
+                    // Fetched again from its start (no ETag to match the bytes): perhaps not the body the apply read.
+                    File.Delete(runtime.ApplyCheckpointPath);
+                }
+
+                using var growing = new GrowingFileStream(runtime.DeltaPath, resumeAt);
                 followed = growing;
                 applied = await DownloadWhileApplyingAsync(
                     growing,

@@ -78,6 +78,12 @@ internal sealed record DownloadRequest
 
     /// <summary>Cut a regular file to the downloaded length at the end (not for block devices).</summary>
     public bool Truncate { get; init; } = true;
+
+    /// <summary>
+    /// Called when the server answers a resume with the whole resource (a 200), before its first byte is written
+    /// over those already there: a reader of the file must stop, for they may belong to another body.
+    /// </summary>
+    public Action? Restarted { get; init; }
 }
 
 /// <summary>Where a download stands after each write.</summary>
@@ -119,13 +125,22 @@ internal sealed class ResumableDownloader
         _options = options;
     }
 
+    /// <summary>
+    /// Where <see cref="DownloadAsync"/> asks the server to start: <see cref="DownloadRequest.Offset"/>, or 0 without an
+    /// ETag, for then the bytes cannot be matched to what is there (a delta streamed while being generated,
+    /// docs/protocol.md): starting over never splices two different bodies.
+    /// </summary>
+    public static long ResumeOffset(DownloadRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.ETag is null ? 0 : request.Offset;
+    }
+
     /// <summary>Downloads to the end; returns the length. <paramref name="checkpoint"/> receives durable (offset, etag) pairs.</summary>
     public async Task<long> DownloadAsync(DownloadRequest request, Func<long, string?, Task> checkpoint, Action<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         using var message = new HttpRequestMessage(HttpMethod.Get, request.Url);
-        // Without an ETag the bytes cannot be matched to what is there (a delta streamed while being
-        // generated, docs/protocol.md): start over rather than splice two different bodies.
-        var offset = request.ETag is null ? 0 : request.Offset;
+        var offset = ResumeOffset(request);
         if (offset > 0)
         {
             message.Headers.Range = new RangeHeaderValue(offset, null);
@@ -176,6 +191,11 @@ internal sealed class ResumableDownloader
             else if (response.StatusCode == HttpStatusCode.OK)
             {
                 // The server ignored the range or If-Range found a changed resource: start over.
+                if (offset > 0)
+                {
+                    request.Restarted?.Invoke();
+                }
+
                 offset = 0;
             }
             else

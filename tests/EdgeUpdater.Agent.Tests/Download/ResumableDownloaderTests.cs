@@ -66,8 +66,12 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         _server.AddDelta(From, To, Source, DeltaDelivery.Streamed);
         await File.WriteAllBytesAsync(Destination, new byte[200_000], TestContext.Current.CancellationToken);
         long? total = 0;
+        var restarted = false;
 
-        var length = await Download(offset: 200_000, etag: null, progress => total = progress.Total);
+        // Known before the request (a reader of the file can start over with it), so not reported as a restart.
+        Assert.Equal(0, ResumableDownloader.ResumeOffset(new DownloadRequest { Url = Url, Destination = Destination, Offset = 200_000 }));
+        var length = await Download(new ResumableDownloaderOptions(), offset: 200_000, etag: null, progress => total = progress.Total, restarted: () => restarted = true);
+        Assert.False(restarted);
 
         Assert.Equal(_delta.Length, length);
         Assert.Null(total);
@@ -128,6 +132,33 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_resume_answered_with_the_whole_body_is_reported_before_the_old_bytes_are_written_over()
+    {
+        // 100000 bytes of the cached delta arrived; then the server's delta changed (another ETag), so If-Range
+        // does not match and the whole new one comes back with 200.
+        await File.WriteAllBytesAsync(Destination, _delta.AsMemory(0, 100_000), TestContext.Current.CancellationToken);
+        var changed = _directory.Combine("changed.eud");
+        var other = new byte[_delta.Length];
+        new Random(9).NextBytes(other);
+        await File.WriteAllBytesAsync(changed, other, TestContext.Current.CancellationToken);
+        _server.AddDelta(From, To, changed, DeltaDelivery.Cached);
+        byte[]? onDiskAtRestart = null;
+        var progressBeforeRestart = false;
+
+        var length = await Download(
+            new ResumableDownloaderOptions(),
+            offset: 100_000,
+            etag: ETag,
+            _ => progressBeforeRestart |= onDiskAtRestart is null,
+            restarted: () => onDiskAtRestart = File.ReadAllBytes(Destination));
+
+        Assert.False(progressBeforeRestart);
+        Assert.Equal(_delta.AsSpan(0, 100_000).ToArray(), onDiskAtRestart);
+        Assert.Equal(other.Length, length);
+        Assert.Equal(other, await File.ReadAllBytesAsync(Destination, TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     [Trait("requirement", "root")]
     public async Task Full_file_system_fails_as_no_room_without_a_checkpoint()
     {
@@ -163,9 +194,10 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         Action<DownloadProgress>? progress = null,
         Action<long, string?>? checkpoint = null,
         CancellationToken? cancellationToken = null,
-        string? destination = null) =>
+        string? destination = null,
+        Action? restarted = null) =>
         new ResumableDownloader(_http, options).DownloadAsync(
-            new DownloadRequest { Url = Url, Destination = destination ?? Destination, Offset = offset, ETag = etag, Truncate = true },
+            new DownloadRequest { Url = Url, Destination = destination ?? Destination, Offset = offset, ETag = etag, Truncate = true, Restarted = restarted },
             (durable, tag) =>
             {
                 checkpoint?.Invoke(durable, tag);

@@ -189,6 +189,48 @@ public sealed class DeltaUpdateTests
     }
 
     [Fact]
+    public async Task Delta_that_changed_between_two_attempts_is_applied_whole_once_downloaded()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync(s =>
+        {
+            s.Config = s.Config with { Download = s.Config.Download with { DeltaCheckpointBytes = 1024 * 1024, IdleTimeoutSeconds = 3 } };
+            return s;
+        });
+        var (v1, v2) = await env.BuildPairAsync(v2Filler: 5 * 1024 * 1024, sharedFiller: 2 * 1024 * 1024);
+        var fast = await TestDeltas.CreateAsync(v1, v2, Path.Combine(env.Sandbox.ImagesDirectory, "fast.eud"), DeltaLevel.Fast);
+        env.Server.AddDelta(TestDeltas.Sha256(v1), TestDeltas.Sha256(v2), fast);
+        await StartOnV1Async(env, v1);
+
+        // The first attempt gets all of the fast delta but its last 16 KiB and applies what arrived.
+        env.Server.StallDeltaDownloads(1, new FileInfo(fast).Length - (16 * 1024));
+        var manifest = env.Publish(v2, "2.0.0");
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        var deadline = DateTime.UtcNow + StepTimeout;
+        while (env.Sandbox.ReadState().Target("app").Pending is not { ApplyOffset: > 0 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no apply progress while the download stalled\n{env.Sandbox.Output}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        // Meanwhile the server's delta for the pair became the best one: another body, another ETag. The resume's
+        // If-Range no longer matches and the whole best delta comes back (200).
+        await env.PublishDeltaAsync(v1, v2);
+        await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed");
+
+        var requests = env.Server.Requests.Where(r => r.Contains("/v1/deltas/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, requests.Count);
+        Assert.EndsWith($"if-range=\"{TestDeltas.Sha256(fast)}\"", requests[1], StringComparison.Ordinal);
+        Assert.Contains("the delta is applied once downloaded: the download stopped after", env.Sandbox.Output, StringComparison.Ordinal);
+        Assert.Contains("the server sent the delta again from its start", env.Sandbox.Output, StringComparison.Ordinal);
+
+        // Not refused as a checkpoint of another delta (which would fall back to the full image): applied whole.
+        Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
+        Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
+        Assert.Contains("from a delta", env.Sandbox.ReadState().History.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Endless_delta_is_cut_off_at_the_image_size_and_the_full_image_is_installed()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
