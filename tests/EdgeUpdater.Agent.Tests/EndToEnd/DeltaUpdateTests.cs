@@ -144,11 +144,7 @@ public sealed class DeltaUpdateTests
     public async Task Delta_is_applied_while_it_downloads_and_both_resume_where_they_were_after_a_stall()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
-        await using var env = await DeviceEnvironment.CreateAsync(s =>
-        {
-            s.Config = s.Config with { Download = s.Config.Download with { DeltaCheckpointBytes = 1024 * 1024, IdleTimeoutSeconds = 3 } };
-            return s;
-        });
+        await using var env = await CreateStallingEnvironmentAsync();
         var (v1, v2) = await env.BuildPairAsync(v2Filler: 5 * 1024 * 1024, sharedFiller: 2 * 1024 * 1024);
         var delta = await env.PublishDeltaAsync(v1, v2);
         var deltaLength = new FileInfo(delta).Length;
@@ -162,13 +158,7 @@ public sealed class DeltaUpdateTests
         await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
 
         // Meanwhile what arrived is applied: slot b written and checkpointed while the download still waits.
-        var deadline = DateTime.UtcNow + StepTimeout;
-        TargetState during;
-        while ((during = env.Sandbox.ReadState().Target("app")).Pending is not { ApplyOffset: > 0 })
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"no apply progress while the download stalled\n{env.Sandbox.Output}");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
+        var during = await WaitForApplyProgressAsync(env);
 
         Assert.Equal(UpdateState.Downloading, during.Phase);
         Assert.InRange(during.Pending!.ApplyOffset, 1024 * 1024, manifest.ImageSize - 1);
@@ -192,11 +182,7 @@ public sealed class DeltaUpdateTests
     public async Task Delta_that_changed_between_two_attempts_is_applied_whole_once_downloaded()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
-        await using var env = await DeviceEnvironment.CreateAsync(s =>
-        {
-            s.Config = s.Config with { Download = s.Config.Download with { DeltaCheckpointBytes = 1024 * 1024, IdleTimeoutSeconds = 3 } };
-            return s;
-        });
+        await using var env = await CreateStallingEnvironmentAsync();
         var (v1, v2) = await env.BuildPairAsync(v2Filler: 5 * 1024 * 1024, sharedFiller: 2 * 1024 * 1024);
         var fast = await TestDeltas.CreateAsync(v1, v2, Path.Combine(env.Sandbox.ImagesDirectory, "fast.eud"), DeltaLevel.Fast);
         env.Server.AddDelta(TestDeltas.Sha256(v1), TestDeltas.Sha256(v2), fast);
@@ -206,12 +192,7 @@ public sealed class DeltaUpdateTests
         env.Server.StallDeltaDownloads(1, new FileInfo(fast).Length - (16 * 1024));
         var manifest = env.Publish(v2, "2.0.0");
         await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
-        var deadline = DateTime.UtcNow + StepTimeout;
-        while (env.Sandbox.ReadState().Target("app").Pending is not { ApplyOffset: > 0 })
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"no apply progress while the download stalled\n{env.Sandbox.Output}");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
+        await WaitForApplyProgressAsync(env);
 
         // Meanwhile the server's delta for the pair became the best one: another body, another ETag. The resume's
         // If-Range no longer matches and the whole best delta comes back (200).
@@ -292,6 +273,27 @@ public sealed class DeltaUpdateTests
 
         // The partial delta was deleted: the room is back.
         Assert.Empty(Directory.GetFiles(small.MountPoint, "*.delta"));
+    }
+
+    /// <summary>Apply checkpoints every 1 MiB of new image; a download silent for 3 s counts as dropped.</summary>
+    private static Task<DeviceEnvironment> CreateStallingEnvironmentAsync() => DeviceEnvironment.CreateAsync(s =>
+    {
+        s.Config = s.Config with { Download = s.Config.Download with { DeltaCheckpointBytes = 1024 * 1024, IdleTimeoutSeconds = 3 } };
+        return s;
+    });
+
+    /// <summary>Waits until the state says the delta apply checkpointed, and returns the target then.</summary>
+    private static async Task<TargetState> WaitForApplyProgressAsync(DeviceEnvironment env)
+    {
+        var deadline = DateTime.UtcNow + StepTimeout;
+        TargetState target;
+        while ((target = env.Sandbox.ReadState().Target("app")).Pending is not { ApplyOffset: > 0 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no apply progress while the download stalled\n{env.Sandbox.Output}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        return target;
     }
 
     /// <summary>Starts the agent on v1 and returns the running image's SHA-256.</summary>
