@@ -4,7 +4,11 @@
 # in the same run. Per case: time from the MQTT notice to the `committed` status, bytes downloaded, and
 # the agent's RSS peak (VmHWM of a fresh agent process that did just that one update).
 #
-#   scripts/bench/agent-delta.sh [--comp xz|gzip|zstd] [--sizes "100 500"] [--runs N] [--no-debian]
+#   scripts/bench/agent-delta.sh [--comp xz|gzip|zstd] [--sizes "100 500"] [--runs N] [--no-debian] [--rate B/s] [--agent DIR] [--no-bc]
+#
+# --rate caps the agent's downloads (download.maxBytesPerSecond) to time the update over a slower link;
+# --agent DIR runs the `edgeupdater-agent` binary in DIR (another build, published beforehand) instead of
+# publishing this tree's; --no-bc leaves out the one-line edit (B->C).
 #
 # Cases:
 #   debian A->B, B->C  app images whose root/ is the Debian tree of scripts/bench/make-rootfs-pair.sh
@@ -21,14 +25,17 @@ repo=$PWD
 source scripts/lib/deps.sh
 edgeupdater_install_deps
 
-comp=xz sizes="100 500" runs=1 debian=1
+comp=xz sizes="100 500" runs=1 debian=1 rate=0 agent_dir="" bc=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --comp) comp=$2; shift 2 ;;
         --sizes) sizes=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --no-debian) debian=0; shift ;;
-        *) echo "usage: $0 [--comp xz|gzip|zstd] [--sizes \"100 500\"] [--runs N] [--no-debian]" >&2; exit 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --agent) agent_dir=$2; shift 2 ;;
+        --no-bc) bc=0; shift ;;
+        *) echo "usage: $0 [--comp xz|gzip|zstd] [--sizes \"100 500\"] [--runs N] [--no-debian] [--rate B/s] [--agent DIR] [--no-bc]" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "error: run as root (loop mounts, chroot)" >&2; exit 1; }
@@ -45,11 +52,16 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; download cap $rate B/s (0: none)"
 echo "== publishing the agent (Native AOT, linux-x64) and the CLI"
-dotnet publish src/EdgeUpdater.Agent -r linux-x64 -c Release -p:PublishAot=true -o "$work/agent" -nologo -v q 2>&1 | tail -3
+if [ -n "$agent_dir" ]; then
+    agent="$agent_dir/edgeupdater-agent"
+    [ -x "$agent" ] || { echo "error: no edgeupdater-agent in $agent_dir" >&2; exit 1; }
+else
+    dotnet publish src/EdgeUpdater.Agent -r linux-x64 -c Release -p:PublishAot=true -o "$work/agent" -nologo -v q 2>&1 | tail -3
+    agent="$work/agent/edgeupdater-agent"
+fi
 dotnet build src/EdgeUpdater.Cli -c Release -nologo -v q -o "$work/cli" 2>&1 | tail -3
-agent="$work/agent/edgeupdater-agent"
 cli() { dotnet "$work/cli/edgeupdater.dll" "$@"; }
 echo "AOT binary: $(stat -c %s "$agent") bytes"
 
@@ -147,7 +159,7 @@ run_case() {
   "trust": { "rootKeys": ["$work/keys/root.pub"], "keySets": ["$work/keys/keyset-v1.json"] },
   "stateDirectory": "$dev/state", "controlSocket": "$dev/agent.sock",
   "log": { "file": "$dev/agent.log", "level": "Information" },
-  "download": { "preferDelta": $([ "$mode" = delta ] && echo true || echo false) },
+  "download": { "preferDelta": $([ "$mode" = delta ] && echo true || echo false), "maxBytesPerSecond": $rate },
   "targets": [ { "name": "$name", "kind": "app", "slots": { "a": "$dev/slots/a.sqfs", "b": "$dev/slots/b.sqfs" } } ]
 }
 JSON
@@ -189,8 +201,10 @@ for run in $(seq 1 "$runs"); do
     if [ "$debian" = 1 ]; then
         run_case "debian A->B" debian 1.0.0 2.0.0 delta "$run"
         run_case "debian A->B" debian 1.0.0 2.0.0 full "$run"
-        run_case "debian B->C" debian 2.0.0 2.0.1 delta "$run"
-        run_case "debian B->C" debian 2.0.0 2.0.1 full "$run"
+        if [ "$bc" = 1 ]; then
+            run_case "debian B->C" debian 2.0.0 2.0.1 delta "$run"
+            run_case "debian B->C" debian 2.0.0 2.0.1 full "$run"
+        fi
     fi
     for size in $sizes; do
         run_case "synthetic $size MB" "synthetic$size" 1.0.0 2.0.0 delta "$run"
