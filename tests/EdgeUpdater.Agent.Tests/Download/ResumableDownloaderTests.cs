@@ -110,10 +110,7 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         // 100000 bytes of the cached delta arrived under its ETag. Then the cache lost it: the server
         // regenerates and streams a different body (200, no ETag), and that download breaks off too.
         await File.WriteAllBytesAsync(Destination, _delta.AsMemory(0, 100_000), TestContext.Current.CancellationToken);
-        var regenerated = _directory.Combine("regenerated.eud");
-        var other = new byte[_delta.Length];
-        new Random(8).NextBytes(other);
-        await File.WriteAllBytesAsync(regenerated, other, TestContext.Current.CancellationToken);
+        var (regenerated, _) = await WriteAnotherDeltaAsync("regenerated.eud", 8);
         _server.AddDelta(From, To, regenerated, DeltaDelivery.Streamed);
         _server.DropDeltaDownloads(1, 150_000);
         (long Offset, string? ETag) durable = (100_000, ETag);
@@ -137,10 +134,7 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         // 100000 bytes of the cached delta arrived; then the server's delta changed (another ETag), so If-Range
         // does not match and the whole new one comes back with 200.
         await File.WriteAllBytesAsync(Destination, _delta.AsMemory(0, 100_000), TestContext.Current.CancellationToken);
-        var changed = _directory.Combine("changed.eud");
-        var other = new byte[_delta.Length];
-        new Random(9).NextBytes(other);
-        await File.WriteAllBytesAsync(changed, other, TestContext.Current.CancellationToken);
+        var (changed, other) = await WriteAnotherDeltaAsync("changed.eud", 9);
         _server.AddDelta(From, To, changed, DeltaDelivery.Cached);
         byte[]? onDiskAtRestart = null;
         var progressBeforeRestart = false;
@@ -182,6 +176,16 @@ public sealed class ResumableDownloaderTests : IAsyncLifetime
         await _server.DisposeAsync();
         _http.Dispose();
         _directory.Dispose();
+    }
+
+    /// <summary>A body of the served delta's length but other bytes, as a regenerated or changed delta would be.</summary>
+    private async Task<(string Path, byte[] Bytes)> WriteAnotherDeltaAsync(string name, int seed)
+    {
+        var path = _directory.Combine(name);
+        var bytes = new byte[_delta.Length];
+        new Random(seed).NextBytes(bytes);
+        await File.WriteAllBytesAsync(path, bytes, TestContext.Current.CancellationToken);
+        return (path, bytes);
     }
 
     private Task<long> Download(long offset, string? etag, Action<DownloadProgress>? progress = null) =>

@@ -231,11 +231,7 @@ public sealed class DeltaUpdateTests
         Assert.StartsWith("delta refused (too-large): ", refused.LastError, StringComparison.Ordinal);
         Assert.Contains($"more than the limit of {manifest.ImageSize} bytes", refused.LastError, StringComparison.Ordinal);
 
-        var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed from the full image");
-        Assert.Equal(("b", manifest.ImageSha256), (committed.Targets[0].ActiveSlot, committed.Targets[0].ImageSha256));
-        Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
-        Assert.Single(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
-        Assert.Contains("full image:", env.Sandbox.ReadState().History.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
+        await AssertCommittedFromTheFullImageAsync(env, manifest);
 
         Assert.Empty(Directory.GetFiles(Path.Combine(env.Sandbox.StateDirectory, "targets", "app"), "*.delta"));
     }
@@ -262,17 +258,25 @@ public sealed class DeltaUpdateTests
         Assert.EndsWith("; downloading the full image", refused.LastError, StringComparison.Ordinal);
 
         // At once, not after retries of a download that cannot fit: one delta request, then the image.
+        await AssertCommittedFromTheFullImageAsync(env, manifest);
+        Assert.DoesNotContain(env.Sandbox.ReadState().History, h => h.Message?.Contains("retrying", StringComparison.Ordinal) == true);
+
+        // The partial delta was deleted: the room is back.
+        Assert.Empty(Directory.GetFiles(small.MountPoint, "*.delta"));
+    }
+
+    /// <summary>
+    /// Waits for the commit and checks that the image came whole, after one delta request: slot b holds it, one
+    /// image request, and the history says so.
+    /// </summary>
+    private static async Task AssertCommittedFromTheFullImageAsync(DeviceEnvironment env, SignedManifest manifest)
+    {
         var committed = await env.WaitForAsync(s => s.State == UpdateState.Committed, StepTimeout, "committed from the full image");
         Assert.Equal(("b", manifest.ImageSha256), (committed.Targets[0].ActiveSlot, committed.Targets[0].ImageSha256));
         Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
         Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
         Assert.Single(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
-        var history = env.Sandbox.ReadState().History;
-        Assert.DoesNotContain(history, h => h.Message?.Contains("retrying", StringComparison.Ordinal) == true);
-        Assert.Contains("full image:", history.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
-
-        // The partial delta was deleted: the room is back.
-        Assert.Empty(Directory.GetFiles(small.MountPoint, "*.delta"));
+        Assert.Contains("full image:", env.Sandbox.ReadState().History.Last(h => h.Event == UpdateState.Installed).Message, StringComparison.Ordinal);
     }
 
     /// <summary>Apply checkpoints every 1 MiB of new image; a download silent for 3 s counts as dropped.</summary>
