@@ -141,6 +141,32 @@ public sealed class DeltaUpdateTests
     }
 
     [Fact]
+    public async Task Delta_refused_from_its_header_stops_its_own_download_at_once()
+    {
+        Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
+        await using var env = await DeviceEnvironment.CreateAsync();
+        var (v1, v2) = await env.BuildPairAsync(sharedFiller: 1024 * 1024);
+        var other = await TestImages.BuildAsync(env.Sandbox.ImagesDirectory, new TestImageOptions { Version = "2.0.1", HttpPort = env.HttpPort, FillerBytes = 256 * 1024, SharedFillerBytes = 1024 * 1024 });
+        var wrong = await TestDeltas.CreateAsync(v1, other, Path.Combine(env.Sandbox.ImagesDirectory, "to-2.0.1.eud"));
+        Assert.True(new FileInfo(wrong).Length > 1024);
+        var running = await StartOnV1Async(env, v1);
+        env.Server.AddDelta(running, TestDeltas.Sha256(v2), wrong);
+
+        // Its first KiB (the header says another image), then nothing on an open connection: the download alone
+        // would wait for download.idleTimeoutSeconds (60 s). The apply refuses the header and stops it.
+        env.Server.StallDeltaDownloads(1, 1024);
+        var manifest = env.Publish(v2, "2.0.0");
+        var noticed = System.Diagnostics.Stopwatch.StartNew();
+        await env.Probe.PublishNoticeAsync(env.Sandbox.DeviceId, manifest);
+        var refused = await env.WaitForAsync(s => s.LastError?.StartsWith("delta refused", StringComparison.Ordinal) == true, TimeSpan.FromSeconds(20), "delta refused");
+        Assert.True(noticed.Elapsed < TimeSpan.FromSeconds(20), noticed.Elapsed.ToString());
+        Assert.StartsWith("delta refused (wrong-target): ", refused.LastError, StringComparison.Ordinal);
+
+        await AssertCommittedFromTheFullImageAsync(env, manifest);
+        Assert.DoesNotContain(env.Sandbox.ReadState().History, h => h.Message?.Contains("retrying", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
     public async Task Delta_is_applied_while_it_downloads_and_both_resume_where_they_were_after_a_stall()
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
