@@ -487,6 +487,7 @@ internal sealed partial class UpdateCoordinator
     private async Task<bool> DownloadWhileApplyingAsync(GrowingFileStream growing, Func<CancellationToken, Task<long>> download, Func<CancellationToken, Task<long>> apply, TargetRuntime runtime, CancellationToken cancellationToken)
     {
         using var downloadCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var applyStoppedDownload = false;
         var applying = Task.Run(
             async () =>
             {
@@ -497,6 +498,7 @@ internal sealed partial class UpdateCoordinator
                 catch (Exception e) when (e is not (DownloadStoppedException or OperationCanceledException))
                 {
                     // A refused delta (or a full slot): no use downloading the rest.
+                    applyStoppedDownload = true;
                     await downloadCancel.CancelAsync().ConfigureAwait(false);
                     throw;
                 }
@@ -514,15 +516,10 @@ internal sealed partial class UpdateCoordinator
             {
                 await applying.ConfigureAwait(false);
             }
-            catch (Exception) when (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !applying.IsCanceled
-                && applying.Exception?.InnerException is not DownloadStoppedException)
+            catch (Exception) when (!(applyStoppedDownload && e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                // The apply failed first and stopped the download: its failure is the one to act on.
-                throw;
-            }
-            catch (Exception) when (applying.IsCanceled || applying.IsFaulted)
-            {
-                // Observed; the download's failure is the one to act on (the apply resumes from its checkpoint).
+                // Observed; the download's failure is the one to act on (the apply resumes from its checkpoint). When
+                // the apply failed first and stopped the download, its failure propagates instead.
             }
 
             throw;
