@@ -107,7 +107,7 @@ internal static class DeltaCommands
     private static Command CreateApply()
     {
         var old = new Argument<string>("old") { Description = "The image the delta was made from (file or block device)." };
-        var delta = new Argument<string>("delta") { Description = "The delta file, or - for standard input." };
+        var delta = new Argument<string>("delta") { Description = "The delta file, - for standard input, or an http:// or https:// URL." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the new image (file or block device).", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted apply from its checkpoint (<output>.checkpoint)." };
         var verifyBase = new Option<string>("--verify-base")
@@ -133,9 +133,13 @@ internal static class DeltaCommands
                 },
             };
             var deltaPath = parse.GetRequiredValue(delta);
+            options = options with { ReadMetadataAhead = !IsUrl(deltaPath, out _) };
             var basePath = parse.GetRequiredValue(old);
             using var baseSource = new SquashFs.IO.FileImageSource(basePath);
-            await using var input = deltaPath == "-" ? Console.OpenStandardInput() : new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            using var http = IsUrl(deltaPath, out _) ? new HttpClient(new SocketsHttpHandler { ConnectTimeout = HttpAnswerTimeout }) { Timeout = HttpAnswerTimeout } : null;
+            await using var input = deltaPath == "-" ? Console.OpenStandardInput()
+                : IsUrl(deltaPath, out var url) ? await HttpDeltaStream.OpenAsync(http!, url, HttpIdleTimeout, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false)
+                : new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
             using var sink = new FileDeltaTarget(target, basePath);
             var watch = Stopwatch.StartNew();
             var result = await DeltaApplier.ApplyAsync(baseSource, input, sink, options, cancellationToken).ConfigureAwait(false);
@@ -144,6 +148,15 @@ internal static class DeltaCommands
         }).ConfigureAwait(false));
         return command;
     }
+
+    /// <summary>How long a request for the delta may wait for its answer's headers, and a connection for its setup.</summary>
+    private static readonly TimeSpan HttpAnswerTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long the delta's body may stall before the connection counts as dropped and is made again.</summary>
+    private static readonly TimeSpan HttpIdleTimeout = TimeSpan.FromSeconds(60);
+
+    private static bool IsUrl(string argument, out Uri url) =>
+        Uri.TryCreate(argument, UriKind.Absolute, out url!) && url.Scheme is "http" or "https";
 
     private static Command CreateProve()
     {
@@ -264,6 +277,11 @@ internal static class DeltaCommands
         {
             await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
+        }
+        catch (DeltaDownloadException e)
+        {
+            await error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+            return e.Status is { } status && (int)status is >= 400 and < 500 ? ExitCodes.Rejected : ExitCodes.Failure;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

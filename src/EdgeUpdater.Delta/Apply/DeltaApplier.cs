@@ -82,7 +82,7 @@ public static class DeltaApplier
 
             // The metadata section comes last but needs only A: decode it on another core meanwhile, from before
             // a resume hashes what it had written and before the reservation.
-            if (header.Mode == DeltaMode.SquashFs && delta.CanSeek
+            if (header.Mode == DeltaMode.SquashFs && options.ReadMetadataAhead && delta.CanSeek
                 && await SectionLocator.FindAsync(delta, deltaOffset, SectionKind.Metadata, MaxSectionsBeforeMetadata, cancellationToken).ConfigureAwait(false) is { } metadata)
             {
                 state.DecodeMetadataAhead(metadata);

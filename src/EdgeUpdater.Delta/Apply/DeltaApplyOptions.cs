@@ -31,6 +31,13 @@ public sealed record DeltaApplyOptions
     public IProgress<DeltaApplyProgress>? Progress { get; init; }
 
     /// <summary>
+    /// Decode the metadata section ahead, on another core, when the delta stream can seek (default). Turn it
+    /// off for a delta read over a network: there each seek costs a request, and the section, which comes
+    /// last, would be fetched twice.
+    /// </summary>
+    public bool ReadMetadataAhead { get; init; } = true;
+
+    /// <summary>
     /// Most bytes of the new image's metadata region held when it is decoded ahead (a Debian root file
     /// system's: about 200 KB); a larger region is decoded in its turn instead.
     /// </summary>
