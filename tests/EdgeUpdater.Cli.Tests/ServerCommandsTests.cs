@@ -98,6 +98,31 @@ public sealed class ServerCommandsTests : IAsyncLifetime
         Assert.Contains("unauthorized", errors.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Delta_apply_reads_the_servers_delta_url_as_it_is_generated_and_then_from_its_cache()
+    {
+        await SucceedAsync("publish", "--keyset", _dir.Combine("keyset-v1.json"));
+        var v1 = await BuildImageAsync("demo", "1.0.0");
+        var v2 = await BuildImageAsync("demo", "1.1.0");
+        await SucceedAsync("publish", v1, "--manifest", await SignAsync(v1, "demo", "1.0.0", _release));
+        await SucceedAsync("publish", v2, "--manifest", await SignAsync(v2, "demo", "1.1.0", _release));
+        var from = (await PayloadVerifier.ComputeFileAsync(v1, TestContext.Current.CancellationToken)).Sha256;
+        var to = (await PayloadVerifier.ComputeFileAsync(v2, TestContext.Current.CancellationToken)).Sha256;
+        var url = new Uri(_server.HttpUrl, $"/v1/deltas/{from}/{to}?level=fast").ToString();
+
+        // The first request is answered while the delta is generated (chunked, no length); the second from the cache.
+        foreach (var attempt in new[] { "generated", "cached" })
+        {
+            var output = _dir.Combine($"applied-{attempt}.sqfs");
+            var root = new RootCommand { DeltaCommands.Create() };
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            var exit = await root.Parse(["delta", "apply", v1, url, "-o", output]).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, TestContext.Current.CancellationToken);
+            Assert.True(exit == ExitCodes.Ok, $"{attempt}: {stderr}");
+            Assert.Equal(await File.ReadAllBytesAsync(v2, TestContext.Current.CancellationToken), await File.ReadAllBytesAsync(output, TestContext.Current.CancellationToken));
+        }
+    }
+
     private async Task<string> BuildImageAsync(string name, string version)
     {
         var tree = _dir.Combine($"tree-{version}");
