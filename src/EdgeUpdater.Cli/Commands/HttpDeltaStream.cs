@@ -27,7 +27,7 @@ internal sealed class HttpDeltaStream : Stream
     private readonly Uri _uri;
     private readonly TimeSpan _idleTimeout;
     private readonly TextWriter _log;
-    private readonly bool _servesRanges;
+    private readonly bool _continuable;
     private readonly long? _length;
     private readonly RangeConditionHeaderValue? _validator;
     private HttpResponseMessage? _response;
@@ -44,12 +44,13 @@ internal sealed class HttpDeltaStream : Stream
         _response = response;
         _body = body;
         _length = response.Content.Headers.ContentLength;
-        _servesRanges = response.Headers.AcceptRanges.Contains("bytes", StringComparer.OrdinalIgnoreCase);
 
-        // If-Range takes a strong ETag or a date; a weak ETag cannot tell that the bytes are the same.
+        // If-Range takes a strong ETag or a date; a weak ETag cannot tell that the bytes are the same. Without a
+        // validator, the rest could come from another delta: then the stream does not continue at all.
         _validator = response.Headers.ETag is { IsWeak: false } tag ? new RangeConditionHeaderValue(tag)
             : response.Content.Headers.LastModified is { } modified ? new RangeConditionHeaderValue(modified)
             : null;
+        _continuable = response.Headers.AcceptRanges.Contains("bytes", StringComparer.OrdinalIgnoreCase) && _validator is not null && _length is not null;
     }
 
     /// <summary>Sends the first request and returns the stream at its first byte; an error status or no connection throws <see cref="DeltaDownloadException"/>.</summary>
@@ -75,7 +76,7 @@ internal sealed class HttpDeltaStream : Stream
 
     public override bool CanRead => true;
 
-    public override bool CanSeek => _servesRanges && _length is not null;
+    public override bool CanSeek => _continuable;
 
     public override bool CanWrite => false;
 
@@ -91,7 +92,7 @@ internal sealed class HttpDeltaStream : Stream
     {
         if (!CanSeek)
         {
-            throw new NotSupportedException("The server does not serve ranges of the delta, so it is read front to back.");
+            throw new NotSupportedException("The server does not serve ranges of the delta (with a length and a validator), so it is read front to back.");
         }
 
         var target = origin switch
@@ -150,9 +151,9 @@ internal sealed class HttpDeltaStream : Stream
             catch (Exception e) when (e is IOException or HttpRequestException && e is not DeltaDownloadException)
             {
                 CloseBody();
-                if (!_servesRanges)
+                if (!_continuable)
                 {
-                    throw new DeltaDownloadException($"Reading the delta from {_uri} failed at byte {_position} ({e.Message}), and the server does not serve ranges to continue from there.", null, e);
+                    throw new DeltaDownloadException($"Reading the delta from {_uri} failed at byte {_position} ({e.Message}), and the server does not serve ranges of it (Accept-Ranges, a length, an ETag or Last-Modified) to continue from there.", null, e);
                 }
 
                 if (++reconnects > MaxReconnects)
@@ -192,14 +193,14 @@ internal sealed class HttpDeltaStream : Stream
     private async Task ReopenAsync(CancellationToken cancellationToken)
     {
         CloseBody();
-        if (!_servesRanges)
+        if (!_continuable)
         {
             throw new DeltaDownloadException($"The server does not serve ranges of {_uri}, so the delta cannot be read again from byte {_position}.");
         }
 
         Requests++;
         var (response, body) = await SendAsync(_http, _uri, _position, _validator, cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode == HttpStatusCode.PartialContent && response.Content.Headers.ContentRange is { From: { } from } && from == _position)
+        if (response.StatusCode == HttpStatusCode.PartialContent && response.Content.Headers.ContentRange is { From: { } from, Length: { } total } && from == _position && total == _length)
         {
             _response = response;
             _body = body;
@@ -212,6 +213,11 @@ internal sealed class HttpDeltaStream : Stream
         {
             // Worth another try, like a dropped connection.
             throw new HttpRequestException($"the server answered {(int)response.StatusCode} {response.ReasonPhrase}", null, response.StatusCode);
+        }
+
+        if (response.StatusCode == HttpStatusCode.PartialContent)
+        {
+            throw new DeltaDownloadException($"Asked for {_uri} from byte {_position} of {_length}, the server sent {response.Content.Headers.ContentRange?.ToString() ?? "a range it did not name"}.", response.StatusCode);
         }
 
         throw response.StatusCode == HttpStatusCode.OK
