@@ -2,7 +2,8 @@
 # Total update time over a link of limited speed: the delta fetched with curl over HTTP on loopback from a
 # server that paces what it sends (scripts/bench/throttled-http.py) and applied as it arrives (a pipe), as
 # the agent applies a delta while it downloads,
-# against the same for xdelta3 -d and zstd -d --patch-from, and against EdgeUpdater's download-then-apply.
+# against the same for xdelta3 -d and zstd -d --patch-from, and against EdgeUpdater's download-then-apply;
+# best-url is the CLI fetching the delta itself (`delta apply old URL`), with no curl in between.
 # On a pair that scripts/bench/delta.sh has prepared (images, EdgeUpdater, xdelta3 and zstd -3 deltas in its
 # work dir). Each case's time runs from the request to the output written; every output is compared with
 # the target image (untimed); the median of RUNS runs is printed per rate, with its ratio to xdelta3's.
@@ -61,6 +62,7 @@ run_case() {
     start=$(date +%s%N)
     case "$name" in
         best|fast) fetch "$rate" "$pair-$comp.$name.eud" | "$cli" delta apply "$base" - -o "$output" >/dev/null ;;
+        best-url) "$cli" delta apply "$base" "http://127.0.0.1:$port/$rate/$pair-$comp.best.eud" -o "$output" >/dev/null ;;
         best-then) fetch "$rate" "$pair-$comp.best.eud" > "$download"; "$cli" delta apply "$base" "$download" -o "$output" >/dev/null ;;
         xdelta3) fetch "$rate" "$pair-$comp.xd3" | xdelta3 -d -f -c -s "$base" > "$output" ;;
         zstd-3) fetch "$rate" "$pair-$comp.z3" | zstd -q -d -f --long=31 --patch-from="$base" -o "$output" ;;
@@ -73,7 +75,7 @@ run_case() {
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
-cases="best fast best-then xdelta3 zstd-3"
+cases="best best-url fast best-then xdelta3 zstd-3"
 echo "sizes: best $(stat -c %s "$work/$pair-$comp.best.eud"), fast $(stat -c %s "$work/$pair-$comp.fast.eud"), xdelta3 $(stat -c %s "$work/$pair-$comp.xd3"), zstd-3 $(stat -c %s "$work/$pair-$comp.z3") bytes"
 echo "| rate (B/s) | ${cases// / | } |"
 echo "|---|$(for _ in $cases; do printf -- '---|'; done)"
