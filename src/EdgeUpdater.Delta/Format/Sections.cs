@@ -168,7 +168,10 @@ internal sealed class SectionReader : IDisposable
 
         if (_stored.Length < storedLength)
         {
-            _stored = new byte[Math.Max(storedLength, Math.Min(_stored.Length * 2L, DeltaFormat.MaxSectionLength + 1024))];
+            // The old array is let go first, so that a collection this allocation sets off can take it back.
+            var grown = Math.Max(storedLength, Math.Min(_stored.Length * 2L, DeltaFormat.MaxSectionLength + 1024));
+            _stored = [];
+            _stored = new byte[grown];
         }
 
         var stored = _stored.AsMemory(0, (int)storedLength);
@@ -192,7 +195,9 @@ internal sealed class SectionReader : IDisposable
         {
             if (_payload.Length < rawLength)
             {
-                _payload = new byte[Math.Max(rawLength, Math.Min(_payload.Length * 2L, DeltaFormat.MaxSectionLength))];
+                var grown = Math.Max(rawLength, Math.Min(_payload.Length * 2L, DeltaFormat.MaxSectionLength));
+                _payload = [];
+                _payload = new byte[grown];
             }
 
             _zstd.Decode([], stored.Span, _payload.AsSpan(0, (int)rawLength), $"section at delta offset {start}");
