@@ -120,8 +120,12 @@ internal static class DeltaCommands
         command.SetAction(async (parse, cancellationToken) => await RunAsync(parse, async () =>
         {
             var target = parse.GetRequiredValue(output);
+            var deltaPath = parse.GetRequiredValue(delta);
+            var deltaUrl = IsUrl(deltaPath, out var parsed) ? parsed : null;
             var options = new DeltaApplyOptions
             {
+                // Over HTTP every seek is a request, and the metadata section, which comes last, would come twice.
+                ReadMetadataAhead = deltaUrl is null,
                 CheckpointPath = target + ".checkpoint",
                 Resume = parse.GetValue(resume),
                 VerifyBase = parse.GetValue(verifyBase) switch
@@ -132,13 +136,11 @@ internal static class DeltaCommands
                     _ => BaseVerification.WhenFailed,
                 },
             };
-            var deltaPath = parse.GetRequiredValue(delta);
-            options = options with { ReadMetadataAhead = !IsUrl(deltaPath, out _) };
             var basePath = parse.GetRequiredValue(old);
             using var baseSource = new SquashFs.IO.FileImageSource(basePath);
-            using var http = IsUrl(deltaPath, out _) ? new HttpClient(new SocketsHttpHandler { ConnectTimeout = HttpAnswerTimeout }) { Timeout = HttpAnswerTimeout } : null;
+            using var http = deltaUrl is null ? null : new HttpClient(new SocketsHttpHandler { ConnectTimeout = HttpAnswerTimeout }) { Timeout = HttpAnswerTimeout };
             await using var input = deltaPath == "-" ? Console.OpenStandardInput()
-                : IsUrl(deltaPath, out var url) ? await HttpDeltaStream.OpenAsync(http!, url, HttpIdleTimeout, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false)
+                : deltaUrl is not null ? await HttpDeltaStream.OpenAsync(http!, deltaUrl, HttpIdleTimeout, parse.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false)
                 : new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
             using var sink = new FileDeltaTarget(target, basePath);
             var watch = Stopwatch.StartNew();

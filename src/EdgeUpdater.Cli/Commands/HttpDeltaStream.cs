@@ -158,7 +158,7 @@ internal sealed class HttpDeltaStream : Stream
 
                 if (++reconnects > MaxReconnects)
                 {
-                    throw new DeltaDownloadException($"Reading the delta from {_uri} failed at byte {_position} ({e.Message}) after {MaxReconnects} reconnections; the apply's checkpoint is kept for --resume.", null, e);
+                    throw new DeltaDownloadException($"Reading the delta from {_uri} failed at byte {_position} ({e.Message}) after {MaxReconnects} reconnections; --resume continues from the apply's last checkpoint, if it wrote one.", null, e);
                 }
 
                 await _log.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"delta download interrupted at byte {_position} ({e.Message}); continuing from there")).ConfigureAwait(false);
