@@ -46,6 +46,16 @@ public sealed class MetadataAheadTests
         Assert.False(result.MetadataDecodedAhead);
     }
 
+    [Fact]
+    public async Task A_seekable_delta_is_read_in_turn_when_the_options_say_not_to_read_ahead()
+    {
+        // As the CLI does for a delta read over HTTP, where a seek is a request.
+        var (a, b, delta) = await PairAsync("xz", "A", "B", DeltaLevel.Fast);
+        var (result, image) = await ApplyAsync(a, delta, seekable: true, new DeltaApplyOptions { MaxParallelism = 2, ReadMetadataAhead = false });
+        DeltaTestKit.AssertSameImage(b, image);
+        Assert.False(result.MetadataDecodedAhead);
+    }
+
     [Theory]
     [InlineData("xz", DeltaLevel.Fast, 21)]
     [InlineData("gzip", DeltaLevel.Best, 22)]
