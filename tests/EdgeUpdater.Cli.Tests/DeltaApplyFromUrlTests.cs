@@ -175,6 +175,20 @@ public sealed class DeltaApplyFromUrlTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_delta_sent_with_a_content_coding_is_refused_before_anything_is_written()
+    {
+        var (a, _, delta) = await MakeDeltaAsync("coded");
+        _server.Serve(await File.ReadAllBytesAsync(delta, TestContext.Current.CancellationToken), "v1", servesRanges: true, contentEncoding: "gzip");
+        var output = _temp.Combine("coded.out");
+
+        var (exit, _, stderr) = await RunAsync("delta", "apply", a, _server.Url, "-o", output);
+
+        Assert.Equal(ExitCodes.Failure, exit);
+        Assert.Contains("Content-Encoding gzip", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
     public async Task A_resumed_apply_fetches_the_delta_from_its_checkpoint()
     {
         // More than one checkpoint interval (16 MiB) of new image, so that a checkpoint is written.
@@ -226,6 +240,7 @@ public sealed class DeltaApplyFromUrlTests : IAsyncLifetime
         private readonly ConcurrentQueue<string> _requests = new();
         private readonly Lock _lock = new();
         private (byte[] Bytes, string? ETag, bool Ranges)? _delta;
+        private string? _contentEncoding;
         private long _dropAt;
         private int _dropsLeft;
         private (byte[] Bytes, string ETag)? _afterDrop;
@@ -256,11 +271,12 @@ public sealed class DeltaApplyFromUrlTests : IAsyncLifetime
         }
 
         /// <summary>Serves <paramref name="bytes"/> with ETag <paramref name="etag"/> (null: no ETag and no Last-Modified).</summary>
-        public void Serve(byte[] bytes, string? etag, bool servesRanges)
+        public void Serve(byte[] bytes, string? etag, bool servesRanges, string? contentEncoding = null)
         {
             lock (_lock)
             {
                 _delta = (bytes, etag, servesRanges);
+                _contentEncoding = contentEncoding;
             }
         }
 
@@ -297,9 +313,10 @@ public sealed class DeltaApplyFromUrlTests : IAsyncLifetime
             _requests.Enqueue($"GET {range} {ifRange}");
             (byte[] Bytes, string? ETag, bool Ranges)? delta;
             long? stallAt;
+            string? contentEncoding;
             lock (_lock)
             {
-                (delta, stallAt) = (_delta, _stallAt);
+                (delta, stallAt, contentEncoding) = (_delta, _stallAt, _contentEncoding);
             }
 
             if (delta is not { } d)
@@ -327,6 +344,12 @@ public sealed class DeltaApplyFromUrlTests : IAsyncLifetime
             }
 
             context.Response.ContentType = "application/octet-stream";
+            if (contentEncoding is not null)
+            {
+                // The label alone: what matters is that the client does not read coded bytes as the delta.
+                context.Response.Headers.ContentEncoding = contentEncoding;
+            }
+
             context.Response.ContentLength = d.Bytes.Length - start;
             var position = start;
             while (position < d.Bytes.Length)

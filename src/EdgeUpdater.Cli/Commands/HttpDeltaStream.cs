@@ -68,6 +68,14 @@ internal sealed class HttpDeltaStream : Stream
             throw new DeltaDownloadException($"GET {uri} answered {(int)response.StatusCode} {response.ReasonPhrase}, not the delta.", response.StatusCode);
         }
 
+        // A delta is compressed already; a content coding on top would be read as a corrupt delta, and ranges
+        // of the coded bytes do not continue the delta's.
+        if (response.Content.Headers.ContentEncoding.FirstOrDefault(c => !c.Equals("identity", StringComparison.OrdinalIgnoreCase)) is { } coding)
+        {
+            response.Dispose();
+            throw new DeltaDownloadException($"GET {uri} sent the delta with Content-Encoding {coding}; serve it as it is (no content coding).");
+        }
+
         return new HttpDeltaStream(http, uri, idleTimeout, log, response, body);
     }
 
