@@ -19,9 +19,9 @@ public static class HttpRoutes
     /// </summary>
     public static string Delta(string fromSha256, string toSha256) => $"/v1/deltas/{CheckSha256(fromSha256)}/{CheckSha256(toSha256)}";
 
-    /// <summary>The <see cref="Delta"/> address with a device's <c>codecs</c> and <c>format</c>.</summary>
-    public static string DeltaForDevice(string fromSha256, string toSha256, string codecs, int formatVersion) =>
-        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Delta(fromSha256, toSha256)}?codecs={Uri.EscapeDataString(codecs)}&format={formatVersion}");
+    /// <summary>The <see cref="Delta"/> address with a device's <c>codecs</c>, <c>format</c> and, when it names one, <c>level</c>.</summary>
+    public static string DeltaForDevice(string fromSha256, string toSha256, string codecs, int formatVersion, string? level = null) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Delta(fromSha256, toSha256)}?codecs={Uri.EscapeDataString(codecs)}&format={formatVersion}{(level is null ? "" : "&level=" + Uri.EscapeDataString(level))}");
 
     /// <summary>True when <paramref name="value"/> is 64 lowercase hex digits.</summary>
     public static bool IsSha256(string? value)

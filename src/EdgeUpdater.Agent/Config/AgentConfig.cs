@@ -119,6 +119,13 @@ internal sealed record DownloadConfig
     /// <summary>Ask the server for a delta from the running image before the full image.</summary>
     public bool PreferDelta { get; set; } = true;
 
+    /// <summary>
+    /// Which delta level to ask the server for: <c>any</c> (none named: the server's <c>fast</c> at first, its
+    /// <c>best</c> once made), <c>fast</c> (more bytes, little work on the device: for slow CPUs on fast links)
+    /// or <c>best</c> (fewest bytes, the device recompresses what changed: for metered or slow links).
+    /// </summary>
+    public string DeltaLevel { get; set; } = "any";
+
     /// <summary>New-image bytes a delta apply writes between two resume checkpoints (state directory).</summary>
     public long DeltaCheckpointBytes { get; set; } = 16 * 1024 * 1024;
 

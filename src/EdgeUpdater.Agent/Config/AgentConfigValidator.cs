@@ -145,6 +145,11 @@ internal static class AgentConfigValidator
             Error("download.idleTimeoutSeconds", $"{config.Download.IdleTimeoutSeconds} is outside 1..3600");
         }
 
+        if (config.Download.DeltaLevel is not ("any" or "fast" or "best"))
+        {
+            Error("download.deltaLevel", $"'{config.Download.DeltaLevel}' is not 'any', 'fast' or 'best'");
+        }
+
         if (config.Download.DeltaCheckpointBytes is < 1024 * 1024 or > 1024L * 1024 * 1024)
         {
             Error("download.deltaCheckpointBytes", $"{config.Download.DeltaCheckpointBytes} is outside 1 MiB..1 GiB");

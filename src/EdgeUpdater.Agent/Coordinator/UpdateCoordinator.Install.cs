@@ -359,7 +359,7 @@ internal sealed partial class UpdateCoordinator
         var request = new DownloadRequest
         {
             Url = delta
-                ? new Uri(ServerBase, HttpRoutes.DeltaForDevice(pending.DeltaBaseSha256!, pending.ImageSha256, _deltaApplier!.Codecs, _deltaApplier.FormatVersion))
+                ? new Uri(ServerBase, HttpRoutes.DeltaForDevice(pending.DeltaBaseSha256!, pending.ImageSha256, _deltaApplier!.Codecs, _deltaApplier.FormatVersion, _config.Download.DeltaLevel == "any" ? null : _config.Download.DeltaLevel))
                 : new Uri(ServerBase, HttpRoutes.Image(pending.ImageSha256)),
             Destination = delta ? runtime.DeltaPath : slot.Path,
             Offset = pending.DownloadOffset,

@@ -33,6 +33,7 @@ public sealed class AgentConfigLoaderTests
         Assert.Equal(5, config.Log.RetainedFiles);
         Assert.Equal(8, config.Download.MaxAttempts);
         Assert.Equal(60, config.Download.IdleTimeoutSeconds);
+        Assert.Equal("any", config.Download.DeltaLevel);
         Assert.Equal(["systemctl", "reboot"], config.Targets[0].RebootCommand);
         Assert.Equal("/proc/cmdline", config.Targets[0].KernelCommandLine);
     }
@@ -47,6 +48,7 @@ public sealed class AgentConfigLoaderTests
     [InlineData("\"rootKeys\": [\"/etc/edgeupdater/root.pub\"]", "\"rootKeys\": []", "trust.rootKeys: at least one pinned root key is required")]
     [InlineData("\"host\": \"mqtt.example.net\"", "\"host\": \"mqtt.example.net\", \"port\": 70000", "broker.port: 70000 is outside 1..65535")]
     [InlineData("\"hardware\": \"rpi4\",", "\"hardware\": \"rpi4\", \"download\": { \"idleTimeoutSeconds\": 0 },", "download.idleTimeoutSeconds: 0 is outside 1..3600")]
+    [InlineData("\"hardware\": \"rpi4\",", "\"hardware\": \"rpi4\", \"download\": { \"deltaLevel\": \"smallest\" },", "download.deltaLevel: 'smallest' is not 'any', 'fast' or 'best'")]
     public void Invalid_values_are_reported_with_the_field_path(string original, string replacement, string expected)
     {
         var json = Minimal.Replace(original, replacement, StringComparison.Ordinal);

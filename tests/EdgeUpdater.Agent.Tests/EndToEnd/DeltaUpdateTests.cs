@@ -18,11 +18,17 @@ public sealed class DeltaUpdateTests
 {
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(45);
 
-    [Fact]
-    public async Task Notice_installs_the_update_from_a_delta_and_commits()
+    [Theory]
+    [InlineData("any")]
+    [InlineData("best")]
+    public async Task Notice_installs_the_update_from_a_delta_and_commits(string deltaLevel)
     {
         Privileges.RequireRoot("loop devices, squashfs and overlay mounts, chroot");
-        await using var env = await DeviceEnvironment.CreateAsync();
+        await using var env = await DeviceEnvironment.CreateAsync(s =>
+        {
+            s.Config = s.Config with { Download = s.Config.Download with { DeltaLevel = deltaLevel } };
+            return s;
+        });
         var (v1, v2) = await env.BuildPairAsync(sharedFiller: 3 * 1024 * 1024);
         var delta = await env.PublishDeltaAsync(v1, v2);
         var running = await StartOnV1Async(env, v1);
@@ -36,13 +42,14 @@ public sealed class DeltaUpdateTests
         Assert.Equal(manifest.ImageSha256, TestDeltas.Sha256(env.Sandbox.SlotPath("b")));
         Assert.Equal("2.0.0", await env.WaitForServedVersionAsync("2.0.0"));
 
-        // Asked for the delta from the running image with this device's codecs and the newest delta format it
-        // reads; never for the image.
+        // Asked for the delta from the running image with this device's codecs, the newest delta format it
+        // reads and the level it is configured for ("any": none named); never for the image.
         var codecs = DeltaCodecs.LocalIdentitiesQuery();
         Assert.NotEmpty(codecs);
         Assert.Equal(codecs, committed.Codecs);
         var request = Assert.Single(env.Server.Requests, r => r.Contains("/v1/deltas/", StringComparison.Ordinal));
-        Assert.StartsWith($"GET /v1/deltas/{running}/{manifest.ImageSha256}?codecs={codecs}&format={DeltaFormatVersions.Newest} ", Uri.UnescapeDataString(request), StringComparison.Ordinal);
+        var level = deltaLevel == "any" ? "" : "&level=" + deltaLevel;
+        Assert.StartsWith($"GET /v1/deltas/{running}/{manifest.ImageSha256}?codecs={codecs}&format={DeltaFormatVersions.Newest}{level} ", Uri.UnescapeDataString(request), StringComparison.Ordinal);
         Assert.DoesNotContain(env.Server.Requests, r => r.Contains("/v1/images/", StringComparison.Ordinal));
 
         // The delta is a fraction of the image, and the history says what travelled.
