@@ -14,9 +14,9 @@ internal sealed class DeltaDownloadException(string message, HttpStatusCode? sta
 /// <summary>
 /// The delta of <c>delta apply URL</c>, read as it arrives. A connection that drops or stalls is picked up
 /// where it stopped with a Range request tied to the first response by If-Range, so that a delta that changed
-/// on the server meanwhile is refused rather than spliced. When the server serves ranges and gives a length,
-/// the stream can also seek: a resumed apply fetches the delta from its checkpoint, and the metadata section
-/// is read ahead as from a file. Otherwise it reads once, front to back, like a pipe.
+/// on the server meanwhile is refused rather than spliced. When the server serves ranges with a length and a
+/// validator, the stream can also seek, lazily: a resumed apply fetches the delta from its checkpoint with one
+/// request. Otherwise it reads once, front to back, like a pipe.
 /// </summary>
 internal sealed class HttpDeltaStream : Stream
 {
@@ -78,9 +78,6 @@ internal sealed class HttpDeltaStream : Stream
 
         return new HttpDeltaStream(http, uri, idleTimeout, log, response, body);
     }
-
-    /// <summary>Requests that were sent, the first included: what a test or a report can count.</summary>
-    public int Requests { get; private set; } = 1;
 
     public override bool CanRead => true;
 
@@ -206,7 +203,6 @@ internal sealed class HttpDeltaStream : Stream
             throw new DeltaDownloadException($"The server does not serve ranges of {_uri}, so the delta cannot be read again from byte {_position}.");
         }
 
-        Requests++;
         var (response, body) = await SendAsync(_http, _uri, _position, _validator, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.PartialContent && response.Content.Headers.ContentRange is { From: { } from, Length: { } total } && from == _position && total == _length)
         {

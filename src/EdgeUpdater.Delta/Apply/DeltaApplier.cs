@@ -434,7 +434,7 @@ public static class DeltaApplier
         private ReadOnlySpan<byte> BuildReference(List<ReferenceItem> items, string where)
         {
             var referenceLength = items.Sum(i => i.Length);
-            EnsureCapacity(ref _reference, referenceLength, DeltaFormat.MaxReferenceLength);
+            ScratchBuffer.Ensure(ref _reference, referenceLength, DeltaFormat.MaxReferenceLength);
             var runs = new List<(int First, int Count, int Position)>();
             var position = 0;
             for (var i = 0; i < items.Count; i++)
@@ -488,21 +488,6 @@ public static class DeltaApplier
                 },
                 decoded => ArrayPool<byte>.Shared.Return(decoded)));
             return _reference.AsSpan(0, referenceLength);
-        }
-
-        /// <summary>
-        /// Grows a scratch buffer (its bytes are not kept) at least twofold up to <paramref name="limit"/>, so that
-        /// a few large allocations serve the whole apply. The old array is let go before the new one is allocated,
-        /// so that a collection the allocation sets off can take it back.
-        /// </summary>
-        private static void EnsureCapacity(ref byte[] buffer, int length, int limit)
-        {
-            if (buffer.Length < length)
-            {
-                var grown = Math.Max(length, (int)Math.Min(limit, buffer.Length * 2L));
-                buffer = [];
-                buffer = new byte[grown];
-            }
         }
 
         private readonly record struct Op(OpCode Code, long A, long Length, int PayloadStart, BlockFlags Flags, uint Check, int ContentStart);

@@ -166,13 +166,7 @@ internal sealed class SectionReader : IDisposable
             throw DeltaException.Overflow($"Section at delta offset {start}: stored {storedLength} bytes, raw {rawLength}; at most {DeltaFormat.MaxSectionLength} raw bytes are allowed and raw sections store exactly their length.");
         }
 
-        if (_stored.Length < storedLength)
-        {
-            // The old array is let go first, so that a collection this allocation sets off can take it back.
-            var grown = Math.Max(storedLength, Math.Min(_stored.Length * 2L, DeltaFormat.MaxSectionLength + 1024));
-            _stored = [];
-            _stored = new byte[grown];
-        }
+        ScratchBuffer.Ensure(ref _stored, storedLength, DeltaFormat.MaxSectionLength + 1024);
 
         var stored = _stored.AsMemory(0, (int)storedLength);
         await StreamUtil.ReadExactAsync(_input, stored, start + DeltaFormat.SectionHeaderSize, $"section at delta offset {start}", cancellationToken).ConfigureAwait(false);
@@ -193,13 +187,7 @@ internal sealed class SectionReader : IDisposable
         }
         else
         {
-            if (_payload.Length < rawLength)
-            {
-                var grown = Math.Max(rawLength, Math.Min(_payload.Length * 2L, DeltaFormat.MaxSectionLength));
-                _payload = [];
-                _payload = new byte[grown];
-            }
-
+            ScratchBuffer.Ensure(ref _payload, rawLength, DeltaFormat.MaxSectionLength);
             _zstd.Decode([], stored.Span, _payload.AsSpan(0, (int)rawLength), $"section at delta offset {start}");
             payload = _payload;
         }
